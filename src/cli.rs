@@ -1,0 +1,96 @@
+//! The command line, as clap derive types. Nothing here is used past `commands`: each subcommand
+//! turns its args into validated settings first.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// A performance regression gate for HTTP APIs.
+///
+/// Exit codes: 0 pass · 1 gate failed (regression or SLO breach) · 2 usage or bad input ·
+/// 3 infrastructure (target unreachable, database, I/O).
+#[derive(Debug, Parser)]
+#[command(name = "gate", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load-test every scenario of a suite and check the SLO thresholds.
+    Run(RunArgs),
+    /// The whole story on the bundled sample service: no network, no setup.
+    Demo(DemoArgs),
+    /// Serve the bundled sample service (shop API over SQLite) until Ctrl-C.
+    ServeDemo(ServeDemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario directory (every *.yml, with suite.yml as defaults) or a single scenario file.
+    #[arg(long, value_name = "DIR|FILE", default_value = "scenarios")]
+    pub suite: PathBuf,
+
+    /// Base URL of the deployment under test; overrides `target:` in suite.yml.
+    #[arg(long, value_name = "URL", env = "GATE_TARGET")]
+    pub target: Option<String>,
+
+    /// Also write the results as a versioned JSON document to FILE (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// Run only the scenarios with these names (repeatable).
+    #[arg(long = "scenario", value_name = "NAME")]
+    pub scenarios: Vec<String>,
+
+    /// Override every scenario's measured duration (e.g. 5s, 1m).
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+
+    /// Override every scenario's warmup (e.g. 0s, 2s).
+    #[arg(long, value_name = "DURATION")]
+    pub warmup: Option<String>,
+
+    /// Worker threads of the load engine (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// A free-form label stored with the run (e.g. "nightly").
+    #[arg(long, value_name = "TEXT")]
+    pub label: Option<String>,
+
+    /// Never show a progress bar (plain progress lines are still printed to stderr).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Measured seconds per scenario (the demo keeps runs short on purpose).
+    #[arg(long, value_name = "DURATION", default_value = "2s")]
+    pub duration: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeDemoArgs {
+    /// Address to listen on; loopback only by design.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: String,
+
+    /// Switch on a real regression (n-plus-one: user orders fetch line items one query per order).
+    #[arg(long, value_name = "NAME")]
+    pub regress: Option<String>,
+
+    /// Add a simulated upstream delay to every API request (e.g. 20ms).
+    #[arg(long, value_name = "DURATION")]
+    pub latency: Option<String>,
+
+    /// Spread the simulated delay log-normally with this sigma (default 0.25 when given bare).
+    #[arg(long, value_name = "SIGMA", num_args = 0..=1, default_missing_value = "0.25", requires = "latency")]
+    pub jitter: Option<f64>,
+
+    /// Seed of the generated data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}

@@ -1,0 +1,69 @@
+//! `gate serve-demo`: the sample service alone, until Ctrl-C.
+
+use std::net::SocketAddr;
+
+use crate::cli::ServeDemoArgs;
+use crate::config::duration::parse_duration;
+use crate::demo::{DemoOptions, DemoServer, Regression};
+use crate::{Error, Outcome};
+
+pub fn serve_demo(args: ServeDemoArgs) -> Result<Outcome, Error> {
+    let addr: SocketAddr = args.addr.parse().map_err(|_| {
+        Error::usage(
+            "--addr",
+            format!("`{}` is not IP:PORT (e.g. 127.0.0.1:8080)", args.addr),
+        )
+    })?;
+    if !addr.ip().is_loopback() {
+        return Err(Error::usage(
+            "--addr",
+            format!(
+                "{addr} is not a loopback address; the sample service only listens on 127.0.0.1 or ::1"
+            ),
+        ));
+    }
+    let regress = args
+        .regress
+        .as_deref()
+        .map(|r| {
+            r.parse::<Regression>()
+                .map_err(|e| Error::usage("--regress", e.to_string()))
+        })
+        .transpose()?;
+    let latency = args
+        .latency
+        .as_deref()
+        .map(|l| parse_duration(l).map_err(|m| Error::usage("--latency", m)))
+        .transpose()?;
+    if let Some(sigma) = args.jitter {
+        if !(sigma.is_finite() && (0.0..=3.0).contains(&sigma)) {
+            return Err(Error::usage("--jitter", "sigma must be between 0 and 3"));
+        }
+    }
+    let opts = DemoOptions {
+        regress,
+        latency,
+        jitter: args.jitter,
+        seed: args.seed,
+    };
+    let server = DemoServer::start(addr, opts)?;
+    let s = server.seed_stats();
+    println!(
+        "sample service on {} ({} products, {} users, {} orders, {} line items; seeded in {} ms){}{}",
+        server.url(),
+        s.products,
+        s.users,
+        s.orders,
+        s.line_items,
+        s.seed_time.as_millis(),
+        regress
+            .map(|r| format!("; regression: {r}"))
+            .unwrap_or_default(),
+        latency
+            .map(|l| format!("; upstream latency {l:?}"))
+            .unwrap_or_default(),
+    );
+    println!("Ctrl-C to stop");
+    server.wait_for_ctrl_c();
+    Ok(Outcome::Pass)
+}

@@ -1,0 +1,676 @@
+//! Scenario files → a validated `Plan`. Owns the YAML model, `${ENV}` and `{{ generator }}`
+//! templating, durations and threshold expressions. Knows nothing of HTTP I/O or SQL.
+
+pub mod duration;
+mod model;
+pub mod plan;
+pub mod template;
+pub mod threshold;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_saphyr::{Location, Spanned};
+
+use model::{ExpectSpec, LoadSpec, ScenarioFile, StatusSpec, SuiteFile};
+pub use plan::*;
+use template::{JsonTemplate, Template, expand_env};
+pub use threshold::{Metric, Op, Threshold, parse_threshold};
+
+pub const SUITE_FILE: &str = "suite.yml";
+const DEFAULT_USERS: u32 = 10;
+const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+const DEFAULT_WARMUP: Duration = Duration::from_secs(1);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_MAX_IN_FLIGHT: u32 = 256;
+
+/// A problem with the suite, located as precisely as we know: file, line, column and field,
+/// or the flag that carried the bad value.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    pub origin: String,
+    pub field: Option<String>,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.origin)?;
+        if let Some(field) = &self.field {
+            write!(f, "{field}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl ConfigError {
+    fn at(file: &Path, loc: Option<Location>, field: &str, message: impl Into<String>) -> Self {
+        ConfigError {
+            origin: origin(file, loc),
+            field: Some(field.to_string()),
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    fn file(file: &Path, message: impl Into<String>) -> Self {
+        ConfigError {
+            origin: file.display().to_string(),
+            field: None,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn flag(flag: &str, message: impl Into<String>) -> Self {
+        ConfigError {
+            origin: flag.to_string(),
+            field: None,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+fn origin(file: &Path, loc: Option<Location>) -> String {
+    match loc.filter(|l| l.line() > 0) {
+        Some(l) => format!("{}:{}:{}", file.display(), l.line(), l.column()),
+        None => file.display().to_string(),
+    }
+}
+
+/// One YAML document and the name to report it by.
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// Settings from the command line that override the suite.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub target: Option<String>,
+    pub duration: Option<Duration>,
+    pub warmup: Option<Duration>,
+    /// Run only these scenarios (by name).
+    pub only: Vec<String>,
+}
+
+/// Read a suite from disk: a directory (its `suite.yml` plus every other `*.yml`/`*.yaml`), or
+/// one scenario file (with `suite.yml` beside it as defaults, if present).
+pub fn read_suite(path: &Path) -> Result<(Option<Source>, Vec<Source>), ConfigError> {
+    let read = |p: &Path| -> Result<Source, ConfigError> {
+        std::fs::read_to_string(p)
+            .map(|text| Source {
+                path: p.to_path_buf(),
+                text,
+            })
+            .map_err(|e| ConfigError::file(p, format!("cannot read: {e}")))
+    };
+    let meta = std::fs::metadata(path).map_err(|e| {
+        ConfigError::flag("--suite", format!("cannot open {}: {e}", path.display()))
+            .with_hint("point --suite at a directory of scenario files or at one .yml file")
+    })?;
+    if meta.is_dir() {
+        let suite_path = path.join(SUITE_FILE);
+        let suite = suite_path.exists().then(|| read(&suite_path)).transpose()?;
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| ConfigError::file(path, format!("cannot list: {e}")))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.is_file()
+                    && matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml"))
+                    && p.file_name().and_then(|n| n.to_str()) != Some(SUITE_FILE)
+            })
+            .collect();
+        files.sort();
+        let scenarios = files
+            .iter()
+            .map(|p| read(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((suite, scenarios))
+    } else {
+        let sibling = path.parent().map(|d| d.join(SUITE_FILE));
+        let suite = sibling
+            .filter(|s| s.exists() && s.file_name() != path.file_name())
+            .map(|s| read(&s))
+            .transpose()?;
+        Ok((suite, vec![read(path)?]))
+    }
+}
+
+/// Parse and validate a suite into a `Plan`. `lookup` resolves `${ENV}` (the process
+/// environment in production, a map in tests).
+pub fn build_plan(
+    suite_name: &str,
+    suite: Option<&Source>,
+    scenarios: &[Source],
+    overrides: &Overrides,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Plan, ConfigError> {
+    let suite_file: SuiteFile = match suite {
+        Some(src) => parse_yaml(src)?,
+        None => SuiteFile::default(),
+    };
+    let suite_path = suite
+        .map(|s| s.path.clone())
+        .unwrap_or_else(|| PathBuf::from(SUITE_FILE));
+
+    let target = match (&overrides.target, &suite_file.target) {
+        (Some(flag), _) => parse_target(flag).map_err(|m| ConfigError::flag("--target", m))?,
+        (None, Some(t)) => parse_target(&t.value)
+            .map_err(|m| ConfigError::at(&suite_path, Some(t.referenced), "target", m))?,
+        (None, None) => {
+            return Err(ConfigError::flag("--target", "no target to test")
+                .with_hint("pass --target http://HOST:PORT or set `target:` in suite.yml"));
+        }
+    };
+
+    let suite_thresholds = parse_thresholds(&suite_path, suite_file.thresholds.as_deref())?;
+    let defaults = &suite_file.defaults;
+    let default_timeout = defaults
+        .timeout
+        .as_ref()
+        .map(|t| spanned_duration(&suite_path, "defaults.timeout", t))
+        .transpose()?;
+    let default_expect = defaults
+        .expect
+        .as_ref()
+        .map(|e| expect(&suite_path, "defaults.expect.status", e))
+        .transpose()?;
+
+    let mut plans: Vec<ScenarioPlan> = Vec::new();
+    for src in scenarios {
+        let raw: ScenarioFile = parse_yaml(src)?;
+        let file = &src.path;
+        let name = raw.name.value.trim().to_string();
+        if name.is_empty() {
+            return Err(ConfigError::at(
+                file,
+                Some(raw.name.referenced),
+                "name",
+                "must not be empty",
+            ));
+        }
+        if let Some(other) = plans.iter().find(|p| p.name == name) {
+            return Err(ConfigError::at(
+                file,
+                Some(raw.name.referenced),
+                "name",
+                format!("`{name}` is already the name of {}", other.file.display()),
+            ));
+        }
+        if !overrides.only.is_empty() && !overrides.only.contains(&name) {
+            continue;
+        }
+        let plan = scenario_plan(
+            file,
+            name,
+            raw,
+            &target,
+            &suite_path,
+            &suite_file,
+            &suite_thresholds,
+            default_timeout,
+            default_expect.clone(),
+            overrides,
+            lookup,
+        )?;
+        plans.push(plan);
+    }
+    for wanted in &overrides.only {
+        if !plans.iter().any(|p| &p.name == wanted) {
+            return Err(ConfigError::flag(
+                "--scenario",
+                format!("no scenario named `{wanted}` in {suite_name}"),
+            ));
+        }
+    }
+    if plans.is_empty() {
+        return Err(ConfigError::flag("--suite", format!("{suite_name} holds no scenario files"))
+            .with_hint("a scenario is a .yml file with `name:` and `request:`; see scenarios/ for examples"));
+    }
+    Ok(Plan {
+        suite: suite_file
+            .name
+            .clone()
+            .unwrap_or_else(|| suite_name.to_string()),
+        target,
+        scenarios: plans,
+    })
+}
+
+fn parse_yaml<T: serde::de::DeserializeOwned>(src: &Source) -> Result<T, ConfigError> {
+    serde_saphyr::from_str(&src.text).map_err(|e| {
+        let loc = e.location();
+        let message = e.without_snippet().to_string();
+        // saphyr's message may carry its own "at line X column Y"; we already say where.
+        let message = message
+            .lines()
+            .next()
+            .unwrap_or("invalid YAML")
+            .trim()
+            .to_string();
+        ConfigError {
+            origin: origin(&src.path, loc),
+            field: None,
+            message,
+            hint: None,
+        }
+    })
+}
+
+fn parse_thresholds(
+    file: &Path,
+    list: Option<&[Spanned<String>]>,
+) -> Result<Option<Vec<Threshold>>, ConfigError> {
+    list.map(|items| {
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                parse_threshold(&t.value).map_err(|m| {
+                    ConfigError::at(file, Some(t.referenced), &format!("thresholds[{i}]"), m)
+                        .with_hint(threshold::THRESHOLD_HELP)
+                })
+            })
+            .collect()
+    })
+    .transpose()
+}
+
+fn spanned_duration(
+    file: &Path,
+    field: &str,
+    v: &Spanned<String>,
+) -> Result<Duration, ConfigError> {
+    duration::parse_duration(&v.value)
+        .map_err(|m| ConfigError::at(file, Some(v.referenced), field, m))
+}
+
+fn expect(file: &Path, field: &str, spec: &ExpectSpec) -> Result<Expect, ConfigError> {
+    let statuses = match &spec.status.value {
+        StatusSpec::One(s) => vec![*s],
+        StatusSpec::Many(v) => v.clone(),
+    };
+    if let Some(bad) = statuses.iter().find(|s| !(100..=599).contains(*s)) {
+        return Err(ConfigError::at(
+            file,
+            Some(spec.status.referenced),
+            field,
+            format!("{bad} is not an HTTP status (100-599)"),
+        ));
+    }
+    Ok(Expect { statuses })
+}
+
+/// Accepts `http://host[:port][/base]`. https needs TLS, which the engine does not speak yet.
+pub fn parse_target(text: &str) -> Result<Target, String> {
+    let uri: hyper::Uri = text
+        .trim()
+        .parse()
+        .map_err(|e| format!("`{text}` is not a URL ({e}); write e.g. http://127.0.0.1:8080"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => {
+            return Err(format!(
+                "`{text}`: https targets are not supported yet; test over plain http (e.g. behind the TLS terminator)"
+            ));
+        }
+        Some(other) => return Err(format!("`{text}`: scheme `{other}` is not http")),
+        None => {
+            return Err(format!(
+                "`{text}` is not an absolute URL; write e.g. http://127.0.0.1:8080"
+            ));
+        }
+    }
+    let host = uri
+        .host()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| format!("`{text}` has no host"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    if uri.query().is_some() {
+        return Err(format!("`{text}`: a target cannot carry a query string"));
+    }
+    Ok(Target {
+        host,
+        port: uri.port_u16().unwrap_or(80),
+        base_path: uri.path().trim_end_matches('/').to_string(),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn scenario_plan(
+    file: &Path,
+    name: String,
+    raw: ScenarioFile,
+    suite_target: &Target,
+    suite_path: &Path,
+    suite: &SuiteFile,
+    suite_thresholds: &Option<Vec<Threshold>>,
+    default_timeout: Option<Duration>,
+    default_expect: Option<Expect>,
+    overrides: &Overrides,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<ScenarioPlan, ConfigError> {
+    let req = raw.request;
+    let method_text = req
+        .method
+        .as_ref()
+        .map(|m| m.value.as_str())
+        .unwrap_or("GET");
+    let method: hyper::Method = method_text.to_ascii_uppercase().parse().map_err(|_| {
+        ConfigError::at(
+            file,
+            req.method.as_ref().map(|m| m.referenced),
+            "request.method",
+            format!("`{method_text}` is not an HTTP method"),
+        )
+    })?;
+
+    // URL: a path relative to the target, or an absolute http URL of its own.
+    let url_loc = Some(req.url.referenced);
+    let url_err = |m: String| ConfigError::at(file, url_loc, "request.url", m);
+    let (expanded, _) = expand_env(&req.url.value, lookup).map_err(url_err)?;
+    let (target, path_text) = if expanded.starts_with('/') {
+        (
+            suite_target.clone(),
+            format!("{}{}", suite_target.base_path, expanded),
+        )
+    } else if expanded.starts_with("http://") || expanded.starts_with("https://") {
+        let after_scheme = expanded.find("://").map(|i| i + 3).unwrap_or(0);
+        let path_start = expanded[after_scheme..]
+            .find('/')
+            .map(|i| i + after_scheme)
+            .unwrap_or(expanded.len());
+        let t = parse_target(&expanded[..path_start]).map_err(url_err)?;
+        let path = if path_start == expanded.len() {
+            "/".to_string()
+        } else {
+            expanded[path_start..].to_string()
+        };
+        (t, path)
+    } else {
+        return Err(url_err(format!(
+            "`{}` must be a path starting with `/` (the host comes from the target) or an http:// URL",
+            req.url.value
+        )));
+    };
+    let path = Template::parse(&path_text).map_err(url_err)?;
+    // Validate the shape once with generators filled in: a URL that cannot parse would fail
+    // every request at run time.
+    let sample = path.render(&mut <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(1));
+    sample
+        .parse::<hyper::Uri>()
+        .ok()
+        .filter(|u| u.scheme().is_none() && u.path().starts_with('/'))
+        .ok_or_else(|| {
+            url_err(format!(
+                "`{}` does not make a valid URL path (got `{sample}`)",
+                req.url.value
+            ))
+        })?;
+
+    // Headers: suite defaults, then the scenario's.
+    let mut headers: Vec<HeaderPlan> = Vec::new();
+    let mut header_sources: Vec<(String, String)> = Vec::new();
+    let header_sets = [
+        (suite_path, &suite.defaults.headers, "defaults.headers"),
+        (file, &req.headers, "request.headers"),
+    ];
+    for (hfile, set, prefix) in header_sets {
+        for (name, value) in set {
+            let field = format!("{prefix}.{name}");
+            let err = |m: String| ConfigError::at(hfile, Some(value.referenced), &field, m);
+            let header_name = hyper::header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| err(format!("`{name}` is not a valid header name")))?;
+            let (expanded, secret) = expand_env(&value.value, lookup).map_err(err)?;
+            let template = Template::parse(&expanded).map_err(err)?;
+            if expanded.contains(['\r', '\n']) {
+                return Err(err("header values cannot contain line breaks".into()));
+            }
+            headers.retain(|h| h.name != header_name);
+            header_sources.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+            header_sources.push((name.to_ascii_lowercase(), value.value.clone()));
+            headers.push(HeaderPlan {
+                name: header_name,
+                value: template,
+                secret,
+            });
+        }
+    }
+
+    let body = match (&req.json, &req.body) {
+        (Some(_), Some(b)) => {
+            return Err(ConfigError::at(
+                file,
+                Some(b.referenced),
+                "request.body",
+                "use either `json:` or `body:`, not both",
+            ));
+        }
+        (Some(j), None) => {
+            let mut used = false;
+            let t = JsonTemplate::compile(&j.value, lookup, "request.json", &mut used)
+                .map_err(|m| ConfigError::at(file, Some(j.referenced), "request.json", m))?;
+            Some(Body::Json(t))
+        }
+        (None, Some(b)) => {
+            let (expanded, _) = expand_env(&b.value, lookup)
+                .map_err(|m| ConfigError::at(file, Some(b.referenced), "request.body", m))?;
+            let t = Template::parse(&expanded)
+                .map_err(|m| ConfigError::at(file, Some(b.referenced), "request.body", m))?;
+            Some(Body::Text(t))
+        }
+        (None, None) => None,
+    };
+
+    let timeout = match &req.timeout {
+        Some(t) => spanned_duration(file, "request.timeout", t)?,
+        None => default_timeout.unwrap_or(DEFAULT_TIMEOUT),
+    };
+    if timeout.is_zero() {
+        return Err(ConfigError::at(
+            file,
+            req.timeout.as_ref().map(|t| t.referenced),
+            "request.timeout",
+            "must be above zero",
+        ));
+    }
+
+    let expect = match &raw.expect {
+        Some(e) => expect(file, "expect.status", e)?,
+        None => default_expect.unwrap_or_default(),
+    };
+
+    let load_spec = raw.load.clone().or(&suite.defaults.load);
+    let load = load(file, &load_spec, overrides)?;
+
+    let thresholds = match parse_thresholds(file, raw.thresholds.as_deref())? {
+        Some(t) => t,
+        None => suite_thresholds.clone().unwrap_or_default(),
+    };
+
+    let hash = definition_hash(
+        &method,
+        &req.url.value,
+        &header_sources,
+        &req,
+        &expect,
+        &load,
+    );
+    Ok(ScenarioPlan {
+        name,
+        file: file.to_path_buf(),
+        hash,
+        target,
+        request: RequestPlan {
+            method,
+            url_text: req.url.value.clone(),
+            path,
+            headers,
+            body,
+            timeout,
+        },
+        expect,
+        load,
+        thresholds,
+    })
+}
+
+fn load(file: &Path, spec: &LoadSpec, overrides: &Overrides) -> Result<Load, ConfigError> {
+    let model = match (&spec.users, &spec.rate) {
+        (Some(u), Some(r)) => {
+            let _ = u;
+            return Err(ConfigError::at(
+                file,
+                Some(r.referenced),
+                "load.rate",
+                "use either `users:` (closed model) or `rate:` (open model), not both",
+            ));
+        }
+        (Some(u), None) => {
+            if u.value == 0 || u.value > 10_000 {
+                return Err(ConfigError::at(
+                    file,
+                    Some(u.referenced),
+                    "load.users",
+                    "must be 1 to 10000",
+                ));
+            }
+            LoadModel::Closed { users: u.value }
+        }
+        (None, Some(r)) => {
+            let rate = parse_rate(&r.value)
+                .map_err(|m| ConfigError::at(file, Some(r.referenced), "load.rate", m))?;
+            let max_in_flight = match &spec.max_in_flight {
+                Some(m) if m.value == 0 || m.value > 10_000 => {
+                    return Err(ConfigError::at(
+                        file,
+                        Some(m.referenced),
+                        "load.max_in_flight",
+                        "must be 1 to 10000",
+                    ));
+                }
+                Some(m) => m.value,
+                None => DEFAULT_MAX_IN_FLIGHT,
+            };
+            LoadModel::Open {
+                rate,
+                max_in_flight,
+            }
+        }
+        (None, None) => LoadModel::Closed {
+            users: DEFAULT_USERS,
+        },
+    };
+    let duration = match (overrides.duration, &spec.duration) {
+        (Some(d), _) => d,
+        (None, Some(d)) => spanned_duration(file, "load.duration", d)?,
+        (None, None) => DEFAULT_DURATION,
+    };
+    if duration.is_zero() {
+        let loc = spec.duration.as_ref().map(|d| d.referenced);
+        return Err(ConfigError::at(
+            file,
+            loc,
+            "load.duration",
+            "must be above zero",
+        ));
+    }
+    let warmup = match (overrides.warmup, &spec.warmup) {
+        (Some(w), _) => w,
+        (None, Some(w)) => spanned_duration(file, "load.warmup", w)?,
+        (None, None) => DEFAULT_WARMUP,
+    };
+    let max_requests = match &spec.requests {
+        Some(r) if r.value == 0 => {
+            return Err(ConfigError::at(
+                file,
+                Some(r.referenced),
+                "load.requests",
+                "must be above zero",
+            ));
+        }
+        r => r.as_ref().map(|r| r.value),
+    };
+    Ok(Load {
+        model,
+        duration,
+        warmup,
+        max_requests,
+    })
+}
+
+/// `200/s`, `12000/m`, `5/ms` is refused as silly; a bare number means per second.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let (num, per_second) = if let Some(n) = t.strip_suffix("/s") {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix("/m") {
+        (n, 1.0 / 60.0)
+    } else if let Some(n) = t.strip_suffix("/h") {
+        (n, 1.0 / 3600.0)
+    } else {
+        (t, 1.0)
+    };
+    let x: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a rate; write e.g. 200/s or 600/m"))?;
+    let rate = x * per_second;
+    if !(rate.is_finite() && rate > 0.0 && rate <= 1_000_000.0) {
+        return Err(format!(
+            "`{text}`: the rate must be above 0 and at most 1000000/s"
+        ));
+    }
+    Ok(rate)
+}
+
+/// FNV-1a over a canonical JSON rendering of what shapes the measurement. Stable across
+/// formatting and comment changes; changes when the request, expectation or load changes.
+fn definition_hash(
+    method: &hyper::Method,
+    url: &str,
+    headers: &[(String, String)],
+    req: &model::RequestSpec,
+    expect: &Expect,
+    load: &Load,
+) -> String {
+    let model = match load.model {
+        LoadModel::Closed { users } => serde_json::json!({ "users": users }),
+        LoadModel::Open {
+            rate,
+            max_in_flight,
+        } => serde_json::json!({ "rate": rate, "max_in_flight": max_in_flight }),
+    };
+    let mut sorted_headers = headers.to_vec();
+    sorted_headers.sort();
+    let canonical = serde_json::json!({
+        "method": method.as_str(),
+        "url": url,
+        "headers": sorted_headers,
+        "json": req.json.as_ref().map(|j| &j.value),
+        "body": req.body.as_ref().map(|b| &b.value),
+        "expect": expect.statuses,
+        "load": model,
+    });
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in canonical.to_string().bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+#[cfg(test)]
+mod tests;

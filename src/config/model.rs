@@ -1,0 +1,105 @@
+//! The YAML shapes, as written by users. Unknown keys are errors everywhere.
+//! Values whose meaning is checked later carry their location (`Spanned`) so that the error can
+//! name the line and column.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteFile {
+    pub name: Option<String>,
+    pub target: Option<Spanned<String>>,
+    #[serde(default)]
+    pub defaults: DefaultsSpec,
+    pub thresholds: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultsSpec {
+    #[serde(default)]
+    pub load: LoadSpec,
+    #[serde(default)]
+    pub headers: BTreeMap<String, Spanned<String>>,
+    pub expect: Option<ExpectSpec>,
+    pub timeout: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    pub name: Spanned<String>,
+    #[expect(
+        dead_code,
+        reason = "free text for people reading the file; accepted, not used"
+    )]
+    pub description: Option<String>,
+    pub request: RequestSpec,
+    pub expect: Option<ExpectSpec>,
+    #[serde(default)]
+    pub load: LoadSpec,
+    pub thresholds: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestSpec {
+    pub method: Option<Spanned<String>>,
+    pub url: Spanned<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, Spanned<String>>,
+    pub json: Option<Spanned<serde_json::Value>>,
+    pub body: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSpec {
+    pub status: Spanned<StatusSpec>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum StatusSpec {
+    One(u16),
+    Many(Vec<u16>),
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct LoadSpec {
+    pub users: Option<Spanned<u32>>,
+    pub rate: Option<Spanned<String>>,
+    pub duration: Option<Spanned<String>>,
+    pub warmup: Option<Spanned<String>>,
+    pub requests: Option<Spanned<u64>>,
+    pub max_in_flight: Option<Spanned<u32>>,
+}
+
+impl LoadSpec {
+    /// Field-by-field: the scenario's value where it has one, else the suite default.
+    pub fn or(self, defaults: &LoadSpec) -> LoadSpec {
+        // A scenario that picks one model must not inherit the other model's key.
+        let scenario_picks_model = self.users.is_some() || self.rate.is_some();
+        LoadSpec {
+            users: if scenario_picks_model {
+                self.users
+            } else {
+                self.users.or(defaults.users.clone())
+            },
+            rate: if scenario_picks_model {
+                self.rate
+            } else {
+                self.rate.or(defaults.rate.clone())
+            },
+            duration: self.duration.or(defaults.duration.clone()),
+            warmup: self.warmup.or(defaults.warmup.clone()),
+            requests: self.requests.or(defaults.requests.clone()),
+            max_in_flight: self.max_in_flight.or(defaults.max_in_flight.clone()),
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! The validated, executable form of a suite: what the engine runs. Built only by `config`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::template::{JsonTemplate, Template};
+use super::threshold::Threshold;
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Where the suite came from, as given (`scenarios/`, or `<embedded demo suite>`).
+    pub suite: String,
+    pub target: Target,
+    pub scenarios: Vec<ScenarioPlan>,
+}
+
+/// An HTTP origin plus an optional base path (`http://127.0.0.1:8080/staging`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+    /// Without a trailing slash; empty for the root.
+    pub base_path: String,
+}
+
+impl Target {
+    /// `http://host:port/base`, the form shown to users and stored in records.
+    pub fn url(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        format!("http://{host}:{}{}", self.port, self.base_path)
+    }
+
+    /// The `Host` header value.
+    pub fn authority(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        if self.port == 80 {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ScenarioPlan {
+    pub name: String,
+    pub file: PathBuf,
+    /// Hash of the measurement-relevant definition (request, expect, load), so runs are only
+    /// compared with runs of the same scenario definition. Thresholds are not part of it.
+    pub hash: String,
+    pub target: Target,
+    pub request: RequestPlan,
+    pub expect: Expect,
+    pub load: Load,
+    pub thresholds: Vec<Threshold>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RequestPlan {
+    pub method: hyper::Method,
+    /// The URL as written in the scenario (templates and `${ENV}` unexpanded): safe to show/store.
+    pub url_text: String,
+    /// Path and query, base path included, with generators.
+    pub path: Template,
+    pub headers: Vec<HeaderPlan>,
+    pub body: Option<Body>,
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct HeaderPlan {
+    pub name: hyper::header::HeaderName,
+    pub value: Template,
+    /// The value came from the environment: it may reach the wire, never a record or a log.
+    pub secret: bool,
+}
+
+#[derive(Clone, Debug)]
+pub enum Body {
+    Json(JsonTemplate),
+    Text(Template),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Expect {
+    /// Accepted status codes; empty means any 2xx or 3xx.
+    pub statuses: Vec<u16>,
+}
+
+impl Expect {
+    pub fn accepts(&self, status: u16) -> bool {
+        if self.statuses.is_empty() {
+            (200..400).contains(&status)
+        } else {
+            self.statuses.contains(&status)
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LoadModel {
+    /// N users, each sending its next request when the previous one completes.
+    Closed { users: u32 },
+    /// Arrivals at a fixed rate (per second), independent of the target's speed; at most
+    /// `max_in_flight` requests outstanding.
+    Open { rate: f64, max_in_flight: u32 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Load {
+    pub model: LoadModel,
+    /// Measured time, after the warmup.
+    pub duration: Duration,
+    /// Requests sent but not recorded, to fill connection pools and caches.
+    pub warmup: Duration,
+    /// Stop after this many measured requests, even if time remains.
+    pub max_requests: Option<u64>,
+}

@@ -1,0 +1,271 @@
+//! The load engine: runs a `Plan` against the target and returns a `RunRecord`.
+//!
+//! Scenarios run one after another, each on `threads` OS threads with a current-thread runtime
+//! apiece (see `worker`). Timing covers the whole exchange, from the intended send time to the
+//! last body byte. Memory is bounded by threads × histograms, whatever the run length.
+
+mod progress;
+pub mod stats;
+mod worker;
+
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::time::{Duration, Instant};
+
+use hyper::header::HeaderValue;
+
+pub use progress::ProgressMode;
+use stats::Stats;
+use worker::{Progress, Shared};
+
+use crate::config::{LoadModel, Plan, ScenarioPlan, Target};
+use crate::record::{
+    EndpointRecord, LatencySummary, LoadRecord, RECORD_VERSION, RunRecord, now_rfc3339,
+};
+
+const CONNECT_CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+/// Lead time so every thread is spawned and connected before the first request is due.
+const START_LEAD: Duration = Duration::from_millis(100);
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot reach the target {url}: connecting to {addr} failed: {source}")]
+    Unreachable {
+        url: String,
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot resolve the target host `{host}`: {message}")]
+    Resolve { host: String, message: String },
+    #[error("cannot start load threads: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+impl EngineError {
+    pub fn is_bad_input(&self) -> bool {
+        false
+    }
+
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            EngineError::Unreachable { .. } => {
+                Some("is the service running? check --target (or `target:` in suite.yml)".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+pub struct EngineOptions {
+    pub threads: usize,
+    pub progress: ProgressMode,
+    /// Set (e.g. by Ctrl-C) to stop early; the record is then marked incomplete.
+    pub cancel: Arc<AtomicBool>,
+}
+
+impl EngineOptions {
+    pub fn default_threads() -> usize {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    }
+}
+
+/// Check that every target accepts TCP connections before any load is sent, so an unreachable
+/// target is one clear error instead of a table full of connect failures.
+pub fn check_reachable(target: &Target) -> Result<SocketAddr, EngineError> {
+    let addrs: Vec<SocketAddr> = (target.host.as_str(), target.port)
+        .to_socket_addrs()
+        .map_err(|e| EngineError::Resolve {
+            host: target.host.clone(),
+            message: e.to_string(),
+        })?
+        .collect();
+    let mut last_err = None;
+    for addr in &addrs {
+        match TcpStream::connect_timeout(addr, CONNECT_CHECK_TIMEOUT) {
+            Ok(_) => return Ok(*addr),
+            Err(e) => last_err = Some((*addr, e)),
+        }
+    }
+    let (addr, source) = last_err.ok_or_else(|| EngineError::Resolve {
+        host: target.host.clone(),
+        message: "no address found".into(),
+    })?;
+    Err(EngineError::Unreachable {
+        url: target.url(),
+        addr: addr.to_string(),
+        source,
+    })
+}
+
+pub fn execute(plan: &Plan, opts: &EngineOptions) -> Result<RunRecord, EngineError> {
+    let mut addrs: Vec<(Target, SocketAddr)> = Vec::new();
+    for s in &plan.scenarios {
+        if !addrs.iter().any(|(t, _)| t == &s.target) {
+            addrs.push((s.target.clone(), check_reachable(&s.target)?));
+        }
+    }
+    let started_at = now_rfc3339();
+    let threads = opts.threads.max(1);
+    let mut display = progress::Display::new(opts.progress, plan.scenarios.len());
+    let mut endpoints = Vec::new();
+    let mut complete = true;
+    for (i, scenario) in plan.scenarios.iter().enumerate() {
+        if opts.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            complete = false;
+            break;
+        }
+        let addr = addrs
+            .iter()
+            .find(|(t, _)| t == &scenario.target)
+            .map(|(_, a)| *a)
+            .expect("every scenario's target was checked above");
+        let (record, finished) = run_scenario(scenario, addr, threads, opts, &mut display, i)?;
+        endpoints.push(record);
+        if !finished {
+            complete = false;
+            break;
+        }
+    }
+    display.finish();
+    Ok(RunRecord {
+        version: RECORD_VERSION,
+        gate_version: env!("CARGO_PKG_VERSION").to_string(),
+        started_at,
+        finished_at: now_rfc3339(),
+        target: plan.target.url(),
+        suite: plan.suite.clone(),
+        label: None,
+        complete,
+        endpoints,
+    })
+}
+
+/// Returns the endpoint's record and whether it ran to its end (not cancelled).
+fn run_scenario(
+    scenario: &ScenarioPlan,
+    addr: SocketAddr,
+    threads: usize,
+    opts: &EngineOptions,
+    display: &mut progress::Display,
+    index: usize,
+) -> Result<(EndpointRecord, bool), EngineError> {
+    let load = scenario.load;
+    // Never more threads than users/connections: an idle runtime is pure overhead.
+    let tasks = match load.model {
+        LoadModel::Closed { users } => users as usize,
+        LoadModel::Open { max_in_flight, .. } => max_in_flight as usize,
+    };
+    let threads = threads.min(tasks).max(1);
+    let start = Instant::now() + START_LEAD;
+    let measure_start = start + load.warmup;
+    let end = measure_start + load.duration;
+    let authority = HeaderValue::from_str(&scenario.target.authority())
+        .unwrap_or_else(|_| HeaderValue::from_static("localhost"));
+    let shared = Arc::new(Shared {
+        scenario: scenario.clone(),
+        addr,
+        authority,
+        start,
+        measure_start,
+        end,
+        cancel: opts.cancel.clone(),
+        issued: AtomicU64::new(0),
+        threads,
+    });
+    let progress: Vec<Arc<Progress>> = (0..threads)
+        .map(|_| Arc::new(Progress::default()))
+        .collect();
+    let handles = (0..threads)
+        .map(|i| {
+            let shared = shared.clone();
+            let p = progress[i].clone();
+            std::thread::Builder::new()
+                .name(format!("gate-load-{i}"))
+                .spawn(move || worker::run_thread(shared, i, p))
+                .map_err(EngineError::Runtime)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+
+    display.scenario_started(index, scenario, start, measure_start, end);
+    while handles.iter().any(|h| !h.is_finished()) {
+        display.tick(&progress, Instant::now());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut total = Stats::default();
+    for h in handles {
+        match h.join() {
+            Ok(Ok(stats)) => total.merge(&stats),
+            Ok(Err(e)) => return Err(EngineError::Runtime(e)),
+            Err(_) => {
+                return Err(EngineError::Runtime(std::io::Error::other(
+                    "a load thread panicked",
+                )));
+            }
+        }
+    }
+    let cancelled = opts.cancel.load(std::sync::atomic::Ordering::Relaxed);
+    let record = endpoint_record(scenario, &total, measure_start, end);
+    display.scenario_finished(index, &record);
+    Ok((record, !cancelled))
+}
+
+fn endpoint_record(
+    s: &ScenarioPlan,
+    stats: &Stats,
+    measure_start: Instant,
+    end: Instant,
+) -> EndpointRecord {
+    // Measurement time: from the end of warmup to the last response (or the planned end, when
+    // nothing completed), so throughput is not inflated by stragglers or deflated by early stop.
+    let last = stats.last_done.unwrap_or(end).max(measure_start);
+    let elapsed_s = last.duration_since(measure_start).as_secs_f64().max(1e-9);
+    let requests = stats.successes + stats.failures;
+    let (model, users, rate) = match s.load.model {
+        LoadModel::Closed { users } => ("closed", Some(users), None),
+        LoadModel::Open { rate, .. } => ("open", None, Some(rate)),
+    };
+    let dropped_arrivals = match s.load.model {
+        LoadModel::Open { rate, .. } => {
+            let due = (s.load.duration.as_secs_f64() * rate).floor() as u64;
+            let due = s.load.max_requests.map_or(due, |m| due.min(m));
+            due.saturating_sub(stats.sent_measured)
+        }
+        LoadModel::Closed { .. } => 0,
+    };
+    EndpointRecord {
+        name: s.name.clone(),
+        scenario_file: s.file.display().to_string(),
+        scenario_hash: s.hash.clone(),
+        method: s.request.method.to_string(),
+        url: s.request.url_text.clone(),
+        load: LoadRecord {
+            model: model.into(),
+            users,
+            rate_per_s: rate,
+            duration_s: s.load.duration.as_secs_f64(),
+            warmup_s: s.load.warmup.as_secs_f64(),
+        },
+        requests,
+        successes: stats.successes,
+        failures: stats.failures,
+        elapsed_s,
+        throughput_rps: stats.successes as f64 / elapsed_s,
+        error_rate: if requests > 0 {
+            stats.failures as f64 / requests as f64
+        } else {
+            0.0
+        },
+        latency: LatencySummary::from_histogram(&stats.latency),
+        ttfb: LatencySummary::from_histogram(&stats.ttfb),
+        status_counts: stats.status_counts(),
+        errors: stats.error_counts(),
+        server_timing: stats.server_timing_aggs(),
+        late_starts: stats.late_starts,
+        dropped_arrivals,
+        bytes_received: stats.bytes,
+    }
+}

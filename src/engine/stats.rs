@@ -1,0 +1,318 @@
+//! Per-worker-thread measurements. One `Stats` per OS thread, shared by that thread's tasks
+//! (single-threaded runtime, so no locks), merged once at the end of a scenario.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use hdrhistogram::Histogram;
+
+use crate::record::{ServerTimingAgg, new_histogram};
+
+/// How a request failed. Names are the keys of `EndpointRecord::errors`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// TCP connect refused or failed.
+    Connect,
+    /// The request exceeded its timeout (connect included).
+    Timeout,
+    /// The connection was reset or closed mid-exchange.
+    Reset,
+    /// A 4xx status that the scenario did not expect.
+    Http4xx,
+    /// A 5xx status that the scenario did not expect.
+    Http5xx,
+    /// Any other status the scenario did not expect (e.g. 200 when 201 was expected).
+    Expectation,
+    /// The response body could not be read.
+    Body,
+    Other,
+}
+
+impl ErrorClass {
+    pub const ALL: [ErrorClass; 8] = [
+        ErrorClass::Connect,
+        ErrorClass::Timeout,
+        ErrorClass::Reset,
+        ErrorClass::Http4xx,
+        ErrorClass::Http5xx,
+        ErrorClass::Expectation,
+        ErrorClass::Body,
+        ErrorClass::Other,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorClass::Connect => "connect",
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::Reset => "reset",
+            ErrorClass::Http4xx => "http_4xx",
+            ErrorClass::Http5xx => "http_5xx",
+            ErrorClass::Expectation => "expectation",
+            ErrorClass::Body => "body",
+            ErrorClass::Other => "other",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct TimingAcc {
+    pub count: u64,
+    pub sum_ms: f64,
+    pub max_ms: f64,
+}
+
+pub struct Stats {
+    pub latency: Histogram<u64>,
+    pub ttfb: Histogram<u64>,
+    pub successes: u64,
+    pub failures: u64,
+    /// Indexed by status code (0-599).
+    pub statuses: Vec<u64>,
+    pub errors: [u64; ErrorClass::ALL.len()],
+    /// Few distinct names per endpoint, so a vector beats a map.
+    pub server_timing: Vec<(String, TimingAcc)>,
+    pub late_starts: u64,
+    pub sent_measured: u64,
+    pub bytes: u64,
+    pub last_done: Option<Instant>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            latency: new_histogram(),
+            ttfb: new_histogram(),
+            successes: 0,
+            failures: 0,
+            statuses: vec![0; 600],
+            errors: [0; ErrorClass::ALL.len()],
+            server_timing: Vec::new(),
+            late_starts: 0,
+            sent_measured: 0,
+            bytes: 0,
+            last_done: None,
+        }
+    }
+}
+
+/// Microseconds, clamped into the histogram's range so an outlier is never lost.
+pub fn micros(d: std::time::Duration) -> u64 {
+    (d.as_micros() as u64).clamp(crate::record::HIST_LOW_US, crate::record::HIST_HIGH_US)
+}
+
+impl Stats {
+    pub fn record_status(&mut self, status: u16) {
+        if let Some(slot) = self.statuses.get_mut(status as usize) {
+            *slot += 1;
+        }
+    }
+
+    pub fn record_error(&mut self, class: ErrorClass) {
+        self.failures += 1;
+        self.errors[class.index()] += 1;
+    }
+
+    pub fn record_success(&mut self, latency_us: u64, ttfb_us: u64) {
+        self.successes += 1;
+        // Values are clamped by `micros`, so recording cannot fail.
+        let _ = self.latency.record(latency_us);
+        let _ = self.ttfb.record(ttfb_us);
+    }
+
+    pub fn add_server_timing(&mut self, header: &str) {
+        for (name, dur) in parse_server_timing(header) {
+            let Some(dur) = dur else { continue };
+            let acc = match self.server_timing.iter_mut().find(|(n, _)| n == name) {
+                Some((_, acc)) => acc,
+                None => {
+                    self.server_timing
+                        .push((name.to_string(), TimingAcc::default()));
+                    &mut self.server_timing.last_mut().expect("just pushed").1
+                }
+            };
+            acc.count += 1;
+            acc.sum_ms += dur;
+            acc.max_ms = acc.max_ms.max(dur);
+        }
+    }
+
+    pub fn merge(&mut self, other: &Stats) {
+        // Both histograms share bounds, so adding cannot fail.
+        let _ = self.latency.add(&other.latency);
+        let _ = self.ttfb.add(&other.ttfb);
+        self.successes += other.successes;
+        self.failures += other.failures;
+        for (a, b) in self.statuses.iter_mut().zip(&other.statuses) {
+            *a += b;
+        }
+        for (a, b) in self.errors.iter_mut().zip(&other.errors) {
+            *a += b;
+        }
+        for (name, acc) in &other.server_timing {
+            match self.server_timing.iter_mut().find(|(n, _)| n == name) {
+                Some((_, mine)) => {
+                    mine.count += acc.count;
+                    mine.sum_ms += acc.sum_ms;
+                    mine.max_ms = mine.max_ms.max(acc.max_ms);
+                }
+                None => self.server_timing.push((name.clone(), acc.clone())),
+            }
+        }
+        self.late_starts += other.late_starts;
+        self.sent_measured += other.sent_measured;
+        self.bytes += other.bytes;
+        self.last_done = match (self.last_done, other.last_done) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    pub fn status_counts(&self) -> BTreeMap<String, u64> {
+        self.statuses
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(code, n)| (code.to_string(), *n))
+            .collect()
+    }
+
+    pub fn error_counts(&self) -> BTreeMap<String, u64> {
+        ErrorClass::ALL
+            .iter()
+            .filter(|c| self.errors[c.index()] > 0)
+            .map(|c| (c.name().to_string(), self.errors[c.index()]))
+            .collect()
+    }
+
+    pub fn server_timing_aggs(&self) -> BTreeMap<String, ServerTimingAgg> {
+        self.server_timing
+            .iter()
+            .map(|(name, acc)| {
+                (
+                    name.clone(),
+                    ServerTimingAgg {
+                        count: acc.count,
+                        mean_ms: if acc.count > 0 {
+                            acc.sum_ms / acc.count as f64
+                        } else {
+                            0.0
+                        },
+                        max_ms: acc.max_ms,
+                        total_ms: acc.sum_ms,
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+/// Parse a `Server-Timing` header value (W3C Server Timing, §3): a comma-separated list of
+/// `name *( ";" param )`, where `dur` is milliseconds. Quoted parameter values may contain commas
+/// and semicolons. Malformed entries are skipped, never fatal.
+pub fn parse_server_timing(value: &str) -> Vec<(&str, Option<f64>)> {
+    let mut out = Vec::new();
+    for entry in split_outside_quotes(value, ',') {
+        let mut parts = split_outside_quotes(entry, ';').into_iter();
+        let name = parts.next().unwrap_or("").trim();
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
+            continue;
+        }
+        let mut dur = None;
+        for param in parts {
+            if let Some((k, v)) = param.split_once('=') {
+                if k.trim().eq_ignore_ascii_case("dur") {
+                    dur = v
+                        .trim()
+                        .trim_matches('"')
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|d| d.is_finite() && *d >= 0.0);
+                }
+            }
+        }
+        out.push((name, dur));
+    }
+    out
+}
+
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn split_outside_quotes(s: &str, sep: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut in_quotes = false;
+    let mut escaped = false;
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if in_quotes => escaped = true,
+            '"' => in_quotes = !in_quotes,
+            c if c == sep && !in_quotes => {
+                parts.push(&s[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    parts.push(&s[start..]);
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_timing_follows_the_spec_examples() {
+        let v =
+            parse_server_timing("db;dur=53.2, app;dur=47.2;desc=\"a, b; c\", cache;desc=hit, miss");
+        assert_eq!(
+            v,
+            vec![
+                ("db", Some(53.2)),
+                ("app", Some(47.2)),
+                ("cache", None),
+                ("miss", None)
+            ]
+        );
+        assert_eq!(
+            parse_server_timing("total;DUR=\"12\""),
+            vec![("total", Some(12.0))]
+        );
+        assert!(parse_server_timing(" , ;dur=3").is_empty());
+        assert_eq!(parse_server_timing("x;dur=abc"), vec![("x", None)]);
+    }
+
+    #[test]
+    fn stats_aggregate_and_merge() {
+        let mut a = Stats::default();
+        a.add_server_timing("db;dur=2, app;dur=5");
+        a.add_server_timing("db;dur=4");
+        a.record_success(1000, 500);
+        a.record_status(200);
+        let mut b = Stats::default();
+        b.add_server_timing("db;dur=6");
+        b.record_error(ErrorClass::Http5xx);
+        b.record_status(503);
+        a.merge(&b);
+        let st = a.server_timing_aggs();
+        assert_eq!(st["db"].count, 3);
+        assert!((st["db"].mean_ms - 4.0).abs() < 1e-9);
+        assert_eq!(st["db"].max_ms, 6.0);
+        assert_eq!(st["app"].count, 1);
+        assert_eq!(a.successes, 1);
+        assert_eq!(a.failures, 1);
+        assert_eq!(a.error_counts()["http_5xx"], 1);
+        assert_eq!(a.status_counts()["503"], 1);
+        assert_eq!(a.latency.len(), 1);
+    }
+}

@@ -1,0 +1,443 @@
+//! One OS thread of the load engine: a current-thread tokio runtime whose tasks are the
+//! thread's share of users (closed model) or connections (open model). Each task owns one
+//! HTTP/1.1 connection (hyper's connection API, no pool), so the hot path has no locks and no
+//! cross-thread traffic; the only shared writes are two relaxed progress counters.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
+use hyper_util::rt::TokioIo;
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use tokio::net::TcpStream;
+
+use super::stats::{ErrorClass, Stats, micros};
+use crate::config::{Body, LoadModel, ScenarioPlan};
+
+/// A start this much after its scheduled time is "late". tokio's timer has 1 ms granularity and
+/// rounds sleeps up, so lateness below this is the generator's clock, not the target.
+pub const LATE_AFTER: Duration = Duration::from_millis(2);
+
+/// Progress counters of one thread, read by the progress display.
+#[derive(Default)]
+pub struct Progress {
+    pub done: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+/// What every thread of one scenario shares (read-only, or atomics).
+pub struct Shared {
+    pub scenario: ScenarioPlan,
+    pub addr: SocketAddr,
+    pub authority: HeaderValue,
+    /// Everything is sent from this instant on; warmup ends at `measure_start`.
+    pub start: Instant,
+    pub measure_start: Instant,
+    pub end: Instant,
+    pub cancel: Arc<AtomicBool>,
+    /// Measured requests issued, across threads, for `load.requests`.
+    pub issued: AtomicU64,
+    pub threads: usize,
+}
+
+impl Shared {
+    fn should_stop(&self, now: Instant) -> bool {
+        now >= self.end || self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// Claim a measured request under `load.requests`; false once the budget is spent.
+    fn claim(&self, measured: bool) -> bool {
+        match self.scenario.load.max_requests {
+            Some(max) if measured => self.issued.fetch_add(1, Ordering::Relaxed) < max,
+            _ => true,
+        }
+    }
+}
+
+/// Run this thread's share of the scenario to completion and return its measurements.
+pub fn run_thread(
+    shared: Arc<Shared>,
+    index: usize,
+    progress: Arc<Progress>,
+) -> std::io::Result<Stats> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let local = tokio::task::LocalSet::new();
+    let stats = Rc::new(RefCell::new(Stats::default()));
+    local.block_on(&rt, async {
+        let mut tasks = Vec::new();
+        match shared.scenario.load.model {
+            LoadModel::Closed { users } => {
+                for user in share(users as usize, shared.threads, index) {
+                    let ctx = Ctx::new(
+                        &shared,
+                        &stats,
+                        &progress,
+                        (index as u64) << 32 | user as u64,
+                    );
+                    tasks.push(tokio::task::spawn_local(closed_user(ctx)));
+                }
+            }
+            LoadModel::Open {
+                rate,
+                max_in_flight,
+            } => {
+                let next_slot = Rc::new(Cell::new(0u64));
+                for conn in share(max_in_flight as usize, shared.threads, index) {
+                    let ctx = Ctx::new(
+                        &shared,
+                        &stats,
+                        &progress,
+                        (index as u64) << 32 | conn as u64,
+                    );
+                    tasks.push(tokio::task::spawn_local(open_connection(
+                        ctx,
+                        rate,
+                        index,
+                        next_slot.clone(),
+                    )));
+                }
+            }
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    });
+    // Dropping the runtime closes this thread's connections.
+    drop(local);
+    drop(rt);
+    Ok(Rc::try_unwrap(stats)
+        .map(RefCell::into_inner)
+        .unwrap_or_default())
+}
+
+/// The indices of `total` items that thread `index` of `threads` takes (round-robin).
+fn share(total: usize, threads: usize, index: usize) -> impl Iterator<Item = usize> {
+    (index..total).step_by(threads.max(1))
+}
+
+struct Ctx {
+    shared: Arc<Shared>,
+    stats: Rc<RefCell<Stats>>,
+    progress: Arc<Progress>,
+    rng: SmallRng,
+    conn: Option<SendRequest<Full<Bytes>>>,
+    /// Pre-rendered parts when the scenario has no generators there.
+    static_path: Option<hyper::Uri>,
+    static_body: Option<Bytes>,
+    buf: String,
+}
+
+impl Ctx {
+    fn new(
+        shared: &Arc<Shared>,
+        stats: &Rc<RefCell<Stats>>,
+        progress: &Arc<Progress>,
+        seed: u64,
+    ) -> Ctx {
+        let req = &shared.scenario.request;
+        let mut rng = SmallRng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15);
+        let static_path = req
+            .path
+            .is_static()
+            .then(|| req.path.render(&mut rng).parse().ok())
+            .flatten();
+        let static_body = match &req.body {
+            Some(Body::Json(t)) if t.is_static() => {
+                let mut s = String::new();
+                t.render_into(&mut rng, &mut s);
+                Some(Bytes::from(s))
+            }
+            Some(Body::Text(t)) if t.is_static() => Some(Bytes::from(t.render(&mut rng))),
+            _ => None,
+        };
+        Ctx {
+            shared: shared.clone(),
+            stats: stats.clone(),
+            progress: progress.clone(),
+            rng,
+            conn: None,
+            static_path,
+            static_body,
+            buf: String::new(),
+        }
+    }
+
+    fn build_request(&mut self) -> Result<hyper::Request<Full<Bytes>>, ErrorClass> {
+        let req = &self.shared.scenario.request;
+        let uri = match &self.static_path {
+            Some(u) => u.clone(),
+            None => {
+                self.buf.clear();
+                req.path.render_into(&mut self.rng, &mut self.buf);
+                self.buf
+                    .parse::<hyper::Uri>()
+                    .map_err(|_| ErrorClass::Other)?
+            }
+        };
+        let body = match (&self.static_body, &req.body) {
+            (Some(b), _) => b.clone(),
+            (None, Some(Body::Json(t))) => {
+                let mut s = String::with_capacity(128);
+                t.render_into(&mut self.rng, &mut s);
+                Bytes::from(s)
+            }
+            (None, Some(Body::Text(t))) => Bytes::from(t.render(&mut self.rng)),
+            (None, None) => Bytes::new(),
+        };
+        let mut builder = hyper::Request::builder()
+            .method(req.method.clone())
+            .uri(uri)
+            .header(HOST, self.shared.authority.clone());
+        if matches!(req.body, Some(Body::Json(_)))
+            && !req.headers.iter().any(|h| h.name == CONTENT_TYPE)
+        {
+            builder = builder.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        for h in &req.headers {
+            let value = h.value.render(&mut self.rng);
+            let value = HeaderValue::from_str(&value).map_err(|_| ErrorClass::Other)?;
+            builder = builder.header(h.name.clone(), value);
+        }
+        builder.body(Full::new(body)).map_err(|_| ErrorClass::Other)
+    }
+
+    async fn connect(&mut self) -> Result<(), ErrorClass> {
+        let stream = TcpStream::connect(self.shared.addr)
+            .await
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::TimedOut => ErrorClass::Timeout,
+                _ => ErrorClass::Connect,
+            })?;
+        let _ = stream.set_nodelay(true);
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|_| ErrorClass::Connect)?;
+        tokio::task::spawn_local(async move {
+            // Errors surface on the request side; the connection just ends.
+            let _ = conn.await;
+        });
+        self.conn = Some(sender);
+        Ok(())
+    }
+
+    /// Make sure there is an open connection before the clock starts, where possible.
+    async fn ensure_connected(&mut self) -> Result<(), ErrorClass> {
+        if let Some(c) = &mut self.conn {
+            if c.ready().await.is_ok() {
+                return Ok(());
+            }
+            self.conn = None;
+        }
+        self.connect().await
+    }
+
+    /// One exchange, timed from `from` (the intended start) to the last body byte.
+    async fn exchange(&mut self, from: Instant, measured: bool) {
+        let timeout = self.shared.scenario.request.timeout;
+        let deadline = tokio::time::Instant::from_std(from + timeout);
+        let result = tokio::time::timeout_at(deadline, self.exchange_inner(from)).await;
+        let done = Instant::now();
+        let outcome = match result {
+            Ok(r) => r,
+            Err(_) => {
+                // The response may still arrive on this connection: it cannot be reused.
+                self.conn = None;
+                Err(ErrorClass::Timeout)
+            }
+        };
+        if !measured {
+            return;
+        }
+        self.progress.done.fetch_add(1, Ordering::Relaxed);
+        let mut stats = self.stats.borrow_mut();
+        stats.sent_measured += 1;
+        stats.last_done = Some(done);
+        match outcome {
+            Ok(ex) => {
+                stats.record_status(ex.status);
+                stats.bytes += ex.bytes;
+                if self.shared.scenario.expect.accepts(ex.status) {
+                    stats.record_success(micros(done - from), micros(ex.headers_at - from));
+                    if let Some(st) = ex.server_timing {
+                        stats.add_server_timing(&st);
+                    }
+                } else {
+                    self.progress.failed.fetch_add(1, Ordering::Relaxed);
+                    stats.record_error(match ex.status {
+                        400..=499 => ErrorClass::Http4xx,
+                        500..=599 => ErrorClass::Http5xx,
+                        _ => ErrorClass::Expectation,
+                    });
+                }
+            }
+            Err(class) => {
+                self.progress.failed.fetch_add(1, Ordering::Relaxed);
+                stats.record_error(class);
+            }
+        }
+    }
+
+    async fn exchange_inner(&mut self, _from: Instant) -> Result<Exchange, ErrorClass> {
+        let request = self.build_request()?;
+        self.ensure_connected().await?;
+        let sender = self.conn.as_mut().ok_or(ErrorClass::Connect)?;
+        let response = match sender.send_request(request).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.conn = None;
+                return Err(classify(&e));
+            }
+        };
+        let headers_at = Instant::now();
+        let status = response.status().as_u16();
+        let server_timing = {
+            let mut values = response.headers().get_all("server-timing").iter();
+            match (values.next(), values.next()) {
+                (None, _) => None,
+                (Some(one), None) => one.to_str().ok().map(str::to_string),
+                (Some(first), Some(second)) => {
+                    // Several header lines are one comma-separated list (RFC 9110 §5.3).
+                    let mut s = first.to_str().unwrap_or("").to_string();
+                    for v in std::iter::once(second).chain(values) {
+                        s.push(',');
+                        s.push_str(v.to_str().unwrap_or(""));
+                    }
+                    Some(s)
+                }
+            }
+        };
+        let closes = response
+            .headers()
+            .get(hyper::header::CONNECTION)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+        let mut body = response.into_body();
+        let mut bytes = 0u64;
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(f) => {
+                    if let Some(d) = f.data_ref() {
+                        bytes += d.len() as u64;
+                    }
+                }
+                Err(e) => {
+                    self.conn = None;
+                    return Err(match classify(&e) {
+                        ErrorClass::Other => ErrorClass::Body,
+                        c => c,
+                    });
+                }
+            }
+        }
+        if closes {
+            self.conn = None;
+        }
+        Ok(Exchange {
+            status,
+            headers_at,
+            server_timing,
+            bytes,
+        })
+    }
+}
+
+struct Exchange {
+    status: u16,
+    headers_at: Instant,
+    server_timing: Option<String>,
+    bytes: u64,
+}
+
+fn classify(e: &hyper::Error) -> ErrorClass {
+    if e.is_timeout() {
+        return ErrorClass::Timeout;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            return match io.kind() {
+                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => {
+                    ErrorClass::Reset
+                }
+                TimedOut => ErrorClass::Timeout,
+                ConnectionRefused => ErrorClass::Connect,
+                _ => ErrorClass::Other,
+            };
+        }
+        source = s.source();
+    }
+    if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
+        ErrorClass::Reset
+    } else {
+        ErrorClass::Other
+    }
+}
+
+/// Closed model: send, wait for the whole response, repeat. Latency from the send.
+async fn closed_user(mut ctx: Ctx) {
+    let start = ctx.shared.start;
+    tokio::time::sleep_until(start.into()).await;
+    loop {
+        let now = Instant::now();
+        if ctx.shared.should_stop(now) {
+            break;
+        }
+        let measured = now >= ctx.shared.measure_start;
+        if !ctx.shared.claim(measured) {
+            break;
+        }
+        ctx.exchange(now, measured).await;
+        // A connection error with nothing else to wait for would spin; pace the retries.
+        if ctx.conn.is_none() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+/// Open model: this connection takes the thread's next arrival slot whenever it is free.
+/// Slots are fixed in time (`start + k/rate`), so a slow target makes later requests start late
+/// and their latency is counted from the schedule: no coordinated omission.
+async fn open_connection(mut ctx: Ctx, rate: f64, thread: usize, next_slot: Rc<Cell<u64>>) {
+    let threads = ctx.shared.threads as u64;
+    let interval = 1.0 / rate;
+    loop {
+        let k = next_slot.get();
+        next_slot.set(k + 1);
+        // Threads interleave: thread i owns global arrivals i, i+T, i+2T, ...
+        let global = k * threads + thread as u64;
+        let intended = ctx.shared.start + Duration::from_secs_f64(global as f64 * interval);
+        if ctx.shared.should_stop(intended) || ctx.shared.should_stop(Instant::now()) {
+            break;
+        }
+        let measured = intended >= ctx.shared.measure_start;
+        if !ctx.shared.claim(measured) {
+            break;
+        }
+        // Connect ahead of the slot where we can; a reconnect after it is charged to the request.
+        if ctx.conn.is_none() {
+            let _ = ctx.ensure_connected().await;
+        }
+        tokio::time::sleep_until(intended.into()).await;
+        let actual = Instant::now();
+        let late = actual.saturating_duration_since(intended);
+        let from = if late > LATE_AFTER {
+            if measured {
+                ctx.stats.borrow_mut().late_starts += 1;
+            }
+            intended
+        } else {
+            actual
+        };
+        ctx.exchange(from, measured).await;
+    }
+}

@@ -1,0 +1,23 @@
+//! gate: a performance regression gate for HTTP APIs.
+//!
+//! Data flows one way: scenarios → `config` (a `Plan`) → `engine` → `record::RunRecord` →
+//! `verdict` → `report`. `commands` is the only place the rooms meet.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod demo;
+pub mod engine;
+mod error;
+pub mod exit;
+pub mod record;
+pub mod report;
+pub mod verdict;
+
+pub use error::Error;
+pub use exit::Outcome;
+
+/// Run one parsed command line.
+pub fn run(cli: cli::Cli) -> Result<Outcome, Error> {
+    commands::dispatch(cli.command)
+}

@@ -1,0 +1,253 @@
+//! `RunRecord` and `EndpointRecord`: plain serde data, the contract between rooms (engine writes
+//! it; store, stats, report and chart read it). Latencies are in milliseconds as `f64` in
+//! summaries; histograms hold microseconds (integers) and travel as HdrHistogram V2
+//! deflate-compressed, base64 (standard alphabet), which any HdrHistogram library decodes.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use serde::{Deserialize, Serialize};
+
+/// Version of the record/JSON document shape. Bump on any incompatible change.
+pub const RECORD_VERSION: u32 = 1;
+
+/// Histogram bounds: 1 µs to 1 hour at 3 significant digits (DESIGN.md).
+pub const HIST_LOW_US: u64 = 1;
+pub const HIST_HIGH_US: u64 = 3_600_000_000;
+pub const HIST_SIGFIG: u8 = 3;
+
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(HIST_LOW_US, HIST_HIGH_US, HIST_SIGFIG)
+        .expect("constant histogram bounds are valid")
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub version: u32,
+    pub gate_version: String,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub finished_at: String,
+    /// The target's base URL (never credentials: targets are plain URLs without userinfo).
+    pub target: String,
+    pub suite: String,
+    pub label: Option<String>,
+    /// False when the run was interrupted (Ctrl-C) before every scenario finished.
+    pub complete: bool,
+    pub endpoints: Vec<EndpointRecord>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EndpointRecord {
+    /// The scenario name, which names the endpoint in every report.
+    pub name: String,
+    pub scenario_file: String,
+    pub scenario_hash: String,
+    pub method: String,
+    /// The URL template as written (no `${ENV}` values).
+    pub url: String,
+    pub load: LoadRecord,
+    /// Measured requests that completed (successes + failures), warmup excluded.
+    pub requests: u64,
+    pub successes: u64,
+    pub failures: u64,
+    /// Seconds of measurement (from the end of warmup to the last response).
+    pub elapsed_s: f64,
+    /// Successful requests per second.
+    pub throughput_rps: f64,
+    /// failures / requests (0 when no request completed).
+    pub error_rate: f64,
+    /// Latency of successful requests, from the intended send time to the last body byte.
+    pub latency: LatencySummary,
+    /// Time to the response headers of successful requests.
+    pub ttfb: LatencySummary,
+    /// Every response status seen (successes and failures), by code.
+    pub status_counts: BTreeMap<String, u64>,
+    /// Failures by class: connect, timeout, reset, http_4xx, http_5xx, expectation, body, other.
+    pub errors: BTreeMap<String, u64>,
+    /// `Server-Timing` aggregates per metric name, over successful responses.
+    pub server_timing: BTreeMap<String, ServerTimingAgg>,
+    /// Open model: requests sent more than 1 ms after their scheduled time.
+    pub late_starts: u64,
+    /// Open model: arrivals scheduled within the run that were never sent (target too slow).
+    pub dropped_arrivals: u64,
+    pub bytes_received: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoadRecord {
+    /// `closed` (users) or `open` (rate).
+    pub model: String,
+    pub users: Option<u32>,
+    pub rate_per_s: Option<f64>,
+    pub duration_s: f64,
+    pub warmup_s: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub min_ms: f64,
+    pub mean_ms: f64,
+    pub stdev_ms: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+    /// HdrHistogram V2 + deflate, base64; values in microseconds.
+    pub histogram: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct ServerTimingAgg {
+    /// Responses that carried this metric with a duration.
+    pub count: u64,
+    pub mean_ms: f64,
+    pub max_ms: f64,
+    pub total_ms: f64,
+}
+
+impl LatencySummary {
+    pub fn from_histogram(h: &Histogram<u64>) -> LatencySummary {
+        let ms = |us: u64| us as f64 / 1000.0;
+        if h.is_empty() {
+            return LatencySummary {
+                histogram: encode_histogram(h),
+                ..LatencySummary::default()
+            };
+        }
+        LatencySummary {
+            count: h.len(),
+            min_ms: ms(h.min()),
+            mean_ms: h.mean() / 1000.0,
+            stdev_ms: h.stdev() / 1000.0,
+            p50_ms: ms(h.value_at_quantile(0.50)),
+            p90_ms: ms(h.value_at_quantile(0.90)),
+            p95_ms: ms(h.value_at_quantile(0.95)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            p999_ms: ms(h.value_at_quantile(0.999)),
+            max_ms: ms(h.max()),
+            histogram: encode_histogram(h),
+        }
+    }
+
+    /// The latency (ms) at percentile `p` (0-100), read from the histogram for any `p`, not only
+    /// the stored ones. None when there is no sample.
+    pub fn percentile_ms(&self, p: f64) -> Option<f64> {
+        if self.count == 0 {
+            return None;
+        }
+        let known = [
+            (50.0, self.p50_ms),
+            (90.0, self.p90_ms),
+            (95.0, self.p95_ms),
+            (99.0, self.p99_ms),
+            (99.9, self.p999_ms),
+        ];
+        if let Some((_, v)) = known.iter().find(|(q, _)| (*q - p).abs() < 1e-9) {
+            return Some(*v);
+        }
+        decode_histogram(&self.histogram)
+            .ok()
+            .map(|h| h.value_at_quantile(p / 100.0) as f64 / 1000.0)
+    }
+}
+
+pub fn encode_histogram(h: &Histogram<u64>) -> String {
+    let mut bytes = Vec::new();
+    V2DeflateSerializer::new()
+        .serialize(h, &mut bytes)
+        .expect("serialising into a Vec cannot fail");
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| format!("histogram is not base64: {e}"))?;
+    Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|e| format!("histogram does not decode: {e:?}"))
+}
+
+/// Current time as RFC 3339 UTC with milliseconds, without a date-time dependency.
+pub fn now_rfc3339() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format_rfc3339(now.as_secs() as i64, now.subsec_millis())
+}
+
+pub fn format_rfc3339(unix_secs: i64, millis: u32) -> String {
+    let days = unix_secs.div_euclid(86_400);
+    let secs = unix_secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_round_trips_through_base64_v2() {
+        let mut h = new_histogram();
+        for v in [120u64, 450, 450, 1_000, 25_000, 2_000_000] {
+            h.record(v).unwrap();
+        }
+        let text = encode_histogram(&h);
+        let back = decode_histogram(&text).unwrap();
+        assert_eq!(back.len(), 6);
+        assert_eq!(back.max(), h.max());
+        assert_eq!(back.value_at_quantile(0.5), h.value_at_quantile(0.5));
+        // V2 deflate cookie, big-endian, as other HdrHistogram implementations expect.
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(&text)
+            .unwrap();
+        assert_eq!(&raw[..4], &[0x1c, 0x84, 0x93, 0x14]);
+        assert!(decode_histogram("not base64!").is_err());
+    }
+
+    #[test]
+    fn summary_reads_percentiles_in_ms() {
+        let mut h = new_histogram();
+        for v in 1..=1000u64 {
+            h.record(v * 1000).unwrap(); // 1..1000 ms
+        }
+        let s = LatencySummary::from_histogram(&h);
+        assert_eq!(s.count, 1000);
+        assert!((s.p50_ms - 500.0).abs() < 1.0, "{}", s.p50_ms);
+        assert!((s.p99_ms - 990.0).abs() < 1.0, "{}", s.p99_ms);
+        assert!((s.percentile_ms(75.0).unwrap() - 750.0).abs() < 1.0);
+        assert_eq!(
+            LatencySummary::from_histogram(&new_histogram()).percentile_ms(50.0),
+            None
+        );
+    }
+
+    #[test]
+    fn rfc3339_formatting() {
+        assert_eq!(format_rfc3339(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_rfc3339(1_795_000_000, 5), "2026-11-18T11:06:40.005Z");
+        assert_eq!(format_rfc3339(951_782_400, 0), "2000-02-29T00:00:00.000Z");
+    }
+}

@@ -1,0 +1,36 @@
+//! The versioned JSON document of a run (`gate run --json FILE`). Shape documented in the README:
+//! `{ "format": "gate-run", "version": N, "run": RunRecord, "slo": SloReport }`.
+
+use serde::Serialize;
+
+use super::{Format, RunReport};
+use crate::record::{RECORD_VERSION, RunRecord};
+use crate::verdict::SloReport;
+
+pub const FORMAT_NAME: &str = "gate-run";
+
+pub struct Json;
+
+#[derive(Serialize)]
+struct Document<'a> {
+    format: &'static str,
+    version: u32,
+    pass: bool,
+    run: &'a RunRecord,
+    slo: &'a SloReport,
+}
+
+impl Format for Json {
+    fn render_run(&self, report: &RunReport<'_>) -> Vec<u8> {
+        let doc = Document {
+            format: FORMAT_NAME,
+            version: RECORD_VERSION,
+            pass: report.slo.pass,
+            run: report.run,
+            slo: report.slo,
+        };
+        let mut bytes = serde_json::to_vec_pretty(&doc).expect("plain data always serialises");
+        bytes.push(b'\n');
+        bytes
+    }
+}

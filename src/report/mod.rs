@@ -1,0 +1,18 @@
+//! Output formats. Each format is one file; each takes the report data and returns bytes, and
+//! callers decide where the bytes go (stdout, a file, a PR comment).
+
+pub mod json;
+pub mod terminal;
+
+use crate::record::RunRecord;
+use crate::verdict::SloReport;
+
+/// What `gate run` reports: the measurements and their SLO verdict.
+pub struct RunReport<'a> {
+    pub run: &'a RunRecord,
+    pub slo: &'a SloReport,
+}
+
+pub trait Format {
+    fn render_run(&self, report: &RunReport<'_>) -> Vec<u8>;
+}
