@@ -35,10 +35,10 @@ pub fn serve_demo(args: ServeDemoArgs) -> Result<Outcome, Error> {
         .as_deref()
         .map(|l| parse_duration(l).map_err(|m| Error::usage("--latency", m)))
         .transpose()?;
-    if let Some(sigma) = args.jitter {
-        if !(sigma.is_finite() && (0.0..=3.0).contains(&sigma)) {
-            return Err(Error::usage("--jitter", "sigma must be between 0 and 3"));
-        }
+    if let Some(sigma) = args.jitter
+        && !(sigma.is_finite() && (0.0..=3.0).contains(&sigma))
+    {
+        return Err(Error::usage("--jitter", "sigma must be between 0 and 3"));
     }
     let opts = DemoOptions {
         regress,

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_saphyr::{Location, Spanned};
 
-use model::{ExpectSpec, LoadSpec, ScenarioFile, StatusSpec, SuiteFile};
+use model::{ExpectSpec, LoadSpec, ScenarioFile, SuiteFile};
 pub use plan::*;
 use template::{JsonTemplate, Template, expand_env};
 pub use threshold::{Metric, Op, Threshold, parse_threshold};
@@ -252,12 +252,15 @@ fn parse_yaml<T: serde::de::DeserializeOwned>(src: &Source) -> Result<T, ConfigE
         let loc = e.location();
         let message = e.without_snippet().to_string();
         // saphyr's message may carry its own "at line X column Y"; we already say where.
-        let message = message
+        let mut message = message
             .lines()
             .next()
             .unwrap_or("invalid YAML")
             .trim()
             .to_string();
+        if let Some(i) = message.rfind(" at line ") {
+            message.truncate(i);
+        }
         ConfigError {
             origin: origin(&src.path, loc),
             field: None,
@@ -296,18 +299,28 @@ fn spanned_duration(
 }
 
 fn expect(file: &Path, field: &str, spec: &ExpectSpec) -> Result<Expect, ConfigError> {
-    let statuses = match &spec.status.value {
-        StatusSpec::One(s) => vec![*s],
-        StatusSpec::Many(v) => v.clone(),
-    };
-    if let Some(bad) = statuses.iter().find(|s| !(100..=599).contains(*s)) {
-        return Err(ConfigError::at(
+    let bad = |what: &serde_json::Value| {
+        ConfigError::at(
             file,
             Some(spec.status.referenced),
             field,
-            format!("{bad} is not an HTTP status (100-599)"),
-        ));
-    }
+            format!(
+                "{what} is not an HTTP status (100-599); write e.g. `status: 201` or `status: [200, 204]`"
+            ),
+        )
+    };
+    let as_status = |v: &serde_json::Value| {
+        v.as_u64()
+            .filter(|s| (100..=599).contains(s))
+            .map(|s| s as u16)
+            .ok_or_else(|| bad(v))
+    };
+    let statuses = match &spec.status.value {
+        serde_json::Value::Array(items) => {
+            items.iter().map(as_status).collect::<Result<Vec<_>, _>>()?
+        }
+        one => vec![as_status(one)?],
+    };
     Ok(Expect { statuses })
 }
 

@@ -59,14 +59,8 @@ pub struct RequestSpec {
 #[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectSpec {
-    pub status: Spanned<StatusSpec>,
-}
-
-#[derive(Debug, Deserialize, Clone)]
-#[serde(untagged)]
-pub enum StatusSpec {
-    One(u16),
-    Many(Vec<u16>),
+    /// One status or a list; checked in `config` so the error can say what is expected.
+    pub status: Spanned<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]

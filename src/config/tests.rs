@@ -1,1 +1,303 @@
+use std::path::PathBuf;
+use std::time::Duration;
 
+use super::*;
+
+fn src(path: &str, text: &str) -> Source {
+    Source {
+        path: PathBuf::from(path),
+        text: text.to_string(),
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    (name == "API_TOKEN").then(|| "tok-123".to_string())
+}
+
+fn plan(suite: Option<&str>, scenarios: &[(&str, &str)]) -> Result<Plan, ConfigError> {
+    let suite = suite.map(|t| src("s/suite.yml", t));
+    let scenarios: Vec<Source> = scenarios.iter().map(|(p, t)| src(p, t)).collect();
+    build_plan("s", suite.as_ref(), &scenarios, &Overrides::default(), &env)
+}
+
+const SUITE: &str = r#"
+target: http://127.0.0.1:8080/base
+defaults:
+  load: { users: 7, duration: 3s, warmup: 1s }
+  headers: { Authorization: "Bearer ${API_TOKEN}", Accept: application/json }
+thresholds: [ "p95 < 300ms", "error_rate < 1%" ]
+"#;
+
+#[test]
+fn scenarios_inherit_suite_defaults_and_override_them() {
+    let p = plan(
+        Some(SUITE),
+        &[
+            ("s/a.yml", "name: a\nrequest: { url: /x }\n"),
+            (
+                "s/b.yml",
+                "name: b\nrequest:\n  method: post\n  url: /y\n  headers: { Accept: text/plain }\n  json: { id: \"{{ random_int(1, 3) }}\" }\nexpect: { status: [201, 202] }\nload: { rate: 50/s, duration: 2s }\nthresholds: [ \"p99 < 1s\" ]\n",
+            ),
+        ],
+    )
+    .unwrap();
+    assert_eq!(p.target.url(), "http://127.0.0.1:8080/base");
+    let a = &p.scenarios[0];
+    assert_eq!(a.load.model, LoadModel::Closed { users: 7 });
+    assert_eq!(a.load.duration, Duration::from_secs(3));
+    assert_eq!(a.thresholds.len(), 2);
+    assert!(a.expect.accepts(204) && !a.expect.accepts(404));
+    let auth = a
+        .request
+        .headers
+        .iter()
+        .find(|h| h.name == "authorization")
+        .unwrap();
+    assert!(auth.secret, "a header from ${{ENV}} is secret");
+    let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(0);
+    assert_eq!(a.request.path.render(&mut rng), "/base/x");
+
+    let b = &p.scenarios[1];
+    assert_eq!(b.request.method, hyper::Method::POST);
+    assert_eq!(
+        b.load.model,
+        LoadModel::Open {
+            rate: 50.0,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT
+        }
+    );
+    assert_eq!(b.load.duration, Duration::from_secs(2));
+    assert_eq!(
+        b.load.warmup,
+        Duration::from_secs(1),
+        "warmup still inherited"
+    );
+    assert_eq!(b.thresholds.len(), 1);
+    assert_eq!(b.expect.statuses, vec![201, 202]);
+    let accept = b
+        .request
+        .headers
+        .iter()
+        .find(|h| h.name == "accept")
+        .unwrap();
+    assert_eq!(accept.value.render(&mut rng), "text/plain");
+    assert!(!accept.secret);
+    assert_eq!(
+        b.request.headers.len(),
+        2,
+        "Accept overridden, not duplicated"
+    );
+}
+
+#[test]
+fn scenario_hash_tracks_the_definition_not_the_formatting() {
+    let hash = |text: &str| {
+        let overrides = Overrides {
+            target: Some("http://127.0.0.1:1".into()),
+            ..Overrides::default()
+        };
+        build_plan("s", None, &[src("a.yml", text)], &overrides, &env)
+            .unwrap()
+            .scenarios[0]
+            .hash
+            .clone()
+    };
+    let base = hash("name: a\nrequest: { url: /x }\nload: { users: 3 }\n");
+    let reformatted = hash(
+        "# comment\nname: a\nrequest:\n  url: /x\nload:\n  users: 3\nthresholds: [\"p50 < 1s\"]\n",
+    );
+    let more_users = hash("name: a\nrequest: { url: /x }\nload: { users: 4 }\n");
+    let other_url = hash("name: a\nrequest: { url: /y }\nload: { users: 3 }\n");
+    assert_eq!(
+        base, reformatted,
+        "comments, layout and thresholds do not change the definition"
+    );
+    assert_ne!(base, more_users);
+    assert_ne!(base, other_url);
+}
+
+fn error_of(scenario: &str) -> String {
+    plan(
+        Some("target: http://127.0.0.1:1\n"),
+        &[("s/x.yml", scenario)],
+    )
+    .unwrap_err()
+    .to_string()
+}
+
+#[test]
+fn bad_input_names_file_line_column_and_field() {
+    let cases = [
+        (
+            "name: x\nrequest:\n  url: /a\n  methd: GET\n",
+            "s/x.yml:4:3: unknown field `methd`",
+        ),
+        (
+            "name: x\nrequest: { url: /a }\nload:\n  duration: 60 seconds\n",
+            "s/x.yml:4:13: load.duration: `60 seconds` is not a duration",
+        ),
+        (
+            "name: x\nrequest: { url: /a }\nthresholds:\n  - p95 << 3\n",
+            "s/x.yml:4:5: thresholds[0]: `p95 << 3`: unknown comparison `<<`",
+        ),
+        (
+            "name: x\nrequest: { url: \"/a b\" }\n",
+            "s/x.yml:2:17: request.url:",
+        ),
+        (
+            "name: x\nrequest: { url: \"a/b\" }\n",
+            "must be a path starting with `/`",
+        ),
+        (
+            "name: x\nrequest:\n  url: /a\n  headers: { X-Key: \"${NOT_SET_ANYWHERE}\" }\n",
+            "s/x.yml:4:21: request.headers.X-Key: environment variable `NOT_SET_ANYWHERE` is not set",
+        ),
+        (
+            "name: x\nrequest: { url: /a, method: \"G T\" }\n",
+            "request.method: `G T` is not an HTTP method",
+        ),
+        (
+            "name: x\nrequest: { url: /a }\nload: { users: 2, rate: 5/s }\n",
+            "load.rate: use either",
+        ),
+        (
+            "name: x\nrequest: { url: /a }\nload: { rate: fast }\n",
+            "load.rate: `fast` is not a rate",
+        ),
+        (
+            "name: x\nrequest: { url: /a }\nload: { users: 0 }\n",
+            "load.users: must be 1 to 10000",
+        ),
+        (
+            "name: x\nrequest: { url: \"/a/{{ nope(1) }}\" }\n",
+            "unknown generator `nope`",
+        ),
+        (
+            "name: x\nrequest: { url: /a }\nexpect: { status: 999 }\n",
+            "expect.status: 999 is not an HTTP status",
+        ),
+        ("name: x\nrequest: [ url ]\n", "s/x.yml:2:"),
+        (
+            "name: \"\"\nrequest: { url: /a }\n",
+            "name: must not be empty",
+        ),
+        ("request: { url: /a }\n", "missing field `name`"),
+        (
+            "name: x\nrequest: { url: /a }\n  bad indent: 1\n",
+            "s/x.yml:",
+        ),
+    ];
+    for (yaml, want) in cases {
+        let err = error_of(yaml);
+        assert!(
+            err.contains(want),
+            "for\n{yaml}\nwant `{want}`\ngot  `{err}`"
+        );
+        assert!(!err.contains('\n'), "one line: {err}");
+    }
+}
+
+#[test]
+fn suite_level_errors_and_flags() {
+    let err = plan(
+        Some("target: ftp://x\n"),
+        &[("a.yml", "name: a\nrequest: { url: /a }\n")],
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().starts_with("s/suite.yml:1:9: target: "),
+        "{err}"
+    );
+    let err = plan(Some("tragets: 1\n"), &[]).unwrap_err();
+    assert!(err.to_string().contains("unknown field `tragets`"), "{err}");
+    let err = plan(None, &[("a.yml", "name: a\nrequest: { url: /a }\n")]).unwrap_err();
+    assert!(err.to_string().starts_with("--target: no target"), "{err}");
+    let err = build_plan(
+        "s",
+        None,
+        &[src("a.yml", "name: a\nrequest: { url: /a }\n")],
+        &Overrides {
+            target: Some("http://exa mple".into()),
+            ..Overrides::default()
+        },
+        &env,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("--target: `http://exa mple` is not a URL"),
+        "{err}"
+    );
+    let err = plan(
+        Some("target: http://127.0.0.1:1\n"),
+        &[
+            ("a.yml", "name: a\nrequest: { url: /a }\n"),
+            ("b.yml", "name: a\nrequest: { url: /b }\n"),
+        ],
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("`a` is already the name of a.yml"),
+        "{err}"
+    );
+    let err = build_plan(
+        "s",
+        Some(&src("suite.yml", "target: http://127.0.0.1:1\n")),
+        &[src("a.yml", "name: a\nrequest: { url: /a }\n")],
+        &Overrides {
+            only: vec!["zzz".into()],
+            ..Overrides::default()
+        },
+        &env,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("no scenario named `zzz`"), "{err}");
+}
+
+#[test]
+fn targets_parse_strictly() {
+    let t = parse_target("http://127.0.0.1:8080").unwrap();
+    assert_eq!(
+        (t.host.as_str(), t.port, t.base_path.as_str()),
+        ("127.0.0.1", 8080, "")
+    );
+    assert_eq!(t.authority(), "127.0.0.1:8080");
+    let t = parse_target("http://[::1]:9000/api/").unwrap();
+    assert_eq!((t.host.as_str(), t.base_path.as_str()), ("::1", "/api"));
+    assert_eq!(t.url(), "http://[::1]:9000/api");
+    assert_eq!(parse_target("http://localhost").unwrap().port, 80);
+    assert!(parse_target("https://x").unwrap_err().contains("https"));
+    assert!(parse_target("localhost:8080").is_err());
+    assert!(parse_target("http://x/?q=1").unwrap_err().contains("query"));
+}
+
+#[test]
+fn the_shipped_scenarios_are_valid() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let (suite, scenarios) = read_suite(&dir).unwrap();
+    let p = build_plan(
+        "scenarios",
+        suite.as_ref(),
+        &scenarios,
+        &Overrides::default(),
+        &env,
+    )
+    .unwrap();
+    let names: Vec<&str> = p.scenarios.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "create-order",
+            "product-detail",
+            "products-list",
+            "user-orders"
+        ]
+    );
+    for s in &p.scenarios {
+        assert!(
+            s.thresholds.iter().any(|t| t.text.starts_with("p95")),
+            "{}",
+            s.name
+        );
+    }
+}

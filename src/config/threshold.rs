@@ -116,24 +116,21 @@ pub fn parse_threshold(text: &str) -> Result<Threshold, String> {
         .ok_or_else(|| format!("`{text}` has no comparison; {THRESHOLD_HELP}"))?;
     let metric_text = s[..op_start].trim();
     let rest = &s[op_start..];
-    let (op, value_text) = if let Some(v) = rest.strip_prefix("<=") {
-        (Op::Le, v)
-    } else if let Some(v) = rest.strip_prefix(">=") {
-        (Op::Ge, v)
-    } else if let Some(v) = rest.strip_prefix('<') {
-        (Op::Lt, v)
-    } else if let Some(v) = rest.strip_prefix('>') {
-        (Op::Gt, v)
-    } else {
-        return Err(format!("`{text}`: unknown comparison; use <, <=, > or >="));
+    let op_len = rest
+        .find(|c: char| !matches!(c, '<' | '>' | '=' | '!'))
+        .unwrap_or(rest.len());
+    let op = match &rest[..op_len] {
+        "<" => Op::Lt,
+        "<=" => Op::Le,
+        ">" => Op::Gt,
+        ">=" => Op::Ge,
+        other => {
+            return Err(format!(
+                "`{text}`: unknown comparison `{other}`; use <, <=, > or >="
+            ));
+        }
     };
-    let value_text = value_text.trim();
-    if value_text.starts_with(['<', '>', '=']) {
-        return Err(format!(
-            "`{text}`: unknown comparison `{}`; use <, <=, > or >=",
-            &rest[..rest.len() - value_text.len()].trim()
-        ));
-    }
+    let value_text = rest[op_len..].trim();
     let metric = parse_metric(metric_text).map_err(|e| format!("`{text}`: {e}"))?;
     let limit = parse_limit(metric, value_text).map_err(|e| format!("`{text}`: {e}"))?;
     Ok(Threshold {
@@ -240,7 +237,8 @@ mod tests {
     #[test]
     fn refuses_malformed_expressions_with_a_reason() {
         let cases = [
-            ("p95 << 3", "comparison"),
+            ("p95 << 3", "unknown comparison `<<`"),
+            ("p95 = 3ms", "unknown comparison `=`"),
             ("p95 300ms", "no comparison"),
             ("p95 < 300", "not a latency"),
             ("p200 < 3ms", "between"),

@@ -186,7 +186,6 @@ impl Db {
         let mut session = Session::new(&tx);
         let result = work(&mut session);
         let queries = session.queries;
-        drop(session);
         // Dropping an uncommitted Transaction rolls it back.
         let result = result.and_then(|v| tx.commit().map(|()| v));
         self.queries

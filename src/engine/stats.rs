@@ -223,15 +223,15 @@ pub fn parse_server_timing(value: &str) -> Vec<(&str, Option<f64>)> {
         }
         let mut dur = None;
         for param in parts {
-            if let Some((k, v)) = param.split_once('=') {
-                if k.trim().eq_ignore_ascii_case("dur") {
-                    dur = v
-                        .trim()
-                        .trim_matches('"')
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|d| d.is_finite() && *d >= 0.0);
-                }
+            if let Some((k, v)) = param.split_once('=')
+                && k.trim().eq_ignore_ascii_case("dur")
+            {
+                dur = v
+                    .trim()
+                    .trim_matches('"')
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|d| d.is_finite() && *d >= 0.0);
             }
         }
         out.push((name, dur));

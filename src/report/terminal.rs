@@ -102,11 +102,6 @@ pub fn describe_failure(c: &Check) -> String {
         "throughput" => format!("{v:.1}/s"),
         _ => format_ms(v),
     };
-    let negated = match c.op.as_str() {
-        "<" => "≥",
-        "<=" => ">",
-        ">" => "≤",
-        _ => "<",
-    };
+    let negated = c.op.negated_symbol();
     format!("{} {} {negated} {}", c.metric, fmt(actual), fmt(c.limit))
 }

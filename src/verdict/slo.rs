@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::config::{Metric, Threshold};
+use crate::config::{Metric, Op, Threshold};
 use crate::exit::Outcome;
 use crate::record::{EndpointRecord, RunRecord};
 
@@ -14,7 +14,7 @@ pub struct Check {
     /// The measured value in the metric's unit (ms, fraction, requests/s); None = no data.
     pub actual: Option<f64>,
     pub limit: f64,
-    pub op: String,
+    pub op: Op,
     pub pass: bool,
 }
 
@@ -80,7 +80,7 @@ fn check(e: &EndpointRecord, t: &Threshold) -> Check {
         metric: t.metric_name(),
         actual,
         limit: t.limit,
-        op: t.op.symbol().to_string(),
+        op: t.op,
         pass,
     }
 }
