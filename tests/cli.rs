@@ -555,8 +555,9 @@ fn ctrl_c_stops_the_run_and_reports_partial_results() {
     .spawn()
     .unwrap();
     std::thread::sleep(Duration::from_millis(1200));
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+    // The shell's kill builtin: no dependency on a procps binary.
+    let killed = Command::new("sh")
+        .args(["-c", &format!("kill -INT {}", child.id())])
         .status()
         .unwrap();
     assert!(killed.success());
