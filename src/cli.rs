@@ -24,6 +24,75 @@ pub enum Command {
     Demo(DemoArgs),
     /// Serve the bundled sample service (shop API over SQLite) until Ctrl-C.
     ServeDemo(ServeDemoArgs),
+    /// The run history: list, show, prune, export, import.
+    #[command(subcommand)]
+    History(HistoryCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct DbArg {
+    /// The history database.
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "GATE_DB",
+        default_value = ".gate/history.db"
+    )]
+    pub db: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HistoryCommand {
+    /// List runs, oldest first (newest at the bottom).
+    List {
+        #[command(flatten)]
+        db: DbArg,
+        /// Only runs of this branch.
+        #[arg(long, value_name = "BRANCH")]
+        branch: Option<String>,
+        /// Only the newest N runs.
+        #[arg(long, value_name = "N", default_value_t = 20)]
+        last: usize,
+    },
+    /// Show one run: its context and every endpoint's figures.
+    Show {
+        #[command(flatten)]
+        db: DbArg,
+        /// The run id (from `gate history list`).
+        run: i64,
+    },
+    /// Delete old runs: keep the newest N per branch and every run a baseline needs.
+    Prune {
+        #[command(flatten)]
+        db: DbArg,
+        /// Runs to keep per branch.
+        #[arg(long, value_name = "N")]
+        keep: usize,
+        /// The baseline branch whose needed runs are never deleted.
+        #[arg(long, value_name = "BRANCH", default_value = "main")]
+        baseline_branch: String,
+        /// How many runs make a baseline (kept per environment).
+        #[arg(long, value_name = "K", default_value_t = 5)]
+        baseline_runs: usize,
+    },
+    /// Write runs (with histograms) as a versioned JSON file, e.g. baselines/main.json.
+    Export {
+        #[command(flatten)]
+        db: DbArg,
+        /// Only runs of this branch (default: all).
+        #[arg(long, value_name = "BRANCH")]
+        branch: Option<String>,
+        /// Write to FILE instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Add the runs of an export file (runs already present are skipped).
+    Import {
+        #[command(flatten)]
+        db: DbArg,
+        /// The export file (`-` for stdin).
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -63,6 +132,17 @@ pub struct RunArgs {
     /// Never show a progress bar (plain progress lines are still printed to stderr).
     #[arg(long)]
     pub no_progress: bool,
+
+    #[command(flatten)]
+    pub db: DbArg,
+
+    /// Do not save the run to the history.
+    #[arg(long)]
+    pub no_save: bool,
+
+    /// Tag the environment (e.g. "staging-eu"): runs are compared only with runs of the same tag.
+    #[arg(long, value_name = "TAG")]
+    pub env_tag: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,8 @@ pub enum Error {
     Engine(#[from] crate::engine::EngineError),
     #[error(transparent)]
     Demo(#[from] crate::demo::DemoError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     #[error("{flag}: {message}")]
     Usage { flag: String, message: String },
     #[error("cannot write {path}: {source}")]
@@ -32,6 +34,8 @@ impl Error {
         match self {
             Error::Config(_) | Error::Usage { .. } => Outcome::BadInput,
             Error::Engine(e) if e.is_bad_input() => Outcome::BadInput,
+            Error::Store(e) if e.is_bad_input() => Outcome::BadInput,
+            Error::Store(_) => Outcome::Infrastructure,
             Error::Engine(_) | Error::Demo(_) | Error::Write { .. } => Outcome::Infrastructure,
         }
     }
@@ -40,6 +44,7 @@ impl Error {
         match self {
             Error::Engine(e) => e.hint(),
             Error::Config(e) => e.hint.clone(),
+            Error::Store(e) => e.hint(),
             _ => None,
         }
     }

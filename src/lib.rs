@@ -8,10 +8,13 @@ pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod engine;
+pub mod environment;
 mod error;
 pub mod exit;
+pub mod git;
 pub mod record;
 pub mod report;
+pub mod store;
 pub mod verdict;
 
 pub use error::Error;

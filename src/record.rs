@@ -26,6 +26,9 @@ pub fn new_histogram() -> Histogram<u64> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
     pub version: u32,
+    /// Random 128-bit id, hex: identifies the run across databases (export/import).
+    #[serde(default)]
+    pub uid: String,
     pub gate_version: String,
     /// RFC 3339, UTC.
     pub started_at: String,
@@ -36,6 +39,14 @@ pub struct RunRecord {
     pub label: Option<String>,
     /// False when the run was interrupted (Ctrl-C) before every scenario finished.
     pub complete: bool,
+    /// Git context; None outside a git checkout.
+    #[serde(default)]
+    pub git: Option<crate::git::GitInfo>,
+    /// Pull request number (from the GitHub Actions event), if any.
+    #[serde(default)]
+    pub pr: Option<u64>,
+    #[serde(default)]
+    pub environment: Option<crate::environment::Environment>,
     pub endpoints: Vec<EndpointRecord>,
 }
 

@@ -8,12 +8,27 @@ use std::time::Duration;
 
 use gate::demo::{DemoOptions, DemoServer};
 
+/// A history database shared by the tests of this process that do not bring their own, so no
+/// test writes into the repository's `.gate/`.
+fn scratch_db() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    static DB: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DB.get_or_init(|| {
+        DIR.get_or_init(|| tempfile::tempdir().unwrap())
+            .path()
+            .join("history.db")
+    })
+}
+
 fn gate_cmd(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gate"));
     cmd.args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("CI", "true")
+        .env("GATE_DB", scratch_db())
         .env_remove("GATE_TARGET")
+        .env_remove("GITHUB_HEAD_REF")
+        .env_remove("GITHUB_EVENT_PATH")
         .env_remove("API_TOKEN");
     cmd
 }

@@ -10,7 +10,8 @@ use crate::demo::{DemoOptions, DemoServer};
 use crate::engine::{EngineOptions, ProgressMode};
 use crate::{Error, Outcome};
 
-/// The example suite, compiled in so `gate demo` works from any directory.
+/// The example suite, compiled in so `gate demo` works from any directory. The first entry is
+/// the suite file; scenarios run in file-name order, as `gate run` reads a directory.
 pub const DEMO_SUITE: &[(&str, &str)] = &[
     (
         "scenarios/suite.yml",
@@ -51,13 +52,14 @@ pub fn demo(args: DemoArgs) -> Result<Outcome, Error> {
         seeded.orders,
         seeded.seed_time.as_millis()
     );
-    let sources: Vec<Source> = DEMO_SUITE
+    let mut sources: Vec<Source> = DEMO_SUITE
         .iter()
         .map(|(path, text)| Source {
             path: PathBuf::from(path),
             text: (*text).to_string(),
         })
         .collect();
+    sources[1..].sort_by(|a, b| a.path.cmp(&b.path));
     let overrides = Overrides {
         target: Some(server.url()),
         duration: Some(duration),
@@ -78,8 +80,10 @@ pub fn demo(args: DemoArgs) -> Result<Outcome, Error> {
         threads: EngineOptions::default_threads(),
         label: Some("demo".into()),
         progress: ProgressMode::detect(false),
+        db: None,
+        env_tag: None,
     };
     let outcome = execute_and_report(&plan, &settings);
     server.shutdown();
-    outcome
+    outcome.map(|(o, _)| o)
 }

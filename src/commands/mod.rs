@@ -1,6 +1,7 @@
 //! One file per subcommand: the only place the rooms meet.
 
 mod demo;
+mod history;
 mod run;
 mod serve_demo;
 
@@ -15,6 +16,7 @@ pub fn dispatch(command: Command) -> Result<Outcome, Error> {
         Command::Run(args) => run::run(args),
         Command::Demo(args) => demo::demo(args),
         Command::ServeDemo(args) => serve_demo::serve_demo(args),
+        Command::History(cmd) => history::history(cmd),
     }
 }
 

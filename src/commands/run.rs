@@ -6,7 +6,11 @@ use std::path::{Path, PathBuf};
 use crate::cli::RunArgs;
 use crate::config::{self, ConfigError, Overrides, Plan, duration::parse_duration};
 use crate::engine::{self, EngineOptions, ProgressMode};
+use crate::environment::Environment;
+use crate::git;
+use crate::record::RunRecord;
 use crate::report::{Format, RunReport, json::Json, terminal::Terminal};
+use crate::store::Store;
 use crate::verdict::evaluate_slo;
 use crate::{Error, Outcome};
 
@@ -18,6 +22,9 @@ pub struct RunSettings {
     pub threads: usize,
     pub label: Option<String>,
     pub progress: ProgressMode,
+    /// Where to save the run; None with `--no-save`.
+    pub db: Option<PathBuf>,
+    pub env_tag: Option<String>,
 }
 
 impl TryFrom<RunArgs> for RunSettings {
@@ -51,6 +58,8 @@ impl TryFrom<RunArgs> for RunSettings {
             threads,
             label: a.label,
             progress: ProgressMode::detect(a.no_progress),
+            db: (!a.no_save).then_some(a.db.db),
+            env_tag: a.env_tag,
         })
     }
 }
@@ -65,11 +74,53 @@ pub fn run(args: RunArgs) -> Result<Outcome, Error> {
         &settings.overrides,
         &|name| std::env::var(name).ok(),
     )?;
-    execute_and_report(&plan, &settings)
+    // Open the history first: a database problem should stop us before minutes of load, not after.
+    let mut store = settings.db.as_deref().map(Store::open).transpose()?;
+    let (outcome, record) = execute_and_report(&plan, &settings)?;
+    if let Some(store) = &mut store {
+        let id = store.save(&record)?;
+        eprintln!("{}", saved_line(id, store.path(), &record));
+    }
+    Ok(outcome)
+}
+
+/// "saved run #12 to .gate/history.db: feature @ 3f2a1c9 (dirty)".
+fn saved_line(id: i64, path: &str, record: &RunRecord) -> String {
+    let partial = if record.complete {
+        ""
+    } else {
+        ", marked partial"
+    };
+    match &record.git {
+        Some(g) => format!(
+            "saved run #{id} to {path}: {} @ {}{}{partial}",
+            g.branch.as_deref().unwrap_or("(detached HEAD)"),
+            g.short_commit().unwrap_or("(no commit yet)"),
+            if g.dirty { " (dirty)" } else { "" },
+        ),
+        None => format!(
+            "saved run #{id} to {path}{partial} (not a git checkout: no commit or branch recorded)"
+        ),
+    }
+}
+
+/// Git, PR and environment context of a run made here and now.
+pub(crate) fn describe_context(record: &mut RunRecord, plan: &Plan, env_tag: Option<String>) {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    record.git = git::context(&cwd, &plan.baseline.branch);
+    record.pr = git::pr_from_event(
+        std::env::var_os("GITHUB_EVENT_PATH")
+            .as_deref()
+            .map(Path::new),
+    );
+    record.environment = Some(Environment::detect(env_tag));
 }
 
 /// Run a plan, print the table, write the JSON document; shared by `run` and `demo`.
-pub(crate) fn execute_and_report(plan: &Plan, settings: &RunSettings) -> Result<Outcome, Error> {
+pub(crate) fn execute_and_report(
+    plan: &Plan,
+    settings: &RunSettings,
+) -> Result<(Outcome, RunRecord), Error> {
     let opts = EngineOptions {
         threads: settings.threads,
         progress: settings.progress,
@@ -77,6 +128,7 @@ pub(crate) fn execute_and_report(plan: &Plan, settings: &RunSettings) -> Result<
     };
     let mut record = engine::execute(plan, &opts)?;
     record.label = settings.label.clone();
+    describe_context(&mut record, plan, settings.env_tag.clone());
     let slo = evaluate_slo(&record, &|name| {
         plan.scenarios
             .iter()
@@ -104,7 +156,7 @@ pub(crate) fn execute_and_report(plan: &Plan, settings: &RunSettings) -> Result<
             eprintln!("wrote {}", path.display());
         }
     }
-    Ok(slo.outcome())
+    Ok((slo.outcome(), record))
 }
 
 fn write_stream(w: &mut dyn Write, bytes: &[u8]) -> Result<(), Error> {

@@ -237,7 +237,33 @@ pub fn build_plan(
         return Err(ConfigError::flag("--suite", format!("{suite_name} holds no scenario files"))
             .with_hint("a scenario is a .yml file with `name:` and `request:`; see scenarios/ for examples"));
     }
+    let mut baseline = crate::store::BaselinePolicy::default();
+    if let Some(b) = &suite_file.baseline {
+        if let Some(branch) = &b.branch {
+            if branch.value.trim().is_empty() {
+                return Err(ConfigError::at(
+                    &suite_path,
+                    Some(branch.referenced),
+                    "baseline.branch",
+                    "must not be empty",
+                ));
+            }
+            baseline.branch = branch.value.trim().to_string();
+        }
+        if let Some(runs) = &b.runs {
+            if !(1..=100).contains(&runs.value) {
+                return Err(ConfigError::at(
+                    &suite_path,
+                    Some(runs.referenced),
+                    "baseline.runs",
+                    "must be 1 to 100",
+                ));
+            }
+            baseline.runs = runs.value;
+        }
+    }
     Ok(Plan {
+        baseline,
         suite: suite_file
             .name
             .clone()
@@ -677,12 +703,10 @@ fn definition_hash(
         "expect": expect.statuses,
         "load": model,
     });
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in canonical.to_string().bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
+    format!(
+        "{:016x}",
+        crate::environment::fnv1a(canonical.to_string().as_bytes())
+    )
 }
 
 #[cfg(test)]

@@ -15,6 +15,14 @@ pub struct SuiteFile {
     #[serde(default)]
     pub defaults: DefaultsSpec,
     pub thresholds: Option<Vec<Spanned<String>>>,
+    pub baseline: Option<BaselineSpec>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineSpec {
+    pub branch: Option<Spanned<String>>,
+    pub runs: Option<Spanned<usize>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

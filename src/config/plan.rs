@@ -12,6 +12,8 @@ pub struct Plan {
     pub suite: String,
     pub target: Target,
     pub scenarios: Vec<ScenarioPlan>,
+    /// Which branch's runs are the baseline, and how many of them.
+    pub baseline: crate::store::BaselinePolicy,
 }
 
 /// An HTTP origin plus an optional base path (`http://127.0.0.1:8080/staging`).

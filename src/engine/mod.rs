@@ -133,6 +133,7 @@ pub fn execute(plan: &Plan, opts: &EngineOptions) -> Result<RunRecord, EngineErr
     display.finish();
     Ok(RunRecord {
         version: RECORD_VERSION,
+        uid: new_uid(),
         gate_version: env!("CARGO_PKG_VERSION").to_string(),
         started_at,
         finished_at: now_rfc3339(),
@@ -140,8 +141,17 @@ pub fn execute(plan: &Plan, opts: &EngineOptions) -> Result<RunRecord, EngineErr
         suite: plan.suite.clone(),
         label: None,
         complete,
+        git: None,
+        pr: None,
+        environment: None,
         endpoints,
     })
+}
+
+fn new_uid() -> String {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::from_os_rng();
+    format!("{:032x}", rng.random::<u128>())
 }
 
 /// Returns the endpoint's record and whether it ran to its end (not cancelled).

@@ -1,6 +1,7 @@
 //! Output formats. Each format is one file; each takes the report data and returns bytes, and
 //! callers decide where the bytes go (stdout, a file, a PR comment).
 
+pub mod history;
 pub mod json;
 pub mod terminal;
 

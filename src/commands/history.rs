@@ -1,0 +1,98 @@
+//! `gate history list | show | prune | export | import`.
+
+use std::io::{Read, Write};
+
+use crate::cli::HistoryCommand;
+use crate::report::history as view;
+use crate::store::{BaselinePolicy, Export, ListFilter, Store};
+use crate::{Error, Outcome};
+
+pub fn history(cmd: HistoryCommand) -> Result<Outcome, Error> {
+    match cmd {
+        HistoryCommand::List { db, branch, last } => {
+            let store = Store::open(&db.db)?;
+            let runs = store.list(&ListFilter {
+                branch: branch.clone(),
+                last: Some(last),
+            })?;
+            if runs.is_empty() {
+                let scope = branch
+                    .map(|b| format!(" of branch {b}"))
+                    .unwrap_or_default();
+                println!("no runs{scope} in {}", store.path());
+            } else {
+                print!("{}", view::list(&runs));
+            }
+        }
+        HistoryCommand::Show { db, run } => {
+            let store = Store::open(&db.db)?;
+            let stored = store.load(run)?;
+            print!("{}", view::show(&stored));
+        }
+        HistoryCommand::Prune {
+            db,
+            keep,
+            baseline_branch,
+            baseline_runs,
+        } => {
+            if keep == 0 {
+                return Err(Error::usage(
+                    "--keep",
+                    "must be at least 1 (delete the file to drop everything)",
+                ));
+            }
+            let mut store = Store::open(&db.db)?;
+            let policy = BaselinePolicy {
+                branch: baseline_branch,
+                runs: baseline_runs.max(1),
+            };
+            let r = store.prune(keep, &policy)?;
+            println!(
+                "deleted {} run(s); kept {} older run(s) that a baseline of {} needs",
+                r.deleted, r.protected, policy.branch
+            );
+        }
+        HistoryCommand::Export { db, branch, out } => {
+            let store = Store::open(&db.db)?;
+            let export = store.export(branch.as_deref())?;
+            let bytes = export.to_json();
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, bytes).map_err(|source| Error::Write {
+                        path: path.display().to_string(),
+                        source,
+                    })?;
+                    eprintln!(
+                        "exported {} run(s) to {}",
+                        export.runs.len(),
+                        path.display()
+                    );
+                }
+                None => std::io::stdout()
+                    .write_all(&bytes)
+                    .map_err(|source| Error::Write {
+                        path: "<stdout>".into(),
+                        source,
+                    })?,
+            }
+        }
+        HistoryCommand::Import { db, file } => {
+            let shown = file.display().to_string();
+            let mut text = String::new();
+            let read = if shown == "-" {
+                std::io::stdin().read_to_string(&mut text).map(|_| ())
+            } else {
+                std::fs::read_to_string(&file).map(|t| text = t)
+            };
+            read.map_err(|e| Error::usage("FILE", format!("cannot read {shown}: {e}")))?;
+            let export = Export::parse(&shown, &text)?;
+            let mut store = Store::open(&db.db)?;
+            let (added, present) = store.import(&export)?;
+            println!(
+                "imported {added} run(s) into {} ({present} already present)",
+                store.path()
+            );
+        }
+    }
+    Ok(Outcome::Pass)
+}
