@@ -72,7 +72,8 @@ pub struct EndpointRecord {
     pub error_rate: f64,
     /// Latency of successful requests, from the intended send time to the last body byte.
     pub latency: LatencySummary,
-    /// Time to the response headers of successful requests.
+    /// Time to the response headers of successful requests (summary only: no histogram, which
+    /// halves what the history stores per endpoint).
     pub ttfb: LatencySummary,
     /// Every response status seen (successes and failures), by code.
     pub status_counts: BTreeMap<String, u64>,
@@ -109,7 +110,8 @@ pub struct LatencySummary {
     pub p99_ms: f64,
     pub p999_ms: f64,
     pub max_ms: f64,
-    /// HdrHistogram V2 + deflate, base64; values in microseconds.
+    /// HdrHistogram V2 + deflate, base64; values in microseconds. Empty for TTFB summaries.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub histogram: String,
 }
 
@@ -123,6 +125,13 @@ pub struct ServerTimingAgg {
 }
 
 impl LatencySummary {
+    /// Percentiles only, no encoded histogram.
+    pub fn percentiles_of(h: &Histogram<u64>) -> LatencySummary {
+        let mut s = LatencySummary::from_histogram(h);
+        s.histogram.clear();
+        s
+    }
+
     pub fn from_histogram(h: &Histogram<u64>) -> LatencySummary {
         let ms = |us: u64| us as f64 / 1000.0;
         if h.is_empty() {

@@ -160,7 +160,14 @@ fn parse_metric(m: &str) -> Result<Metric, String> {
         "" => Err(format!("missing metric; {METRICS}")),
         _ => {
             if let Some(q) = m.strip_prefix("ttfb_p") {
-                Ok(Metric::TtfbPercentile(percentile(q)?))
+                // Only TTFB summaries are kept (no histogram), so only their percentiles exist.
+                let q = percentile(q)?;
+                if ![50.0, 90.0, 95.0, 99.0, 99.9].contains(&q) {
+                    return Err(format!(
+                        "`{m}`: TTFB thresholds take p50, p90, p95, p99 or p99.9"
+                    ));
+                }
+                Ok(Metric::TtfbPercentile(q))
             } else if let Some(q) = m.strip_prefix('p') {
                 Ok(Metric::Percentile(percentile(q)?))
             } else {
@@ -246,6 +253,7 @@ mod tests {
             ("error_rate < 150%", "between"),
             ("< 3ms", "missing metric"),
             ("throughput > fast", "not a rate"),
+            ("ttfb_p97 < 3ms", "TTFB thresholds take"),
         ];
         for (text, want) in cases {
             let err = parse_threshold(text).unwrap_err();

@@ -270,7 +270,7 @@ fn endpoint_record(
             0.0
         },
         latency: LatencySummary::from_histogram(&stats.latency),
-        ttfb: LatencySummary::from_histogram(&stats.ttfb),
+        ttfb: LatencySummary::percentiles_of(&stats.ttfb),
         status_counts: stats.status_counts(),
         errors: stats.error_counts(),
         server_timing: stats.server_timing_aggs(),

@@ -26,7 +26,10 @@ pub(super) struct Buckets {
 }
 
 impl Buckets {
-    pub fn from_histogram(histogram: &Histogram<u64>, representative: Representative) -> Option<Self> {
+    pub fn from_histogram(
+        histogram: &Histogram<u64>,
+        representative: Representative,
+    ) -> Option<Self> {
         let mut values: Vec<u64> = Vec::new();
         let mut counts: Vec<u64> = Vec::new();
         for bucket in histogram.iter_recorded() {

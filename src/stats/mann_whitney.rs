@@ -57,7 +57,8 @@ pub struct MannWhitney {
 /// across histograms); the null variance carries the tie correction of the permutation
 /// distribution. The p-value comes from:
 /// - the exact distribution of U when both samples are smaller than 50 and nothing ties (the rule
-///   of R's `wilcox.test`; scipy's `method="auto"` only goes exact below 9);
+///   of R's `wilcox.test`; scipy's `method="auto"` goes exact only when a sample has at most 8
+///   values);
 /// - otherwise the normal approximation with a continuity correction, as
 ///   `scipy.stats.mannwhitneyu(head, base, alternative=..., method="asymptotic")` computes it.
 ///
@@ -238,20 +239,16 @@ mod tests {
     // defaults: continuity correction on, tie-corrected variance.
     // ---------------------------------------------------------------------------------------------
 
-    struct Reference<'a> {
-        base: &'a [u64],
-        head: &'a [u64],
-        alternative: Alternative,
-        exact: bool,
-        u: f64,
-        p: f64,
-    }
-
-    fn check(r: &Reference) {
-        let got = test(r.base, r.head, r.alternative);
-        assert_eq!(got.exact, r.exact, "{got:?}");
-        assert_eq!(got.u, r.u, "{got:?}");
-        assert_close(got.p_value, r.p, 1e-9);
+    /// Checks U and the p-value for both alternatives against scipy's:
+    /// `expected` = (U, p for "greater", p for "less").
+    fn check(base: &[u64], head: &[u64], exact: bool, expected: (f64, f64, f64)) {
+        let (u, p_greater, p_less) = expected;
+        for (alternative, p) in [(Greater, p_greater), (Less, p_less)] {
+            let got = test(base, head, alternative);
+            assert_eq!(got.exact, exact, "{got:?}");
+            assert_eq!(got.u, u, "{got:?}");
+            assert_close(got.p_value, p, 1e-9);
+        }
     }
 
     /// The generator both the Python script and these tests use for the larger datasets:
@@ -274,18 +271,23 @@ mod tests {
     #[test]
     fn scipy_small_exact_no_ties() {
         // method="exact" (scipy's "auto" also picks exact here).
-        for (alternative, p) in [(Greater, 0.01748251748251748), (Less, 0.9889277389277389)] {
-            let (base, head) = (SMALL_BASE, SMALL_HEAD);
-            check(&Reference { base, head, alternative, exact: true, u: 36.0, p });
-        }
+        check(
+            SMALL_BASE,
+            SMALL_HEAD,
+            true,
+            (36.0, 0.01748251748251748, 0.9889277389277389),
+        );
     }
 
     #[test]
     fn normal_approximation_matches_scipy_asymptotic() {
-        // The same data through the asymptotic path: method="asymptotic" gives p = 0.01915938157470678.
+        // The same data through the asymptotic path:
+        // mannwhitneyu(head, base, alternative="greater", method="asymptotic").pvalue
         let base = Buckets::from_histogram(&histogram(SMALL_BASE), Representative::Highest);
         let head = Buckets::from_histogram(&histogram(SMALL_HEAD), Representative::Highest);
-        let (Some(base), Some(head)) = (base, head) else { panic!("non-empty") };
+        let (Some(base), Some(head)) = (base, head) else {
+            panic!("non-empty")
+        };
         let ranked = rank(&base, &head);
         let sigma = u_variance(7, 6, ranked.tie_term).sqrt();
         let z = (ranked.twice_u as f64 / 2.0 - 21.0 - 0.5) / sigma;
@@ -296,17 +298,20 @@ mod tests {
     fn scipy_exact_below_50_no_ties() {
         // method="exact"; 30 vs 45 distinct values drawn by Python's random.Random(42).
         const BASE: &[u64] = &[
-            51, 54, 61, 65, 178, 191, 209, 228, 285, 407, 447, 457, 476, 501, 563, 864, 1034,
-            1116, 1149, 1209, 1232, 1309, 1330, 1385, 1436, 1466, 1508, 1516, 1518, 1827,
+            51, 54, 61, 65, 178, 191, 209, 228, 285, 407, 447, 457, 476, 501, 563, 864, 1034, 1116,
+            1149, 1209, 1232, 1309, 1330, 1385, 1436, 1466, 1508, 1516, 1518, 1827,
         ];
         const HEAD: &[u64] = &[
             163, 242, 316, 344, 353, 364, 411, 477, 485, 601, 612, 702, 730, 761, 850, 857, 866,
             897, 902, 937, 940, 1021, 1027, 1082, 1103, 1265, 1283, 1297, 1351, 1375, 1406, 1437,
             1458, 1604, 1669, 1729, 1738, 1825, 1828, 1833, 1874, 1911, 1940, 1956, 1989,
         ];
-        for (alternative, p) in [(Greater, 0.016045818856590118), (Less, 0.984393297459205)] {
-            check(&Reference { base: BASE, head: HEAD, alternative, exact: true, u: 873.0, p });
-        }
+        check(
+            BASE,
+            HEAD,
+            true,
+            (873.0, 0.016045818856590118, 0.984393297459205),
+        );
     }
 
     #[test]
@@ -314,9 +319,12 @@ mod tests {
         // method="asymptotic" (ties rule out exact).
         let base = &[100, 100, 105, 110, 110, 110, 120];
         let head = &[105, 110, 120, 120, 125, 130];
-        for (alternative, p) in [(Greater, 0.03390225022320518), (Less, 0.9757184864729825)] {
-            check(&Reference { base, head, alternative, exact: false, u: 34.0, p });
-        }
+        check(
+            base,
+            head,
+            false,
+            (34.0, 0.03390225022320518, 0.9757184864729825),
+        );
     }
 
     #[test]
@@ -325,9 +333,12 @@ mod tests {
         // integers on 50 values, so every value ties ~10 times; head shifted up by 2 µs.
         let base = &lcg(1, 500, 300, 50);
         let head = &lcg(2, 600, 302, 50);
-        for (alternative, p) in [(Greater, 6.794981924074563e-05), (Less, 0.9999321026277211)] {
-            check(&Reference { base, head, alternative, exact: false, u: 170014.0, p });
-        }
+        check(
+            base,
+            head,
+            false,
+            (170014.0, 6.794981924074563e-05, 0.9999321026277211),
+        );
     }
 
     #[test]
@@ -335,9 +346,12 @@ mod tests {
         // method="asymptotic"; base = lcg(3, 800, 200, 1500), head = lcg(4, 700, 200, 1500).
         let base = &lcg(3, 800, 200, 1500);
         let head = &lcg(4, 700, 200, 1500);
-        for (alternative, p) in [(Greater, 0.3090926471712594), (Less, 0.6909494505550824)] {
-            check(&Reference { base, head, alternative, exact: false, u: 284172.0, p });
-        }
+        check(
+            base,
+            head,
+            false,
+            (284172.0, 0.3090926471712594, 0.6909494505550824),
+        );
     }
 
     #[test]
@@ -346,8 +360,6 @@ mod tests {
         // The p-value of 1.8e-67 checks that the upper tail is computed without `1 - cdf`.
         let base = &lcg(5, 1000, 200, 1000);
         let head = &lcg(6, 1000, 450, 1000);
-        for (alternative, p) in [(Greater, 1.777181581560048e-67), (Less, 1.0)] {
-            check(&Reference { base, head, alternative, exact: false, u: 723606.5, p });
-        }
+        check(base, head, false, (723606.5, 1.777181581560048e-67, 1.0));
     }
 }

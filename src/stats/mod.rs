@@ -49,7 +49,8 @@ pub(crate) mod test_support {
         let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
             .expect("static histogram bounds are valid");
         for &v in values_us {
-            h.record(v).expect("test values are within the histogram's bounds");
+            h.record(v)
+                .expect("test values are within the histogram's bounds");
         }
         h
     }
@@ -60,5 +61,44 @@ pub(crate) mod test_support {
             ((actual - expected) / scale).abs() <= rel_tol,
             "actual {actual:e}, expected {expected:e} (relative tolerance {rel_tol:e})"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hdrhistogram::Histogram;
+
+    /// Odd histograms through every function: no panic, no NaN where a number is returned.
+    #[test]
+    fn extreme_inputs_do_not_panic() {
+        let mut wide = Histogram::<u64>::new_with_bounds(1, u64::MAX, 2).expect("valid bounds");
+        for v in [0, 1, u64::MAX / 3, u64::MAX - 1] {
+            wide.record(v).expect("in range");
+        }
+        let mut zeros = Histogram::<u64>::new(3).expect("valid");
+        zeros.record_n(0, 1000).expect("in range");
+        let single = test_support::histogram(&[42]);
+        let empty = test_support::histogram(&[]);
+        let all = [&wide, &zeros, &single, &empty];
+        for base in all {
+            for head in all {
+                for alternative in [Alternative::Greater, Alternative::Less] {
+                    if let Some(r) = mann_whitney(base, head, alternative) {
+                        assert!(r.p_value.is_finite() && r.z.is_finite() && r.u.is_finite());
+                        assert!((0.0..=1.0).contains(&r.p_value));
+                    }
+                }
+                if let Some(s) = hodges_lehmann(base, head, 0.95) {
+                    assert!(s.ci_low_ms <= s.estimate_ms && s.estimate_ms <= s.ci_high_ms);
+                }
+                if let Some(r) = quantile_change(base, head, 0.99, 50, 0.9, 1) {
+                    assert!(!r.point.is_nan() && r.ci_low <= r.ci_high);
+                }
+            }
+        }
+        assert_eq!(holm(&[f64::NAN]), vec![1.0]);
+        let band = noise_band(&[f64::MAX, f64::MAX]).expect("finite values");
+        assert_eq!((band.median_ms, band.relative), (f64::MAX, 0.0));
     }
 }

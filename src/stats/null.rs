@@ -14,13 +14,13 @@ pub(super) fn exact_applies(n1: u64, n2: u64, ties: bool) -> bool {
 }
 
 /// The exact null distribution of U for two untied samples of sizes `m` and `n`: every one of
-/// the C(m+n, m) assignments of ranks to the samples is equally likely, and
-/// `counts[u]` is how many of them give U = u.
+/// the C(m+n, m) assignments of ranks to the samples is equally likely, and `counts[u]` is how
+/// many of them give U = u.
 ///
 /// The counts are the coefficients of the Gaussian binomial coefficient
-/// `[m+n choose m]_q = prod_{i=1..m} (1 - q^(n+i)) / (1 - q^i)`
-/// (Mann & Whitney 1947; Andrews, "The Theory of Partitions", 3.3), built one factor at a time in
-/// exact integer arithmetic: C(98, 49) ~ 2.5e28 fits an i128 with room to spare.
+/// `[m+n choose m]_q = prod_{i=1..m} (1 - q^(n+i)) / (1 - q^i)` (Mann & Whitney 1947; Andrews
+/// 1976, "The Theory of Partitions", ch. 3), built one factor at a time in exact integer
+/// arithmetic: C(98, 49) ~ 2.5e28 fits an i128 with room to spare.
 pub(super) struct ExactU {
     counts: Vec<i128>,
     total: i128,
@@ -95,7 +95,8 @@ pub(super) fn normal_quantile(p: f64) -> f64 {
 
 /// Variance of U under the null hypothesis with the tie correction of the permutation
 /// distribution: `n1 n2 / 12 * ((n + 1) - sum(t^3 - t) / (n (n - 1)))`, n = n1 + n2, where the
-/// sum runs over groups of tied values in the pooled sample (Lehmann 1975, ch. 1.4).
+/// sum runs over groups of tied values in the pooled sample (Lehmann 1975, "Nonparametrics",
+/// ch. 1).
 pub(super) fn u_variance(n1: u64, n2: u64, tie_term: f64) -> f64 {
     let (n1, n2) = (n1 as f64, n2 as f64);
     let n = n1 + n2;
@@ -138,7 +139,8 @@ mod tests {
 
     #[test]
     fn r_qwilcox_reference() {
-        // R 4.2.2: qwilcox(0.025, 10, 12) = 30; qwilcox(0.025, 5, 5) = 3; pwilcox(2, 5, 5) = 0.01587302
+        // R 4.2.2: qwilcox(0.025, 10, 12) = 30; qwilcox(0.025, 5, 5) = 3;
+        // pwilcox(2, 5, 5) = 0.01587302
         assert_eq!(ExactU::new(10, 12).quantile(0.025), 30);
         assert_eq!(ExactU::new(5, 5).quantile(0.025), 3);
         assert!((ExactU::new(5, 5).cdf(2) - 0.015_873_02).abs() < 1e-8);

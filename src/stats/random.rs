@@ -77,7 +77,10 @@ mod tests {
             let draws: Vec<f64> = (0..n).map(|_| gamma(&mut rng, shape)).collect();
             let (m, v) = mean_and_variance(&draws);
             // Gamma(k, 1): mean k, variance k; standard error of the mean sqrt(k / n).
-            assert!((m - shape).abs() < 5.0 * (shape / n as f64).sqrt(), "gamma {shape}: {m}");
+            assert!(
+                (m - shape).abs() < 5.0 * (shape / n as f64).sqrt(),
+                "gamma {shape}: {m}"
+            );
             assert!((v / shape - 1.0).abs() < 0.1, "gamma {shape}: {v}");
         }
 

@@ -23,7 +23,7 @@ pub struct Shift {
 /// Hodges-Lehmann estimate of the location shift from the baseline to HEAD (Hodges & Lehmann
 /// 1963): the median of the `n_base * n_head` pairwise differences `head_j - base_i`, with the
 /// confidence interval obtained by inverting the two-sided Mann-Whitney test (Moses 1965;
-/// Lehmann 1975, "Nonparametrics", ch. 2.6).
+/// Lehmann 1975, "Nonparametrics", ch. 2).
 ///
 /// Model: HEAD's latencies are distributed as the baseline's plus a constant shift `d`. The
 /// interval is the set of shifts `d` that a two-sided Mann-Whitney test of `head - d` against
@@ -31,9 +31,11 @@ pub struct Shift {
 /// pairwise differences, the interval's ends are order statistics of the differences:
 /// `[D(k), D(N + 1 - k)]` with `N = n_base n_head` and `k` the lower `(1 - confidence) / 2`
 /// critical value of U. This is distribution-free: it needs no assumption about the shape of the
-/// latency distribution, only the shift model and independent requests. When latencies scale
-/// rather than shift, the estimate is still a robust "typical difference", and its interval is
-/// still a valid interval for the median difference; read it as milliseconds, not as a ratio.
+/// latency distribution, only the shift model and independent requests. When latencies change
+/// shape rather than shift (a slowdown that scales, or hits only the tail), the estimate is still
+/// a robust "typical difference" (the median of `head - base` over random pairs of requests),
+/// but the interval's coverage is then only approximate; for the tail, use
+/// [`quantile_change`](super::quantile_change).
 ///
 /// The critical value `k`:
 /// - exact (R's `qwilcox`, as `wilcox.test(head, base, conf.int = TRUE)` uses) when both samples
@@ -157,7 +159,8 @@ impl Differences {
         let mut high = last(&self.head).saturating_sub(first(&self.base));
         // Invariant: weight_at_most(high) >= rank; the answer is in [low, high].
         while low < high {
-            let mid = low + (high - low) / 2;
+            // Floor of the midpoint, in i128: `high - low` can exceed i64 for extreme values.
+            let mid = ((i128::from(low) + i128::from(high)) >> 1) as i64;
             if self.weight_at_most(mid) >= rank {
                 high = mid;
             } else {
@@ -230,13 +233,18 @@ mod tests {
             let brute = brute_differences(&base, &head);
             let b = Buckets::from_histogram(&histogram(&base), Representative::Median);
             let h = Buckets::from_histogram(&histogram(&head), Representative::Median);
-            let (Some(b), Some(h)) = (b, h) else { panic!("non-empty") };
+            let (Some(b), Some(h)) = (b, h) else {
+                panic!("non-empty")
+            };
             let d = Differences::new(&b, &h);
             assert_eq!(d.pairs as usize, brute.len());
             for (rank, &expected) in brute.iter().enumerate() {
                 assert_eq!(d.order_statistic(rank as u128 + 1), expected, "rank {rank}");
             }
-            assert_eq!(shift(&base, &head, 0.9).estimate_ms, brute_median(&brute) / 1000.0);
+            assert_eq!(
+                shift(&base, &head, 0.9).estimate_ms,
+                brute_median(&brute) / 1000.0
+            );
         }
     }
 
@@ -251,8 +259,11 @@ mod tests {
 
     #[test]
     fn single_values_and_all_ties() {
+        let s = shift(&[500], &[1500], 0.95);
+        assert_eq!((s.estimate_ms, s.ci_low_ms, s.ci_high_ms), (1.0, 1.0, 1.0));
+        // Above 2048 µs buckets are wider than 1 µs; samples stand at their bucket's midpoint.
         let s = shift(&[1000], &[3000], 0.95);
-        assert_eq!((s.estimate_ms, s.ci_low_ms, s.ci_high_ms), (2.0, 2.0, 2.0));
+        assert_eq!(s.estimate_ms, 2.001);
         let s = shift(&[1000; 50], &[1500; 70], 0.95);
         assert_eq!((s.estimate_ms, s.ci_low_ms, s.ci_high_ms), (0.5, 0.5, 0.5));
         assert!(!s.exact);
@@ -267,15 +278,117 @@ mod tests {
         let s = shift(&base, &head, 0.9);
         let b = Buckets::from_histogram(&histogram(&base), Representative::Median);
         let h = Buckets::from_histogram(&histogram(&head), Representative::Median);
-        let (Some(b), Some(h)) = (b, h) else { panic!("non-empty") };
+        let (Some(b), Some(h)) = (b, h) else {
+            panic!("non-empty")
+        };
         let sigma = u_variance(120, 90, b.tie_term() + h.tie_term()).sqrt();
-        let k = (120.0 * 90.0 / 2.0 - 0.5 - 1.6448536269514722 * sigma).ceil() as usize;
+        let k = (120.0 * 90.0 / 2.0 - 0.5 - 1.644_853_626_951_472 * sigma).ceil() as usize;
         assert_eq!(s.ci_low_ms, brute[k - 1] as f64 / 1000.0);
         assert_eq!(s.ci_high_ms, brute[brute.len() - k] as f64 / 1000.0);
     }
 
     // ---------------------------------------------------------------------------------------------
     // Reference values from R 4.2.2, `wilcox.test(head, base, conf.int = TRUE, conf.level = C)`
-    // (which reports confidence intervals for the location shift of `head - base`).
+    // (which reports confidence intervals for the location shift of `head - base`). Exact cases
+    // (no ties, both samples below 50) use qwilcox and must agree exactly. In the asymptotic case
+    // R finds each end by `uniroot` on the continuity-corrected, tie-corrected z statistic as a
+    // function of the shift; the root lands within 1e-4 of a pairwise difference, which must be
+    // the one chosen here. R's asymptotic *estimate* is a root of that function too (not the
+    // median of the differences), so it is checked against R only in exact cases.
     // ---------------------------------------------------------------------------------------------
+
+    /// (conf.level, estimate, conf.int) as R prints them, for the exact cases.
+    fn check_r_exact(base: &[u64], head: &[u64], rows: &[(f64, f64, f64, f64)]) {
+        for &(confidence, estimate, low, high) in rows {
+            let s = shift(base, head, confidence);
+            assert!(s.exact);
+            assert_eq!(
+                (s.estimate_ms, s.ci_low_ms, s.ci_high_ms),
+                (estimate / 1e3, low / 1e3, high / 1e3)
+            );
+        }
+    }
+
+    /// (conf.level, conf.int) for the asymptotic cases: each end within 1e-3 µs of R's root.
+    fn check_r_asymptotic(base: &[u64], head: &[u64], rows: &[(f64, f64, f64)]) {
+        for &(confidence, low, high) in rows {
+            let s = shift(base, head, confidence);
+            assert!(!s.exact);
+            assert!(
+                (s.ci_low_ms * 1e3 - low).abs() < 1e-3,
+                "{s:?} vs R [{low}, {high}]"
+            );
+            assert!(
+                (s.ci_high_ms * 1e3 - high).abs() < 1e-3,
+                "{s:?} vs R [{low}, {high}]"
+            );
+        }
+    }
+
+    #[test]
+    fn r_exact_small() {
+        let base = &[101, 115, 98, 130, 122, 109, 94];
+        let head = &[125, 140, 118, 133, 151, 112];
+        check_r_exact(
+            base,
+            head,
+            &[(0.9, 19.0, 3.0, 36.0), (0.95, 19.0, 3.0, 39.0)],
+        );
+    }
+
+    #[test]
+    fn r_exact_30_vs_45() {
+        const BASE: &[u64] = &[
+            51, 54, 61, 65, 178, 191, 209, 228, 285, 407, 447, 457, 476, 501, 563, 864, 1034, 1116,
+            1149, 1209, 1232, 1309, 1330, 1385, 1436, 1466, 1508, 1516, 1518, 1827,
+        ];
+        const HEAD: &[u64] = &[
+            163, 242, 316, 344, 353, 364, 411, 477, 485, 601, 612, 702, 730, 761, 850, 857, 866,
+            897, 902, 937, 940, 1021, 1027, 1082, 1103, 1265, 1283, 1297, 1351, 1375, 1406, 1437,
+            1458, 1604, 1669, 1729, 1738, 1825, 1828, 1833, 1874, 1911, 1940, 1956, 1989,
+        ];
+        check_r_exact(
+            BASE,
+            HEAD,
+            &[(0.9, 315.5, 86.0, 533.0), (0.95, 315.5, 33.0, 573.0)],
+        );
+    }
+
+    #[test]
+    fn r_asymptotic_small_ties() {
+        let base = &[100, 100, 105, 110, 110, 110, 120];
+        let head = &[105, 110, 120, 120, 125, 130];
+        let rows = [
+            (0.9, 6.110289958e-05, 19.99994411),
+            (0.95, -7.751591426e-05, 20.00007055),
+        ];
+        check_r_asymptotic(base, head, &rows);
+        assert_eq!(shift(base, head, 0.9).estimate_ms, 0.01);
+    }
+
+    #[test]
+    fn r_asymptotic_large_ties() {
+        // base = lcg(1, 500, 300, 50), head = lcg(2, 600, 302, 50)
+        let rows = [
+            (0.9, 1.999928467, 4.999977045),
+            (0.95, 1.999986207, 5.00004339),
+        ];
+        check_r_asymptotic(&lcg(1, 500, 300, 50), &lcg(2, 600, 302, 50), &rows);
+    }
+
+    #[test]
+    fn r_asymptotic_moderate_ties() {
+        // base = lcg(11, 120, 300, 400), head = lcg(12, 90, 330, 400)
+        let rows = [
+            (0.9, -28.00002051, 24.00003125),
+            (0.95, -33.99994617, 29.99993249),
+        ];
+        check_r_asymptotic(&lcg(11, 120, 300, 400), &lcg(12, 90, 330, 400), &rows);
+        // base = lcg(3, 800, 200, 1500), head = lcg(4, 700, 200, 1500)
+        let rows = [
+            (0.9, -26.00001261, 48.00008659),
+            (0.95, -33.00004603, 55.99996485),
+        ];
+        check_r_asymptotic(&lcg(3, 800, 200, 1500), &lcg(4, 700, 200, 1500), &rows);
+    }
 }

@@ -26,7 +26,7 @@ pub(crate) fn endpoint(name: &str, hash: &str, base_us: u64) -> EndpointRecord {
         throughput_rps: 500.0,
         error_rate: 0.0,
         latency: LatencySummary::from_histogram(&h),
-        ttfb: LatencySummary::from_histogram(&h),
+        ttfb: LatencySummary::percentiles_of(&h),
         status_counts: [("200".to_string(), 500)].into(),
         errors: Default::default(),
         server_timing: Default::default(),
@@ -373,7 +373,8 @@ fn foreign_newer_and_damaged_files_are_refused_and_left_alone() {
             .unwrap();
     }
     let mut bytes = std::fs::read(&damaged).unwrap();
-    for b in bytes.iter_mut().skip(4096).take(8192) {
+    // Pages 2-4 (16 KB pages): the tables' root pages.
+    for b in bytes.iter_mut().skip(16_384).take(3 * 16_384) {
         *b = 0xa5;
     }
     std::fs::write(&damaged, &bytes).unwrap();
