@@ -14,6 +14,7 @@ pub mod exit;
 pub mod git;
 pub mod record;
 pub mod report;
+pub mod stats;
 pub mod store;
 pub mod verdict;
 
