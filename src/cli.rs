@@ -20,6 +20,8 @@ pub struct Cli {
 pub enum Command {
     /// Load-test every scenario of a suite and check the SLO thresholds.
     Run(RunArgs),
+    /// Compare HEAD with BASE: per endpoint, is it slower, faster, or unchanged?
+    Compare(CompareArgs),
     /// The whole story on the bundled sample service: no network, no setup.
     Demo(DemoArgs),
     /// Serve the bundled sample service (shop API over SQLite) until Ctrl-C.
@@ -145,11 +147,52 @@ pub struct RunArgs {
     pub env_tag: Option<String>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompareFormat {
+    Table,
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline: a branch (its baseline runs at the merge-base, else its latest runs), a
+    /// commit, or a run id (`12` or `#12`).
+    pub base: String,
+    /// What to judge: `HEAD` (the current commit's runs), a branch (its latest run), a commit,
+    /// or a run id.
+    #[arg(default_value = "HEAD")]
+    pub head: String,
+
+    #[command(flatten)]
+    pub db: DbArg,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CompareFormat::Table)]
+    pub format: CompareFormat,
+
+    /// The suite whose tolerances, SLO thresholds and baseline settings apply (when present).
+    #[arg(long, value_name = "DIR|FILE", default_value = "scenarios")]
+    pub suite: PathBuf,
+
+    /// Smallest p95 change that counts, overriding the suite (e.g. 10%).
+    #[arg(long, value_name = "PERCENT")]
+    pub tolerance: Option<String>,
+
+    /// Fail (exit 1) when an endpoint is inconclusive.
+    #[arg(long)]
+    pub strict: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Measured seconds per scenario (the demo keeps runs short on purpose).
+    /// Measured time per scenario and run (the demo keeps runs short on purpose).
     #[arg(long, value_name = "DURATION", default_value = "2s")]
     pub duration: String,
+
+    /// Baseline runs of `main` before the pull request's run.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub baseline_runs: usize,
 }
 
 #[derive(Debug, Args)]
@@ -169,6 +212,10 @@ pub struct ServeDemoArgs {
     /// Spread the simulated delay log-normally with this sigma (default 0.25 when given bare).
     #[arg(long, value_name = "SIGMA", num_args = 0..=1, default_missing_value = "0.25", requires = "latency")]
     pub jitter: Option<f64>,
+
+    /// Simulate a network round trip to the database on every SQL statement (e.g. 100us).
+    #[arg(long, value_name = "DURATION")]
+    pub db_latency: Option<String>,
 
     /// Seed of the generated data.
     #[arg(long, default_value_t = 42)]

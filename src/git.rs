@@ -87,6 +87,11 @@ pub fn resolve(dir: &Path, name: &str) -> Option<String> {
     })
 }
 
+/// The merge-base of two commits.
+pub fn merge_base(dir: &Path, a: &str, b: &str) -> Option<String> {
+    git(dir, &["merge-base", a, b])
+}
+
 /// The PR number from the GitHub Actions event payload (`GITHUB_EVENT_PATH`), if any.
 pub fn pr_from_event(event_path: Option<&Path>) -> Option<u64> {
     let text = std::fs::read_to_string(event_path?).ok()?;

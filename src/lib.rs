@@ -3,6 +3,7 @@
 //! Data flows one way: scenarios → `config` (a `Plan`) → `engine` → `record::RunRecord` →
 //! `verdict` → `report`. `commands` is the only place the rooms meet.
 
+pub mod chart;
 pub mod cli;
 pub mod commands;
 pub mod config;

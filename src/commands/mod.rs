@@ -1,5 +1,6 @@
 //! One file per subcommand: the only place the rooms meet.
 
+mod compare;
 mod demo;
 mod history;
 mod run;
@@ -14,6 +15,7 @@ use crate::{Error, Outcome};
 pub fn dispatch(command: Command) -> Result<Outcome, Error> {
     match command {
         Command::Run(args) => run::run(args),
+        Command::Compare(args) => compare::compare(args),
         Command::Demo(args) => demo::demo(args),
         Command::ServeDemo(args) => serve_demo::serve_demo(args),
         Command::History(cmd) => history::history(cmd),

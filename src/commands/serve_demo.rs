@@ -1,5 +1,6 @@
 //! `gate serve-demo`: the sample service alone, until Ctrl-C.
 
+use std::io::Write;
 use std::net::SocketAddr;
 
 use crate::cli::ServeDemoArgs;
@@ -40,15 +41,24 @@ pub fn serve_demo(args: ServeDemoArgs) -> Result<Outcome, Error> {
     {
         return Err(Error::usage("--jitter", "sigma must be between 0 and 3"));
     }
+    let db_latency = args
+        .db_latency
+        .as_deref()
+        .map(|l| parse_duration(l).map_err(|m| Error::usage("--db-latency", m)))
+        .transpose()?;
     let opts = DemoOptions {
         regress,
         latency,
         jitter: args.jitter,
         seed: args.seed,
+        db_latency,
     };
     let server = DemoServer::start(addr, opts)?;
     let s = server.seed_stats();
-    println!(
+    // A closed stdout (the reader went away) must not take the service down with it.
+    let mut out = std::io::stdout();
+    let _ = writeln!(
+        out,
         "sample service on {} ({} products, {} users, {} orders, {} line items; seeded in {} ms){}{}",
         server.url(),
         s.products,
@@ -63,7 +73,8 @@ pub fn serve_demo(args: ServeDemoArgs) -> Result<Outcome, Error> {
             .map(|l| format!("; upstream latency {l:?}"))
             .unwrap_or_default(),
     );
-    println!("Ctrl-C to stop");
+    let _ = writeln!(out, "Ctrl-C to stop");
+    let _ = out.flush();
     server.wait_for_ctrl_c();
     Ok(Outcome::Pass)
 }

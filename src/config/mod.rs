@@ -24,6 +24,7 @@ const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 const DEFAULT_WARMUP: Duration = Duration::from_secs(1);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_MAX_IN_FLIGHT: u32 = 256;
+pub const DEFAULT_TOLERANCE: f64 = 0.05;
 
 /// A problem with the suite, located as precisely as we know: file, line, column and field,
 /// or the flag that carried the bad value.
@@ -174,6 +175,12 @@ pub fn build_plan(
     };
 
     let suite_thresholds = parse_thresholds(&suite_path, suite_file.thresholds.as_deref())?;
+    let suite_tolerance = suite_file
+        .tolerance
+        .as_ref()
+        .map(|t| spanned_tolerance(&suite_path, t))
+        .transpose()?
+        .unwrap_or(DEFAULT_TOLERANCE);
     let defaults = &suite_file.defaults;
     let default_timeout = defaults
         .timeout
@@ -220,6 +227,7 @@ pub fn build_plan(
             &suite_thresholds,
             default_timeout,
             default_expect.clone(),
+            suite_tolerance,
             overrides,
             lookup,
         )?;
@@ -398,6 +406,7 @@ fn scenario_plan(
     suite_thresholds: &Option<Vec<Threshold>>,
     default_timeout: Option<Duration>,
     default_expect: Option<Expect>,
+    suite_tolerance: f64,
     overrides: &Overrides,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<ScenarioPlan, ConfigError> {
@@ -539,6 +548,10 @@ fn scenario_plan(
         None => suite_thresholds.clone().unwrap_or_default(),
     };
 
+    let tolerance = match &raw.tolerance {
+        Some(t) => spanned_tolerance(file, t)?,
+        None => suite_tolerance,
+    };
     let hash = definition_hash(
         &method,
         &req.url.value,
@@ -563,7 +576,30 @@ fn scenario_plan(
         expect,
         load,
         thresholds,
+        tolerance,
     })
+}
+
+fn spanned_tolerance(file: &Path, t: &Spanned<String>) -> Result<f64, ConfigError> {
+    parse_tolerance(&t.value).map_err(|m| ConfigError::at(file, Some(t.referenced), "tolerance", m))
+}
+
+/// `5%` or `0.05`: the smallest relative change of p95 that the comparison may call a regression.
+pub fn parse_tolerance(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let (num, scale) = match t.strip_suffix('%') {
+        Some(n) => (n.trim(), 0.01),
+        None => (t, 1.0),
+    };
+    let v = num
+        .parse::<f64>()
+        .map_err(|_| format!("`{text}` is not a tolerance; write e.g. 5%"))?
+        * scale;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("tolerance `{text}` must be between 0% and 100%"))
+    }
 }
 
 fn load(file: &Path, spec: &LoadSpec, overrides: &Overrides) -> Result<Load, ConfigError> {

@@ -16,6 +16,8 @@ pub struct SuiteFile {
     pub defaults: DefaultsSpec,
     pub thresholds: Option<Vec<Spanned<String>>>,
     pub baseline: Option<BaselineSpec>,
+    /// Smallest p95 change that counts as a regression (`5%`).
+    pub tolerance: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -50,6 +52,7 @@ pub struct ScenarioFile {
     #[serde(default)]
     pub load: LoadSpec,
     pub thresholds: Option<Vec<Spanned<String>>>,
+    pub tolerance: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

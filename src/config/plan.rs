@@ -63,6 +63,8 @@ pub struct ScenarioPlan {
     pub expect: Expect,
     pub load: Load,
     pub thresholds: Vec<Threshold>,
+    /// Smallest relative p95 change that counts as a regression or an improvement (0.05 = 5%).
+    pub tolerance: f64,
 }
 
 #[derive(Clone, Debug)]

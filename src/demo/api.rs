@@ -2,7 +2,7 @@
 //! `Server-Timing` (with the simulated upstream delay) and JSON error bodies.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -33,17 +33,47 @@ const MAX_ERROR_BODY: usize = 16 * 1024;
 
 pub(super) struct AppState {
     pub db: Db,
-    regress: Option<Regression>,
+    /// Switchable at run time (`DemoServer::set_regression`), so a demo or a calibration can
+    /// compare before and after on one process: 0 = none, 1 = n-plus-one.
+    regress: AtomicU8,
     upstream: Option<Upstream>,
+    /// Multiplier of the simulated upstream delay, in thousandths (1000 = as configured).
+    latency_factor_milli: AtomicU64,
 }
 
 impl AppState {
     pub fn new(db: Db, opts: &DemoOptions) -> AppState {
         AppState {
             db,
-            regress: opts.regress,
+            regress: AtomicU8::new(encode_regression(opts.regress)),
             upstream: Upstream::new(opts.latency, opts.jitter),
+            latency_factor_milli: AtomicU64::new(1000),
         }
+    }
+}
+
+fn encode_regression(r: Option<Regression>) -> u8 {
+    match r {
+        None => 0,
+        Some(Regression::NPlusOne) => 1,
+    }
+}
+
+impl AppState {
+    pub fn set_regression(&self, r: Option<Regression>) {
+        self.regress.store(encode_regression(r), Ordering::Relaxed);
+    }
+
+    pub fn regression(&self) -> Option<Regression> {
+        match self.regress.load(Ordering::Relaxed) {
+            1 => Some(Regression::NPlusOne),
+            _ => None,
+        }
+    }
+
+    pub fn set_latency_factor(&self, factor: f64) {
+        let milli = (factor.clamp(0.0, 1000.0) * 1000.0).round() as u64;
+        self.latency_factor_milli.store(milli, Ordering::Relaxed);
     }
 }
 
@@ -110,7 +140,8 @@ async fn server_timing(
     let upstream = match state.upstream {
         Some(up) => {
             let slept = Instant::now();
-            tokio::time::sleep(up.sample()).await;
+            let factor = state.latency_factor_milli.load(Ordering::Relaxed) as f64 / 1000.0;
+            tokio::time::sleep(up.sample().mul_f64(factor)).await;
             Some(slept.elapsed())
         }
         None => None,
@@ -122,10 +153,18 @@ async fn server_timing(
     if let Some(up) = upstream {
         value.push_str(&format!("upstream;dur={:.3}, ", millis(up)));
     }
+    // Components that add up to `total`, so a breakdown can say which one grew: `app` is the
+    // handler's own time, without the database and the simulated upstream call.
+    let total = started.elapsed();
+    let db = timing.db_time();
+    let app = total
+        .saturating_sub(db)
+        .saturating_sub(upstream.unwrap_or_default());
     value.push_str(&format!(
-        "db;dur={:.3}, app;dur={:.3}",
-        millis(timing.db_time()),
-        millis(started.elapsed())
+        "db;dur={:.3}, app;dur={:.3}, total;dur={:.3}",
+        millis(db),
+        millis(app),
+        millis(total)
     ));
     let value = HeaderValue::from_str(&value).expect("server-timing value is ASCII");
     response.headers_mut().insert(SERVER_TIMING, value);
@@ -619,7 +658,7 @@ async fn user_orders(
     timing: Timing,
     Path(user_id): Path<i64>,
 ) -> Result<Json<UserOrders>, ApiError> {
-    let n_plus_one = state.regress == Some(Regression::NPlusOne);
+    let n_plus_one = state.regression() == Some(Regression::NPlusOne);
     let orders = read(&state, &timing, move |s| {
         if s.query_opt("SELECT 1 FROM users WHERE id = ?1", [user_id], |_| Ok(()))?
             .is_none()

@@ -11,7 +11,9 @@ use super::{DemoError, SeedStats};
 
 /// Read connections. More than the runtime's worker threads so that a slow query
 /// does not stall the others, few enough that SQLite's page caches stay small.
-const READERS: usize = 4;
+/// Enough that a simulated database round trip (`db_latency`) keeps connections waiting on
+/// I/O, as a real pool does, without the pool itself becoming the bottleneck at demo rates.
+const READERS: usize = 16;
 
 /// Long enough to ride out a WAL checkpoint, short enough that a wedged writer
 /// surfaces as an error instead of a hung request.
@@ -76,6 +78,8 @@ pub(super) struct Db {
     writer: Mutex<Connection>,
     next_reader: AtomicUsize,
     queries: AtomicU64,
+    /// Simulated network round trip per statement (see `DemoOptions::db_latency`).
+    round_trip: Duration,
     // Declared last so the connections above are closed before the files go.
     _dir: tempfile::TempDir,
 }
@@ -88,7 +92,7 @@ pub(super) struct DbCost {
 
 impl Db {
     /// Create the database in a fresh temp directory and seed it.
-    pub fn create(seed: u64) -> Result<(Db, SeedStats), DemoError> {
+    pub fn create(seed: u64, round_trip: Duration) -> Result<(Db, SeedStats), DemoError> {
         let dir = tempfile::Builder::new()
             .prefix("gate-demo-")
             .tempdir()
@@ -140,6 +144,7 @@ impl Db {
                 writer: Mutex::new(writer),
                 next_reader: AtomicUsize::new(0),
                 queries: AtomicU64::new(0),
+                round_trip,
                 _dir: dir,
             },
             stats,
@@ -163,8 +168,12 @@ impl Db {
         &self,
         work: impl FnOnce(&mut Session<'_>) -> rusqlite::Result<T>,
     ) -> (rusqlite::Result<T>, DbCost) {
+        // The `db` metric includes waiting for a pooled connection: that wait is the
+        // database's cost too, and a breakdown should say so rather than blame `app`.
+        let waited = Instant::now();
         let conn = self.reader();
-        let mut session = Session::new(&conn);
+        let mut session = Session::new(&conn, self.round_trip);
+        session.started = waited;
         let result = work(&mut session);
         self.finish(session, result)
     }
@@ -183,7 +192,7 @@ impl Db {
             Ok(tx) => tx,
             Err(err) => return (Err(err), DbCost::default()),
         };
-        let mut session = Session::new(&tx);
+        let mut session = Session::new(&tx, self.round_trip);
         let result = work(&mut session);
         let queries = session.queries;
         // Dropping an uncommitted Transaction rolls it back.
@@ -238,7 +247,9 @@ fn open(path: &std::path::Path) -> Result<Connection, DemoError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     // NORMAL is durable enough under WAL for a demo and avoids an fsync per commit,
     // which would make POST latency depend on the disk rather than the code.
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // The database lives in a temp directory and dies with the process: durability buys
+    // nothing, and checkpoint fsyncs would add stalls to the write path's latency tail.
+    conn.pragma_update(None, "synchronous", "OFF")?;
     // The whole database (~10 MB) fits, so timings reflect query work, not I/O.
     conn.pragma_update(None, "cache_size", -32_000)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
@@ -251,14 +262,27 @@ pub(super) struct Session<'c> {
     conn: &'c Connection,
     queries: u32,
     started: Instant,
+    round_trip: Duration,
 }
 
 impl<'c> Session<'c> {
-    fn new(conn: &'c Connection) -> Self {
+    fn new(conn: &'c Connection, round_trip: Duration) -> Self {
         Session {
             conn,
             queries: 0,
             started: Instant::now(),
+            round_trip,
+        }
+    }
+
+    /// Count a statement and pay its simulated round trip. An in-process SQLite answers in
+    /// microseconds, so an N+1 costs little here; against a database across a network every
+    /// statement is a round trip, which is what makes N+1 hurt in production.
+    fn statement(&mut self) {
+        self.queries += 1;
+        if !self.round_trip.is_zero() {
+            // Blocking is fine: sessions run on the blocking pool, never on async workers.
+            std::thread::sleep(self.round_trip);
         }
     }
 
@@ -269,7 +293,7 @@ impl<'c> Session<'c> {
         params: P,
         map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<Option<T>> {
-        self.queries += 1;
+        self.statement();
         self.conn
             .prepare_cached(sql)?
             .query_row(params, map)
@@ -283,7 +307,7 @@ impl<'c> Session<'c> {
         params: P,
         map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<T> {
-        self.queries += 1;
+        self.statement();
         self.conn.prepare_cached(sql)?.query_row(params, map)
     }
 
@@ -294,7 +318,7 @@ impl<'c> Session<'c> {
         params: P,
         map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<Vec<T>> {
-        self.queries += 1;
+        self.statement();
         self.conn
             .prepare_cached(sql)?
             .query_map(params, map)?
@@ -310,12 +334,12 @@ impl<'c> Session<'c> {
         params: P,
         map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<Vec<T>> {
-        self.queries += 1;
+        self.statement();
         self.conn.prepare(sql)?.query_map(params, map)?.collect()
     }
 
     pub fn execute<P: Params>(&mut self, sql: &str, params: P) -> rusqlite::Result<usize> {
-        self.queries += 1;
+        self.statement();
         self.conn.prepare_cached(sql)?.execute(params)
     }
 

@@ -48,6 +48,8 @@ pub struct DemoOptions {
     pub jitter: Option<f64>,
     /// seed for the data generator (same seed = same data)
     pub seed: u64,
+    /// simulated network round trip to the database, paid by every SQL statement
+    pub db_latency: Option<Duration>,
 }
 
 impl Default for DemoOptions {
@@ -57,6 +59,7 @@ impl Default for DemoOptions {
             latency: None,
             jitter: None,
             seed: 42,
+            db_latency: None,
         }
     }
 }
@@ -160,7 +163,7 @@ impl DemoServer {
             .and_then(|a| listener.set_nonblocking(true).map(|()| a))
             .map_err(|reason| DemoError::Bind { addr, reason })?;
 
-        let (db, stats) = db::Db::create(opts.seed)?;
+        let (db, stats) = db::Db::create(opts.seed, opts.db_latency.unwrap_or_default())?;
         let state = Arc::new(api::AppState::new(db, &opts));
 
         // The runtime is built on the server thread so that it is also dropped there:
@@ -216,6 +219,17 @@ impl DemoServer {
             ip => ip,
         };
         format!("http://{}", SocketAddr::new(ip, self.addr.port()))
+    }
+
+    /// Switch the regression on or off while serving: before and after on one process.
+    pub fn set_regression(&self, regress: Option<Regression>) {
+        self.state.set_regression(regress);
+    }
+
+    /// Scale the simulated upstream delay (1.0 = as configured; 1.1 = 10% slower), while
+    /// serving. Calibration uses it to create a known slowdown.
+    pub fn set_latency_factor(&self, factor: f64) {
+        self.state.set_latency_factor(factor);
     }
 
     pub fn seed_stats(&self) -> SeedStats {

@@ -437,7 +437,12 @@ async fn server_timing_reports_db_and_app() {
         let r = call(addr, "GET", path, None).await;
         let db = r.timing("db").expect("db metric");
         let app = r.timing("app").expect("app metric");
-        assert!(db >= 0.0 && app >= db, "{path}: db {db} app {app}");
+        let total = r.timing("total").expect("total metric");
+        assert!(db >= 0.0 && app >= 0.0, "{path}: db {db} app {app}");
+        assert!(
+            total + 0.002 >= db + app,
+            "{path}: components add up to at most total {total}"
+        );
         assert!(
             r.timing("upstream").is_none(),
             "no simulated latency configured"
@@ -487,7 +492,7 @@ async fn fixed_latency_delays_api_requests() {
         assert!(started.elapsed() >= Duration::from_millis(20), "{path}");
         let upstream = r.timing("upstream").expect("upstream metric");
         assert!(upstream >= 20.0, "{path}: {upstream}");
-        assert!(r.timing("app").expect("app metric") >= upstream);
+        assert!(r.timing("total").expect("total metric") >= upstream);
     }
     let r = call(addr, "GET", "/health", None).await;
     assert_eq!(r.status, StatusCode::OK);

@@ -33,4 +33,25 @@ impl Format for Json {
         bytes.push(b'\n');
         bytes
     }
+
+    fn render_verdict(&self, verdict: &crate::verdict::Verdict) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Doc<'a> {
+            format: &'static str,
+            version: u32,
+            pass: bool,
+            headline: String,
+            verdict: &'a crate::verdict::Verdict,
+        }
+        let doc = Doc {
+            format: "gate-verdict",
+            version: RECORD_VERSION,
+            pass: verdict.outcome() == crate::exit::Outcome::Pass,
+            headline: verdict.headline(),
+            verdict,
+        };
+        let mut bytes = serde_json::to_vec_pretty(&doc).expect("plain data always serialises");
+        bytes.push(b'\n');
+        bytes
+    }
 }

@@ -1,8 +1,10 @@
 //! Output formats. Each format is one file; each takes the report data and returns bytes, and
 //! callers decide where the bytes go (stdout, a file, a PR comment).
 
+pub mod cells;
 pub mod history;
 pub mod json;
+pub mod markdown;
 pub mod terminal;
 
 use crate::record::RunRecord;
@@ -16,4 +18,5 @@ pub struct RunReport<'a> {
 
 pub trait Format {
     fn render_run(&self, report: &RunReport<'_>) -> Vec<u8>;
+    fn render_verdict(&self, verdict: &crate::verdict::Verdict) -> Vec<u8>;
 }

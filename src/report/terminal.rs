@@ -5,6 +5,7 @@ use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets};
 use super::{Format, RunReport};
 use crate::config::duration::format_ms;
 use crate::verdict::slo::Check;
+use crate::verdict::{Call, Verdict};
 
 pub struct Terminal;
 
@@ -25,32 +26,15 @@ impl Format for Terminal {
                 "Status",
             ]);
         for (e, slo) in run.endpoints.iter().zip(&report.slo.endpoints) {
-            let has = e.latency.count > 0;
-            let lat = |v: f64| if has { format_ms(v) } else { "—".to_string() };
-            let errors = if e.failures == 0 {
-                "0".to_string()
-            } else {
-                format!("{} ({:.1}%)", e.failures, e.error_rate * 100.0)
-            };
-            let status = if slo.pass {
-                "✅ PASS".to_string()
-            } else {
-                let broken: Vec<String> = slo
-                    .checks
-                    .iter()
-                    .filter(|c| !c.pass)
-                    .map(describe_failure)
-                    .collect();
-                format!("❌ FAIL {}", broken.join(", "))
-            };
+            let c = super::cells::run_row(e, slo);
             table.add_row(vec![
                 Cell::new(&e.name),
-                Cell::new(lat(e.latency.p50_ms)).set_alignment(CellAlignment::Right),
-                Cell::new(lat(e.latency.p95_ms)).set_alignment(CellAlignment::Right),
-                Cell::new(lat(e.latency.p99_ms)).set_alignment(CellAlignment::Right),
-                Cell::new(format!("{:.1}/s", e.throughput_rps)).set_alignment(CellAlignment::Right),
-                Cell::new(errors).set_alignment(CellAlignment::Right),
-                Cell::new(status),
+                Cell::new(c.p50).set_alignment(CellAlignment::Right),
+                Cell::new(c.p95).set_alignment(CellAlignment::Right),
+                Cell::new(c.p99).set_alignment(CellAlignment::Right),
+                Cell::new(c.throughput).set_alignment(CellAlignment::Right),
+                Cell::new(c.errors).set_alignment(CellAlignment::Right),
+                Cell::new(c.status),
             ]);
         }
         let mut out = format!("{table}\n");
@@ -89,6 +73,69 @@ impl Format for Terminal {
             ));
         }
         out.into_bytes()
+    }
+
+    fn render_verdict(&self, v: &Verdict) -> Vec<u8> {
+        let mut out = Terminal::verdict_table(v);
+        for e in &v.endpoints {
+            out.push_str(&format!("  {}: {}\n", e.endpoint, e.reason));
+            if e.call == Call::Regression {
+                let w = e
+                    .where_the_time_went()
+                    .unwrap_or_else(|| "no Server-Timing from the target".into());
+                out.push_str(&format!("    where the time went: {w}\n"));
+            }
+        }
+        if let Some(slo) = &v.slo {
+            for e in slo.endpoints.iter().filter(|e| !e.pass) {
+                let broken: Vec<String> = e
+                    .checks
+                    .iter()
+                    .filter(|c| !c.pass)
+                    .map(describe_failure)
+                    .collect();
+                out.push_str(&format!(
+                    "  {}: SLO broken: {}\n",
+                    e.endpoint,
+                    broken.join(", ")
+                ));
+            }
+        }
+        out.push_str(&format!("{}\n{}\n", v.base, v.head));
+        for n in &v.notes {
+            out.push_str(&format!("note: {n}\n"));
+        }
+        out.push_str(&format!("{}\n", v.headline()));
+        out.into_bytes()
+    }
+}
+
+impl Terminal {
+    pub fn verdict_table(v: &Verdict) -> String {
+        let mut table = Table::new();
+        table
+            .load_preset(presets::UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Disabled)
+            .set_header([
+                "Endpoint",
+                "base p50/p95/p99",
+                "head p50/p95/p99",
+                "Δp95 (95% CI)",
+                "p",
+                "Verdict",
+            ]);
+        for e in &v.endpoints {
+            let c = super::cells::verdict_row(e);
+            table.add_row(vec![
+                Cell::new(&e.endpoint),
+                Cell::new(c.base).set_alignment(CellAlignment::Right),
+                Cell::new(c.head).set_alignment(CellAlignment::Right),
+                Cell::new(c.delta).set_alignment(CellAlignment::Right),
+                Cell::new(c.p).set_alignment(CellAlignment::Right),
+                Cell::new(e.call.badge()),
+            ]);
+        }
+        format!("{table}\n")
     }
 }
 

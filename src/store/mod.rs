@@ -442,6 +442,42 @@ impl Store {
         Ok((added, present))
     }
 
+    /// Complete runs at `commit`, newest first.
+    pub fn runs_at_commit(&self, commit: &str) -> Result<Vec<i64>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM runs WHERE git_commit = ?1 AND complete = 1 ORDER BY id DESC",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([commit], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The newest complete run of `branch`.
+    pub fn latest_on_branch(&self, branch: &str) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT id FROM runs WHERE git_branch = ?1 AND complete = 1 ORDER BY id DESC LIMIT 1",
+                [branch],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn has_branch(&self, branch: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM runs WHERE git_branch = ?1)",
+                [branch],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
     pub fn count(&self) -> Result<i64, StoreError> {
         self.conn
             .query_row("SELECT count(*) FROM runs", [], |r| r.get(0))

@@ -1,6 +1,86 @@
 //! Turns measurements and SLO thresholds into a verdict and its exit outcome. Knows nothing of
 //! how the verdict is shown.
 
+pub mod compare;
 pub mod slo;
 
 pub use slo::{Check, EndpointSlo, SloReport, evaluate_slo};
+
+use serde::Serialize;
+
+use crate::exit::Outcome;
+pub use compare::{Call, CompareSettings, EndpointComparison};
+
+/// Everything one comparison concluded: per-endpoint calls, the SLO checks of HEAD, and which
+/// runs were compared.
+#[derive(Clone, Debug, Serialize)]
+pub struct Verdict {
+    /// Which baseline runs were used, in words.
+    pub base: String,
+    /// Which HEAD runs were used, in words.
+    pub head: String,
+    pub endpoints: Vec<EndpointComparison>,
+    pub slo: Option<SloReport>,
+    /// Inconclusive endpoints fail the gate (`--strict`).
+    pub strict: bool,
+    /// Notes worth a reader's attention (different environments, dirty trees, partial runs).
+    pub notes: Vec<String>,
+}
+
+impl Verdict {
+    pub fn count(&self, call: Call) -> usize {
+        self.endpoints.iter().filter(|e| e.call == call).count()
+    }
+
+    pub fn slo_failures(&self) -> usize {
+        self.slo.as_ref().map_or(0, |s| s.failed_count())
+    }
+
+    /// "❌ 1 of 4 endpoints regressed" / "✅ no regression across 4 endpoints", plus the rest.
+    pub fn headline(&self) -> String {
+        let n = self.endpoints.len();
+        let regressed = self.count(Call::Regression);
+        let mut parts = vec![if regressed > 0 {
+            format!(
+                "❌ {regressed} of {n} endpoint{} regressed",
+                if n == 1 { "" } else { "s" }
+            )
+        } else {
+            format!(
+                "✅ no regression across {n} endpoint{}",
+                if n == 1 { "" } else { "s" }
+            )
+        }];
+        let improved = self.count(Call::Improvement);
+        if improved > 0 {
+            parts.push(format!("🚀 {improved} improved"));
+        }
+        let inconclusive = self.count(Call::Inconclusive);
+        if inconclusive > 0 {
+            parts.push(format!(
+                "❔ {inconclusive} inconclusive{}",
+                if self.strict {
+                    " (fails: --strict)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        let slo = self.slo_failures();
+        if slo > 0 {
+            parts.push(format!("❌ {slo} broke an SLO threshold"));
+        }
+        parts.join(" · ")
+    }
+
+    pub fn outcome(&self) -> Outcome {
+        let failed = self.count(Call::Regression) > 0
+            || self.slo.as_ref().is_some_and(|s| !s.pass)
+            || (self.strict && self.count(Call::Inconclusive) > 0);
+        if failed {
+            Outcome::GateFailed
+        } else {
+            Outcome::Pass
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! Cell texts shared by the table formats (terminal and markdown), so both say the same thing.
+
+use crate::config::duration::format_ms;
+use crate::record::EndpointRecord;
+use crate::verdict::slo::EndpointSlo;
+use crate::verdict::{Call, EndpointComparison};
+
+pub struct RunCells {
+    pub p50: String,
+    pub p95: String,
+    pub p99: String,
+    pub throughput: String,
+    pub errors: String,
+    pub status: String,
+}
+
+pub fn run_row(e: &EndpointRecord, slo: &EndpointSlo) -> RunCells {
+    let has = e.latency.count > 0;
+    let lat = |v: f64| if has { format_ms(v) } else { "—".to_string() };
+    RunCells {
+        p50: lat(e.latency.p50_ms),
+        p95: lat(e.latency.p95_ms),
+        p99: lat(e.latency.p99_ms),
+        throughput: format!("{:.1}/s", e.throughput_rps),
+        errors: if e.failures == 0 {
+            "0".into()
+        } else {
+            format!("{} ({:.1}%)", e.failures, e.error_rate * 100.0)
+        },
+        status: if slo.pass {
+            "✅ PASS".into()
+        } else {
+            let broken: Vec<String> = slo
+                .checks
+                .iter()
+                .filter(|c| !c.pass)
+                .map(super::terminal::describe_failure)
+                .collect();
+            format!("❌ FAIL {}", broken.join(", "))
+        },
+    }
+}
+
+pub struct VerdictCells {
+    pub base: String,
+    pub head: String,
+    pub delta: String,
+    pub p: String,
+}
+
+pub fn verdict_row(e: &EndpointComparison) -> VerdictCells {
+    let triple = |p: &Option<crate::verdict::compare::Percentiles>| match p {
+        Some(p) => format!(
+            "{} / {} / {}",
+            format_ms(p.p50_ms),
+            format_ms(p.p95_ms),
+            format_ms(p.p99_ms)
+        ),
+        None => "—".into(),
+    };
+    let delta = match e.p95_change {
+        Some(r) => format!(
+            "{:+.1}% ({:+.1} … {:+.1})",
+            r.point * 100.0,
+            r.ci_low * 100.0,
+            r.ci_high * 100.0
+        ),
+        None => "—".into(),
+    };
+    // The p-value of the direction the estimate points to (Holm-adjusted).
+    let faster = e.call == Call::Improvement || e.p95_change.is_some_and(|r| r.point < 0.0);
+    let p = match (faster, e.p_slower_adjusted, e.p_faster_adjusted) {
+        (true, _, Some(p)) | (false, Some(p), _) => format_p(p),
+        _ => "—".into(),
+    };
+    VerdictCells {
+        base: triple(&e.base),
+        head: triple(&e.head),
+        delta,
+        p,
+    }
+}
+
+pub fn format_p(p: f64) -> String {
+    if p < 0.001 {
+        "<0.001".into()
+    } else {
+        format!("{p:.3}")
+    }
+}

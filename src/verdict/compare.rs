@@ -1,0 +1,541 @@
+//! The comparison of HEAD with its baseline, per endpoint, and the rule that turns it into a
+//! call people can trust.
+//!
+//! Rule (DESIGN.md): a regression only when HEAD is slower with statistical significance
+//! (one-sided Mann-Whitney U, Holm-corrected across every test of the verdict) **and** the 95%
+//! CI of the relative p95 change lies entirely above the practical threshold: the tolerance
+//! (default 5%) or the baseline's own run-to-run noise band, whichever is larger. Improvements
+//! mirror it. "No change" needs the data to rule a slowdown beyond the threshold out; when they
+//! cannot, the call is "inconclusive" with the reason, never a silent pass.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::record::{EndpointRecord, RunRecord, decode_histogram, new_histogram};
+use crate::stats::{self, Alternative, NoiseBand, RelChange, Shift};
+
+#[derive(Clone, Debug)]
+pub struct CompareSettings {
+    /// Family-wise error rate of the significance tests.
+    pub alpha: f64,
+    pub confidence: f64,
+    pub bootstrap_iterations: u32,
+    /// Below this many successful requests on either side, no call is made.
+    pub min_samples: u64,
+    pub seed: u64,
+}
+
+impl Default for CompareSettings {
+    fn default() -> Self {
+        CompareSettings {
+            alpha: 0.05,
+            confidence: 0.95,
+            bootstrap_iterations: 2000,
+            min_samples: 30,
+            seed: 0x6761_7465,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Call {
+    Regression,
+    NoChange,
+    Improvement,
+    Inconclusive,
+}
+
+impl Call {
+    pub fn badge(self) -> &'static str {
+        match self {
+            Call::Regression => "❌ regression",
+            Call::NoChange => "✅ no change",
+            Call::Improvement => "🚀 improvement",
+            Call::Inconclusive => "❔ inconclusive",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    pub count: u64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+}
+
+impl Percentiles {
+    fn of(h: &Histogram<u64>) -> Percentiles {
+        let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        Percentiles {
+            count: h.len(),
+            p50_ms: ms(0.5),
+            p95_ms: ms(0.95),
+            p99_ms: ms(0.99),
+        }
+    }
+}
+
+/// One Server-Timing component, base vs head (means in ms).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Component {
+    pub name: String,
+    pub base_ms: f64,
+    pub head_ms: f64,
+}
+
+impl Component {
+    pub fn delta_ms(&self) -> f64 {
+        self.head_ms - self.base_ms
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EndpointComparison {
+    pub endpoint: String,
+    pub base: Option<Percentiles>,
+    pub head: Option<Percentiles>,
+    /// Relative change of p95 with its bootstrap CI.
+    pub p95_change: Option<RelChange>,
+    /// Hodges-Lehmann shift of the whole distribution, with its CI.
+    pub shift: Option<Shift>,
+    pub p_slower: Option<f64>,
+    pub p_faster: Option<f64>,
+    /// After Holm correction across every test in the verdict.
+    pub p_slower_adjusted: Option<f64>,
+    pub p_faster_adjusted: Option<f64>,
+    pub tolerance: f64,
+    pub noise: Option<NoiseBand>,
+    /// max(tolerance, noise band): what a change must exceed to count.
+    pub threshold: f64,
+    pub base_runs: usize,
+    pub call: Call,
+    pub reason: String,
+    /// Server-Timing components, largest growth first (`total` left out: it is the sum).
+    pub components: Vec<Component>,
+}
+
+impl EndpointComparison {
+    /// "db +31.8 ms (4.1 → 35.9 ms), app +0.4 ms".
+    pub fn where_the_time_went(&self) -> Option<String> {
+        let parts: Vec<String> = self
+            .components
+            .iter()
+            .filter(|c| c.delta_ms().abs() >= 0.05)
+            .take(3)
+            .enumerate()
+            .map(|(i, c)| {
+                if i == 0 {
+                    format!(
+                        "{} {:+.1} ms ({:.1} → {:.1} ms)",
+                        c.name,
+                        c.delta_ms(),
+                        c.base_ms,
+                        c.head_ms
+                    )
+                } else {
+                    format!("{} {:+.1} ms", c.name, c.delta_ms())
+                }
+            })
+            .collect();
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
+}
+
+/// Merge the latency histograms of one endpoint across runs.
+fn pooled(endpoints: &[&EndpointRecord]) -> Histogram<u64> {
+    let mut h = new_histogram();
+    for e in endpoints {
+        if let Ok(one) = decode_histogram(&e.latency.histogram) {
+            // Same bounds everywhere (record::new_histogram); a foreign histogram that does not
+            // fit is skipped rather than trusted.
+            let _ = h.add(&one);
+        }
+    }
+    h
+}
+
+fn components(base: &[&EndpointRecord], head: &[&EndpointRecord]) -> Vec<Component> {
+    let mean = |eps: &[&EndpointRecord]| -> BTreeMap<String, f64> {
+        let mut acc: BTreeMap<String, (f64, u64)> = BTreeMap::new();
+        for e in eps {
+            for (name, agg) in &e.server_timing {
+                let slot = acc.entry(name.clone()).or_default();
+                slot.0 += agg.total_ms;
+                slot.1 += agg.count;
+            }
+        }
+        acc.into_iter()
+            .filter(|(_, (_, n))| *n > 0)
+            .map(|(k, (sum, n))| (k, sum / n as f64))
+            .collect()
+    };
+    let (b, h) = (mean(base), mean(head));
+    let mut out: Vec<Component> = h
+        .iter()
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("total"))
+        .filter_map(|(name, head_ms)| {
+            b.get(name).map(|base_ms| Component {
+                name: name.clone(),
+                base_ms: *base_ms,
+                head_ms: *head_ms,
+            })
+        })
+        .collect();
+    out.sort_by(|x, y| y.delta_ms().abs().total_cmp(&x.delta_ms().abs()));
+    out
+}
+
+/// Compare every endpoint of HEAD with the same endpoint (same name and definition) in the
+/// baseline runs. `tolerance` gives each endpoint's tolerance (a fraction).
+pub fn compare(
+    base_runs: &[RunRecord],
+    head_runs: &[RunRecord],
+    tolerance: &dyn Fn(&str) -> f64,
+    settings: &CompareSettings,
+) -> Vec<EndpointComparison> {
+    let mut names: Vec<&str> = Vec::new();
+    for r in head_runs {
+        for e in &r.endpoints {
+            if !names.contains(&e.name.as_str()) {
+                names.push(&e.name);
+            }
+        }
+    }
+    let mut out: Vec<EndpointComparison> = names
+        .iter()
+        .map(|name| compare_endpoint(name, base_runs, head_runs, tolerance(name), settings))
+        .collect();
+
+    // Holm across every test made (slower and faster, every endpoint).
+    let mut ps = Vec::new();
+    for c in &out {
+        ps.extend(c.p_slower);
+        ps.extend(c.p_faster);
+    }
+    let adjusted = stats::holm(&ps);
+    let mut it = adjusted.into_iter();
+    for c in &mut out {
+        if c.p_slower.is_some() {
+            c.p_slower_adjusted = it.next();
+        }
+        if c.p_faster.is_some() {
+            c.p_faster_adjusted = it.next();
+        }
+        decide(c, settings);
+    }
+    out
+}
+
+fn compare_endpoint(
+    name: &str,
+    base_runs: &[RunRecord],
+    head_runs: &[RunRecord],
+    tolerance: f64,
+    settings: &CompareSettings,
+) -> EndpointComparison {
+    let head_eps: Vec<&EndpointRecord> = head_runs
+        .iter()
+        .flat_map(|r| r.endpoints.iter().filter(|e| e.name == name))
+        .collect();
+    let hash = head_eps
+        .last()
+        .map(|e| e.scenario_hash.clone())
+        .unwrap_or_default();
+    let same_name: Vec<&EndpointRecord> = base_runs
+        .iter()
+        .flat_map(|r| r.endpoints.iter().filter(|e| e.name == name))
+        .collect();
+    let base_eps: Vec<&EndpointRecord> = same_name
+        .iter()
+        .copied()
+        .filter(|e| e.scenario_hash == hash)
+        .collect();
+    let head_h = pooled(&head_eps);
+    let base_h = pooled(&base_eps);
+    let mut c = EndpointComparison {
+        endpoint: name.to_string(),
+        base: (!base_h.is_empty()).then(|| Percentiles::of(&base_h)),
+        head: (!head_h.is_empty()).then(|| Percentiles::of(&head_h)),
+        p95_change: None,
+        shift: None,
+        p_slower: None,
+        p_faster: None,
+        p_slower_adjusted: None,
+        p_faster_adjusted: None,
+        tolerance,
+        noise: None,
+        threshold: tolerance,
+        base_runs: base_eps.len(),
+        call: Call::Inconclusive,
+        reason: String::new(),
+        components: components(&base_eps, &head_eps),
+    };
+    if base_eps.is_empty() {
+        c.reason = if same_name.is_empty() {
+            "no baseline for this endpoint".into()
+        } else {
+            "the scenario's definition changed since the baseline (request, expectation or load)"
+                .into()
+        };
+        return c;
+    }
+    let (nb, nh) = (base_h.len(), head_h.len());
+    if nb < settings.min_samples || nh < settings.min_samples {
+        c.reason = format!(
+            "too few successful requests to compare (base {nb}, head {nh}; at least {} each)",
+            settings.min_samples
+        );
+        return c;
+    }
+    // Noise band from each baseline run's own p95: how much p95 moves between runs of the same code.
+    let per_run_p95: Vec<f64> = base_eps
+        .iter()
+        .filter(|e| e.latency.count > 0)
+        .map(|e| e.latency.p95_ms)
+        .collect();
+    c.noise = stats::noise_band(&per_run_p95);
+    c.threshold = tolerance.max(c.noise.map_or(0.0, |n| n.relative));
+    c.p_slower = stats::mann_whitney(&base_h, &head_h, Alternative::Greater).map(|m| m.p_value);
+    c.p_faster = stats::mann_whitney(&base_h, &head_h, Alternative::Less).map(|m| m.p_value);
+    c.p95_change = stats::quantile_change(
+        &base_h,
+        &head_h,
+        0.95,
+        settings.bootstrap_iterations,
+        settings.confidence,
+        settings.seed,
+    );
+    c.shift = stats::hodges_lehmann(&base_h, &head_h, settings.confidence);
+    c
+}
+
+fn decide(c: &mut EndpointComparison, settings: &CompareSettings) {
+    if !c.reason.is_empty() {
+        return; // already inconclusive, with its reason
+    }
+    let Some(rel) = c.p95_change else {
+        c.reason = "p95 change could not be estimated (empty baseline p95)".into();
+        return;
+    };
+    let t = c.threshold;
+    let pct = |x: f64| format!("{:+.1}%", x * 100.0);
+    let ci = format!(
+        "Δp95 {} (CI {} … {})",
+        pct(rel.point),
+        pct(rel.ci_low),
+        pct(rel.ci_high)
+    );
+    let slower = c.p_slower_adjusted.is_some_and(|p| p < settings.alpha);
+    let faster = c.p_faster_adjusted.is_some_and(|p| p < settings.alpha);
+    let limit = if c.noise.is_some_and(|n| n.relative > c.tolerance) {
+        format!("the baseline's noise band of {:.1}%", t * 100.0)
+    } else {
+        format!("the {:.0}% tolerance", t * 100.0)
+    };
+    if slower && rel.ci_low > t {
+        c.call = Call::Regression;
+        c.reason = format!("{ci}: slower beyond {limit}");
+    } else if faster && rel.ci_high < -t {
+        c.call = Call::Improvement;
+        c.reason = format!("{ci}: faster beyond {limit}");
+    } else if rel.ci_high <= t {
+        c.call = Call::NoChange;
+        c.reason = format!("{ci}: within {limit}");
+    } else {
+        c.call = Call::Inconclusive;
+        c.reason =
+            format!("{ci}: cannot rule out a slowdown beyond {limit}; rerun with more requests");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{LatencySummary, LoadRecord, RECORD_VERSION, ServerTimingAgg};
+    use rand::{Rng, SeedableRng};
+
+    fn endpoint(
+        name: &str,
+        hash: &str,
+        median_us: f64,
+        n: usize,
+        seed: u64,
+        db_ms: f64,
+    ) -> EndpointRecord {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+        let mut h = new_histogram();
+        for _ in 0..n {
+            let (u1, u2): (f64, f64) = (rng.random::<f64>().max(1e-12), rng.random());
+            let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+            h.record((median_us * (0.3 * z).exp()).max(1.0) as u64)
+                .unwrap();
+        }
+        EndpointRecord {
+            name: name.into(),
+            scenario_file: String::new(),
+            scenario_hash: hash.into(),
+            method: "GET".into(),
+            url: "/".into(),
+            load: LoadRecord {
+                model: "closed".into(),
+                users: Some(1),
+                rate_per_s: None,
+                duration_s: 1.0,
+                warmup_s: 0.0,
+            },
+            requests: n as u64,
+            successes: n as u64,
+            failures: 0,
+            elapsed_s: 1.0,
+            throughput_rps: n as f64,
+            error_rate: 0.0,
+            latency: LatencySummary::from_histogram(&h),
+            ttfb: LatencySummary::percentiles_of(&h),
+            status_counts: Default::default(),
+            errors: Default::default(),
+            server_timing: [
+                (
+                    "db".to_string(),
+                    ServerTimingAgg {
+                        count: n as u64,
+                        mean_ms: db_ms,
+                        max_ms: db_ms,
+                        total_ms: db_ms * n as f64,
+                    },
+                ),
+                (
+                    "app".to_string(),
+                    ServerTimingAgg {
+                        count: n as u64,
+                        mean_ms: 1.0,
+                        max_ms: 1.0,
+                        total_ms: n as f64,
+                    },
+                ),
+                (
+                    "total".to_string(),
+                    ServerTimingAgg {
+                        count: n as u64,
+                        mean_ms: db_ms + 1.0,
+                        max_ms: 0.0,
+                        total_ms: (db_ms + 1.0) * n as f64,
+                    },
+                ),
+            ]
+            .into(),
+            late_starts: 0,
+            dropped_arrivals: 0,
+            bytes_received: 0,
+        }
+    }
+
+    fn run(endpoints: Vec<EndpointRecord>) -> RunRecord {
+        RunRecord {
+            version: RECORD_VERSION,
+            uid: String::new(),
+            gate_version: String::new(),
+            started_at: String::new(),
+            finished_at: String::new(),
+            target: String::new(),
+            suite: String::new(),
+            label: None,
+            complete: true,
+            git: None,
+            pr: None,
+            environment: None,
+            endpoints,
+        }
+    }
+
+    fn base(seed: u64) -> RunRecord {
+        run(vec![
+            endpoint("fast", "h1", 2000.0, 4000, seed, 0.5),
+            endpoint("orders", "h2", 10_000.0, 4000, seed + 100, 4.0),
+        ])
+    }
+
+    #[test]
+    fn a_clear_slowdown_is_a_regression_with_its_breakdown_and_the_rest_unchanged() {
+        let baseline: Vec<RunRecord> = (0..5).map(base).collect();
+        let head = run(vec![
+            endpoint("fast", "h1", 2000.0, 4000, 77, 0.5),
+            endpoint("orders", "h2", 13_000.0, 4000, 78, 7.0),
+        ]);
+        let v = compare(&baseline, &[head], &|_| 0.05, &CompareSettings::default());
+        assert_eq!(v[0].call, Call::NoChange, "{}", v[0].reason);
+        assert_eq!(v[1].call, Call::Regression, "{}", v[1].reason);
+        let rel = v[1].p95_change.unwrap();
+        assert!(rel.ci_low > 0.2 && rel.ci_high < 0.4, "{rel:?}");
+        assert_eq!(
+            v[1].components[0].name, "db",
+            "the grown component comes first"
+        );
+        assert_eq!(
+            v[1].where_the_time_went().unwrap(),
+            "db +3.0 ms (4.0 → 7.0 ms)"
+        );
+        assert!(
+            v[1].p_slower_adjusted.unwrap() >= v[1].p_slower.unwrap(),
+            "Holm never lowers p"
+        );
+        assert_eq!(v[1].base_runs, 5);
+    }
+
+    #[test]
+    fn improvements_and_missing_baselines() {
+        let baseline: Vec<RunRecord> = (0..3).map(base).collect();
+        let head = run(vec![
+            endpoint("fast", "h1", 1400.0, 4000, 5, 0.5),
+            endpoint("orders", "changed", 10_000.0, 4000, 6, 4.0),
+            endpoint("brand-new", "h9", 1000.0, 4000, 7, 0.1),
+        ]);
+        let v = compare(&baseline, &[head], &|_| 0.05, &CompareSettings::default());
+        assert_eq!(v[0].call, Call::Improvement, "{}", v[0].reason);
+        assert_eq!(v[1].call, Call::Inconclusive);
+        assert!(
+            v[1].reason.contains("definition changed"),
+            "{}",
+            v[1].reason
+        );
+        assert_eq!(v[2].call, Call::Inconclusive);
+        assert!(v[2].reason.contains("no baseline"), "{}", v[2].reason);
+    }
+
+    #[test]
+    fn too_little_data_is_inconclusive_never_a_pass() {
+        let baseline = vec![run(vec![endpoint("fast", "h1", 2000.0, 10, 1, 0.5)])];
+        let head = run(vec![endpoint("fast", "h1", 4000.0, 10, 2, 0.5)]);
+        let v = compare(&baseline, &[head], &|_| 0.05, &CompareSettings::default());
+        assert_eq!(v[0].call, Call::Inconclusive);
+        assert!(v[0].reason.contains("too few"), "{}", v[0].reason);
+        // Enough to compute, not enough to resolve 5%: inconclusive, not "no change".
+        let baseline = vec![run(vec![endpoint("fast", "h1", 2000.0, 60, 1, 0.5)])];
+        let head = run(vec![endpoint("fast", "h1", 2100.0, 60, 2, 0.5)]);
+        let v = compare(&baseline, &[head], &|_| 0.05, &CompareSettings::default());
+        assert_eq!(v[0].call, Call::Inconclusive, "{}", v[0].reason);
+        assert!(v[0].reason.contains("cannot rule out"), "{}", v[0].reason);
+    }
+
+    #[test]
+    fn the_noise_band_raises_the_bar() {
+        // Baseline runs whose p95 swings ±20% from run to run: a +15% head is within the noise.
+        let baseline: Vec<RunRecord> = [8000.0, 10_000.0, 12_000.0, 9000.0, 11_000.0]
+            .iter()
+            .enumerate()
+            .map(|(i, m)| run(vec![endpoint("x", "h", *m, 4000, i as u64, 1.0)]))
+            .collect();
+        let head = run(vec![endpoint("x", "h", 11_500.0, 4000, 99, 1.0)]);
+        let v = compare(&baseline, &[head], &|_| 0.05, &CompareSettings::default());
+        assert!(v[0].threshold > 0.15, "{}", v[0].threshold);
+        assert_ne!(v[0].call, Call::Regression, "{}", v[0].reason);
+        assert!(
+            v[0].reason.contains("noise band") || v[0].call == Call::NoChange,
+            "{}",
+            v[0].reason
+        );
+    }
+}
