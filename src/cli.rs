@@ -22,6 +22,8 @@ pub enum Command {
     Run(RunArgs),
     /// Compare HEAD with BASE: per endpoint, is it slower, faster, or unchanged?
     Compare(CompareArgs),
+    /// Draw trend, distribution and overview charts (PNG) from the history.
+    Chart(ChartArgs),
     /// The whole story on the bundled sample service: no network, no setup.
     Demo(DemoArgs),
     /// Serve the bundled sample service (shop API over SQLite) until Ctrl-C.
@@ -182,6 +184,40 @@ pub struct CompareArgs {
     /// Fail (exit 1) when an endpoint is inconclusive.
     #[arg(long)]
     pub strict: bool,
+
+    /// Also write trend and distribution charts (PNG) of this comparison into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub charts: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ChartArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+
+    /// The branch whose runs to draw (default: the current branch, else the baseline branch).
+    #[arg(long, value_name = "BRANCH")]
+    pub branch: Option<String>,
+
+    /// How many of the branch's newest runs to draw.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub last: usize,
+
+    /// Only this endpoint.
+    #[arg(long, value_name = "NAME")]
+    pub endpoint: Option<String>,
+
+    /// Where to write the PNG files.
+    #[arg(long, value_name = "DIR", default_value = ".gate/charts")]
+    pub out: PathBuf,
+
+    /// Image size in pixels.
+    #[arg(long, value_name = "WxH", default_value = "1200x600")]
+    pub size: String,
+
+    /// The suite whose SLO thresholds and baseline settings apply (when present).
+    #[arg(long, value_name = "DIR|FILE", default_value = "scenarios")]
+    pub suite: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -189,6 +225,10 @@ pub struct DemoArgs {
     /// Measured time per scenario and run (the demo keeps runs short on purpose).
     #[arg(long, value_name = "DURATION", default_value = "2s")]
     pub duration: String,
+
+    /// Where to write the story's charts.
+    #[arg(long, value_name = "DIR", default_value = ".gate/demo-charts")]
+    pub charts: PathBuf,
 
     /// Baseline runs of `main` before the pull request's run.
     #[arg(long, value_name = "N", default_value_t = 4)]

@@ -12,6 +12,8 @@ pub enum Error {
     Demo(#[from] crate::demo::DemoError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Chart(#[from] crate::chart::ChartError),
     #[error("{flag}: {message}")]
     Usage { flag: String, message: String },
     #[error("cannot write {path}: {source}")]
@@ -36,7 +38,9 @@ impl Error {
             Error::Engine(e) if e.is_bad_input() => Outcome::BadInput,
             Error::Store(e) if e.is_bad_input() => Outcome::BadInput,
             Error::Store(_) => Outcome::Infrastructure,
-            Error::Engine(_) | Error::Demo(_) | Error::Write { .. } => Outcome::Infrastructure,
+            Error::Engine(_) | Error::Demo(_) | Error::Write { .. } | Error::Chart(_) => {
+                Outcome::Infrastructure
+            }
         }
     }
 

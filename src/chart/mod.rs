@@ -10,6 +10,7 @@ mod canvas;
 mod distribution;
 mod overview;
 mod ramp;
+pub mod series;
 mod style;
 mod trend;
 

@@ -41,6 +41,22 @@ pub fn compare(args: CompareArgs) -> Result<Outcome, Error> {
         tolerance_flag,
         args.strict,
     )?;
+    if let Some(dir) = &args.charts {
+        let base: Vec<RunRecord> = base_runs.iter().map(|r| r.record.clone()).collect();
+        let head: Vec<RunRecord> = head_runs.iter().map(|r| r.record.clone()).collect();
+        let job = super::charts::ChartJob {
+            history: &base,
+            base: &base,
+            head: &head,
+            verdict: Some(&verdict),
+            plan: plan.as_ref(),
+            endpoint: None,
+            base_label: format!("base ({})", args.base),
+            head_label: format!("head ({})", args.head),
+        };
+        let files = super::charts::write_charts(dir, &job, crate::chart::ChartSize::default())?;
+        super::charts::print_written(&files);
+    }
     let bytes = match args.format {
         CompareFormat::Table => Terminal.render_verdict(&verdict),
         CompareFormat::Markdown => Markdown.render_verdict(&verdict),
@@ -133,7 +149,7 @@ pub(crate) fn build_verdict(
 
 /// The suite's settings (tolerances, thresholds, baseline policy), when a suite is there to
 /// read. Secrets are not needed to compare, so unset `${ENV}` values are tolerated.
-fn suite_settings(path: &Path) -> Option<Plan> {
+pub(crate) fn suite_settings(path: &Path) -> Option<Plan> {
     let (suite, scenarios) = config::read_suite(path).ok()?;
     let overrides = Overrides {
         target: Some("http://127.0.0.1:9".into()),

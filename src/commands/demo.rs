@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::charts::{ChartJob, write_charts};
 use super::compare::build_verdict;
+use crate::chart::ChartSize;
 use crate::cli::DemoArgs;
 use crate::config::{
     self, ConfigError, LoadModel, Overrides, Plan, Source, duration::parse_duration,
@@ -48,7 +50,7 @@ pub const DEMO_SUITE: &[(&str, &str)] = &[
 const MAIN_COMMIT: &str = "3f2a1c94b7e0d5a6c8f1e2d3b4a5968778695a4b";
 const PR_COMMIT: &str = "9c1e7d20a4b6c8e0f2a4b6c8d0e2f4a6b8c0d2e4";
 const PR_BRANCH: &str = "feature/order-history";
-const DEMO_RATE: f64 = 400.0;
+const DEMO_RATE_FACTOR: f64 = 4.0;
 
 pub fn demo(args: DemoArgs) -> Result<Outcome, Error> {
     let duration =
@@ -140,6 +142,23 @@ pub fn demo(args: DemoArgs) -> Result<Outcome, Error> {
         "{}",
         String::from_utf8_lossy(&Terminal.render_verdict(&verdict))
     );
+    let base_records: Vec<RunRecord> = base.iter().map(|r| r.record.clone()).collect();
+    let job = ChartJob {
+        history: &base_records,
+        base: &base_records,
+        head: std::slice::from_ref(&head[0].record),
+        verdict: Some(&verdict),
+        plan: Some(&plan),
+        endpoint: None,
+        base_label: format!("base (main {})", &MAIN_COMMIT[..7]),
+        head_label: format!("head ({PR_BRANCH} {})", &PR_COMMIT[..7]),
+    };
+    let files = write_charts(&args.charts, &job, ChartSize::default())?;
+    println!(
+        "\n④ Charts: {} PNGs in {} (an overview, and a trend and a distribution per endpoint)",
+        files.len(),
+        args.charts.display()
+    );
     let caught = verdict
         .endpoints
         .iter()
@@ -162,9 +181,9 @@ pub fn demo(args: DemoArgs) -> Result<Outcome, Error> {
 fn start_service() -> Result<DemoServer, Error> {
     let addr: SocketAddr = "127.0.0.1:0".parse().expect("constant address");
     let opts = DemoOptions {
-        // A database across a network (100 µs a statement) and an upstream call (~2 ms): the
+        // A database across a network (50 µs a statement) and an upstream call (~2 ms): the
         // latencies of a real service, and what makes an N+1 expensive.
-        db_latency: Some(Duration::from_micros(100)),
+        db_latency: Some(Duration::from_micros(50)),
         latency: Some(Duration::from_millis(2)),
         jitter: Some(0.1),
         ..DemoOptions::default()
@@ -204,16 +223,12 @@ fn demo_plan(server: &DemoServer, duration: Duration) -> Result<Plan, Error> {
         &overrides,
         &|name| std::env::var(name).ok(),
     )?;
-    // Short runs need more arrivals per second to estimate p95 well; 400/s still leaves the
-    // sample service far from saturation on two cores, which keeps run-to-run noise low.
+    // Short runs need more arrivals per second to estimate p95 well: four times the suite's
+    // rates still leaves the sample service (and its single writer) far from saturation on two
+    // cores, which keeps run-to-run noise low.
     for s in &mut plan.scenarios {
-        if let LoadModel::Open {
-            rate,
-            max_in_flight,
-        } = &mut s.load.model
-        {
-            *rate = rate.max(DEMO_RATE);
-            *max_in_flight = (*max_in_flight).max(64);
+        if let LoadModel::Open { rate, .. } = &mut s.load.model {
+            *rate *= DEMO_RATE_FACTOR;
         }
     }
     Ok(plan)

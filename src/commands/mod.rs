@@ -1,5 +1,6 @@
 //! One file per subcommand: the only place the rooms meet.
 
+mod charts;
 mod compare;
 mod demo;
 mod history;
@@ -16,6 +17,7 @@ pub fn dispatch(command: Command) -> Result<Outcome, Error> {
     match command {
         Command::Run(args) => run::run(args),
         Command::Compare(args) => compare::compare(args),
+        Command::Chart(args) => charts::chart(args),
         Command::Demo(args) => demo::demo(args),
         Command::ServeDemo(args) => serve_demo::serve_demo(args),
         Command::History(cmd) => history::history(cmd),

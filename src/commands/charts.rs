@@ -1,0 +1,207 @@
+//! Writing chart files: the one place that turns the chart room's PNG bytes into files. Shared
+//! by `chart`, `compare --charts` and `demo`.
+
+use std::path::{Path, PathBuf};
+
+use crate::chart::{self, ChartSize, series};
+use crate::cli::ChartArgs;
+use crate::config::Plan;
+use crate::record::RunRecord;
+use crate::store::{HeadInfo, ListFilter, Store};
+use crate::verdict::Verdict;
+use crate::{Error, Outcome};
+
+pub(crate) struct ChartJob<'a> {
+    /// Runs drawn before the head on the trend (oldest first).
+    pub history: &'a [RunRecord],
+    pub base: &'a [RunRecord],
+    pub head: &'a [RunRecord],
+    pub verdict: Option<&'a Verdict>,
+    pub plan: Option<&'a Plan>,
+    pub endpoint: Option<&'a str>,
+    pub base_label: String,
+    pub head_label: String,
+}
+
+pub(crate) fn parse_size(text: &str) -> Result<ChartSize, Error> {
+    let bad = || {
+        Error::usage(
+            "--size",
+            format!("`{text}` is not WIDTHxHEIGHT (e.g. 1200x600)"),
+        )
+    };
+    let (w, h) = text.split_once(['x', 'X']).ok_or_else(bad)?;
+    let (width, height) = (
+        w.trim().parse::<u32>().map_err(|_| bad())?,
+        h.trim().parse::<u32>().map_err(|_| bad())?,
+    );
+    if !(200..=4096).contains(&width) || !(150..=4096).contains(&height) {
+        return Err(Error::usage(
+            "--size",
+            format!("`{text}`: width 200-4096 and height 150-4096 pixels"),
+        ));
+    }
+    Ok(ChartSize { width, height })
+}
+
+/// Write the overview, and a trend and a distribution chart per endpoint. Returns the files.
+pub(crate) fn write_charts(
+    dir: &Path,
+    job: &ChartJob<'_>,
+    size: ChartSize,
+) -> Result<Vec<PathBuf>, Error> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let mut written = Vec::new();
+    let mut write =
+        |name: String, bytes: Result<Vec<u8>, chart::ChartError>| -> Result<(), Error> {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes?).map_err(|source| Error::Write {
+                path: path.display().to_string(),
+                source,
+            })?;
+            written.push(path);
+            Ok(())
+        };
+    let mut all_runs: Vec<RunRecord> = job.history.to_vec();
+    all_runs.extend(job.head.iter().cloned());
+    if job.endpoint.is_none() {
+        write(
+            "overview.png".into(),
+            chart::overview(
+                &series::overview("p95 per endpoint, last runs", &all_runs),
+                size,
+            ),
+        )?;
+    }
+    let head = job.head.last();
+    let mut names: Vec<&str> = head
+        .map(|h| h.endpoints.iter().map(|e| e.name.as_str()).collect())
+        .unwrap_or_default();
+    if let Some(only) = job.endpoint {
+        names.retain(|n| *n == only);
+        if names.is_empty() {
+            return Err(Error::usage(
+                "--endpoint",
+                format!("no endpoint named `{only}` in the charted runs"),
+            ));
+        }
+    }
+    for name in names {
+        let thresholds = job
+            .plan
+            .and_then(|p| p.scenarios.iter().find(|s| s.name == name))
+            .map(|s| s.thresholds.clone())
+            .unwrap_or_default();
+        let trend = series::trend(name, job.history, head, job.verdict, &thresholds);
+        write(chart::file_name("trend", name), chart::trend(&trend, size))?;
+        if !job.base.is_empty() {
+            let d =
+                series::distribution(name, job.base, job.head, &job.base_label, &job.head_label);
+            write(
+                chart::file_name("distribution", name),
+                chart::distribution(&d, size),
+            )?;
+        }
+    }
+    Ok(written)
+}
+
+pub(crate) fn print_written(files: &[PathBuf]) {
+    if let Some(dir) = files.first().and_then(|f| f.parent()) {
+        eprintln!("wrote {} chart(s) to {}:", files.len(), dir.display());
+        for f in files {
+            eprintln!("  {}", f.display());
+        }
+    }
+}
+
+/// `gate chart`: the last N runs of a branch; the newest is the head, compared with its baseline.
+pub fn chart(args: ChartArgs) -> Result<Outcome, Error> {
+    let size = parse_size(&args.size)?;
+    if args.last == 0 {
+        return Err(Error::usage("--last", "must be at least 1"));
+    }
+    let store = Store::open(&args.db.db)?;
+    let plan = super::compare::suite_settings(&args.suite);
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let policy = plan
+        .as_ref()
+        .map(|p| p.baseline.clone())
+        .unwrap_or_default();
+    let branch = args
+        .branch
+        .clone()
+        .or_else(|| crate::git::context(&cwd, &policy.branch).and_then(|g| g.branch))
+        .unwrap_or_else(|| policy.branch.clone());
+    let summaries = store.list(&ListFilter {
+        branch: Some(branch.clone()),
+        last: Some(args.last),
+    })?;
+    let mut runs: Vec<crate::store::StoredRun> = summaries
+        .iter()
+        .filter(|s| s.complete)
+        .map(|s| store.load(s.id))
+        .collect::<Result<_, _>>()?;
+    let Some(head) = runs.pop() else {
+        return Err(Error::usage(
+            "--branch",
+            format!("no complete runs of `{branch}` in {}", store.path()),
+        ));
+    };
+    let info = HeadInfo {
+        merge_base: head.record.git.as_ref().and_then(|g| g.merge_base.clone()),
+        env_fingerprint: head
+            .record
+            .environment
+            .as_ref()
+            .map(|e| e.fingerprint.clone())
+            .unwrap_or_default(),
+        scenario_hashes: head
+            .record
+            .endpoints
+            .iter()
+            .map(|e| e.scenario_hash.clone())
+            .collect(),
+        exclude_run: Some(head.id),
+    };
+    let selection = store.select_baseline(&policy, &info)?;
+    let base: Vec<crate::store::StoredRun> = selection
+        .runs
+        .iter()
+        .map(|id| store.load(*id))
+        .collect::<Result<_, _>>()?;
+    let head_label = format!("head: run #{} ({branch})", head.id);
+    let verdict = if base.is_empty() {
+        eprintln!("note: {}; drawing trends only", selection.explanation);
+        None
+    } else {
+        super::compare::build_verdict(
+            &base,
+            std::slice::from_ref(&head),
+            selection.explanation.clone(),
+            head_label.clone(),
+            plan.as_ref(),
+            None,
+            false,
+        )
+        .ok()
+    };
+    let history: Vec<RunRecord> = runs.into_iter().map(|r| r.record).collect();
+    let base_records: Vec<RunRecord> = base.into_iter().map(|r| r.record).collect();
+    let job = ChartJob {
+        history: &history,
+        base: &base_records,
+        head: std::slice::from_ref(&head.record),
+        verdict: verdict.as_ref(),
+        plan: plan.as_ref(),
+        endpoint: args.endpoint.as_deref(),
+        base_label: format!("base ({} run(s) of {})", base_records.len(), policy.branch),
+        head_label: format!("head (run #{})", head.id),
+    };
+    let files = write_charts(&args.out, &job, size)?;
+    print_written(&files);
+    Ok(Outcome::Pass)
+}
