@@ -16,6 +16,12 @@ use serde::Serialize;
 use crate::record::{EndpointRecord, RunRecord, decode_histogram, new_histogram};
 use crate::stats::{self, Alternative, NoiseBand, RelChange, Shift};
 
+/// Baseline runs needed before their spread is trusted as the noise band.
+pub const MIN_RUNS_FOR_NOISE: usize = 3;
+/// Run-to-run noise of p95 assumed when the baseline has too few runs to measure it: typical of
+/// repeated runs on one CI machine (see the calibration figures in the README).
+pub const ASSUMED_NOISE: f64 = 0.10;
+
 #[derive(Clone, Debug)]
 pub struct CompareSettings {
     /// Family-wise error rate of the significance tests.
@@ -331,10 +337,15 @@ fn decide(c: &mut EndpointComparison, settings: &CompareSettings) {
     );
     let slower = c.p_slower_adjusted.is_some_and(|p| p < settings.alpha);
     let faster = c.p_faster_adjusted.is_some_and(|p| p < settings.alpha);
-    let limit = if c.noise.is_some_and(|n| n.relative > c.tolerance) {
-        format!("the baseline's noise band of {:.1}%", t * 100.0)
-    } else {
-        format!("the {:.0}% tolerance", t * 100.0)
+    let limit = match c.noise {
+        _ if t <= c.tolerance => format!("the {:.0}% tolerance", t * 100.0),
+        Some(n) if n.runs >= MIN_RUNS_FOR_NOISE => {
+            format!("the baseline's noise band of {:.1}%", t * 100.0)
+        }
+        _ => format!(
+            "the {:.0}% run-to-run noise assumed with fewer than {MIN_RUNS_FOR_NOISE} baseline runs",
+            t * 100.0
+        ),
     };
     if slower && rel.ci_low > t {
         c.call = Call::Regression;

@@ -1,0 +1,257 @@
+//! `gate compare` and `gate chart` as a user meets them: runs of a real git repository's
+//! branches against the sample service, one branch with a real N+1 regression.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use gate::demo::{DemoOptions, DemoServer, Regression};
+
+const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
+
+fn gate_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gate"))
+        .args(args)
+        .current_dir(dir)
+        .env("CI", "true")
+        .env("GATE_DB", dir.join(".gate/history.db"))
+        .env_remove("GITHUB_HEAD_REF")
+        .env_remove("GITHUB_EVENT_PATH")
+        .output()
+        .expect("gate runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap()
+        .status
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
+/// A scratch repository holding a copy of the example suite (so `--suite scenarios` works).
+fn repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    std::fs::create_dir(r.join("scenarios")).unwrap();
+    for f in ["suite.yml", "user-orders.yml", "product-detail.yml"] {
+        std::fs::copy(
+            PathBuf::from(MANIFEST).join("scenarios").join(f),
+            r.join("scenarios").join(f),
+        )
+        .unwrap();
+    }
+    git(r, &["init", "-q", "-b", "main"]);
+    git(r, &["add", "."]);
+    git(r, &["commit", "-q", "-m", "base"]);
+    dir
+}
+
+fn run(dir: &Path, target: &str) -> Output {
+    let out = gate_in(
+        dir,
+        &[
+            "run",
+            "--target",
+            target,
+            "--duration",
+            "1s",
+            "--warmup",
+            "200ms",
+        ],
+    );
+    assert_ne!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    out
+}
+
+#[test]
+fn compare_flags_the_n_plus_one_and_points_at_the_database() {
+    let svc = DemoServer::start(
+        "127.0.0.1:0".parse().unwrap(),
+        DemoOptions {
+            db_latency: Some(Duration::from_micros(50)),
+            latency: Some(Duration::from_millis(2)),
+            jitter: Some(0.1),
+            ..DemoOptions::default()
+        },
+    )
+    .unwrap();
+    let dir = repo();
+    let r = dir.path();
+    for _ in 0..2 {
+        run(r, &svc.url());
+    }
+    git(r, &["checkout", "-q", "-b", "feature"]);
+    std::fs::write(r.join("change.txt"), "n+1").unwrap();
+    git(r, &["add", "change.txt"]);
+    git(r, &["commit", "-q", "-m", "lazy-load line items"]);
+    svc.set_regression(Some(Regression::NPlusOne));
+    run(r, &svc.url());
+
+    let out = gate_in(r, &["compare", "main", "HEAD"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a regression fails the gate:\n{stdout}\n{}",
+        text(&out.stderr)
+    );
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("│ user-orders"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(row.contains("❌ regression"), "{row}");
+    let detail = stdout
+        .lines()
+        .find(|l| l.contains("where the time went"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        detail.trim_start().starts_with("where the time went: db +"),
+        "{detail}"
+    );
+    assert!(stdout.contains("baseline: 2 runs of main at "), "{stdout}");
+    assert!(stdout.contains("❌ 1 of 2 endpoints regressed"), "{stdout}");
+
+    let json = gate_in(r, &["compare", "main", "HEAD", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(doc["format"], "gate-verdict");
+    assert_eq!(doc["pass"], false);
+    let eps = doc["verdict"]["endpoints"].as_array().unwrap();
+    let uo = eps.iter().find(|e| e["endpoint"] == "user-orders").unwrap();
+    assert_eq!(uo["call"], "regression");
+    assert!(uo["p95_change"]["ci_low"].as_f64().unwrap() > 0.5);
+    assert_eq!(uo["components"][0]["name"], "db");
+
+    let md = text(&gate_in(r, &["compare", "main", "HEAD", "--format", "markdown"]).stdout);
+    assert!(md.starts_with("### ❌ 1 of 2 endpoints regressed"), "{md}");
+    assert!(
+        md.contains("| user-orders |") && md.contains("<details>"),
+        "{md}"
+    );
+
+    // Run ids work on both sides; the same run against itself is no change.
+    let out = gate_in(r, &["compare", "#1", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+
+    // Charts of the comparison, and `gate chart` from the history.
+    let charts = r.join("charts");
+    let out = gate_in(
+        r,
+        &[
+            "compare",
+            "main",
+            "HEAD",
+            "--charts",
+            charts.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        text(&out.stderr).contains("wrote 5 chart(s)"),
+        "{}",
+        text(&out.stderr)
+    );
+    for f in [
+        "overview.png",
+        "trend-user-orders.png",
+        "distribution-user-orders.png",
+        "trend-product-detail.png",
+    ] {
+        let bytes = std::fs::read(charts.join(f)).unwrap();
+        let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+        let info = decoder.read_info().unwrap();
+        assert_eq!((info.info().width, info.info().height), (1200, 600), "{f}");
+    }
+    let out = gate_in(
+        r,
+        &[
+            "chart",
+            "--branch",
+            "main",
+            "--out",
+            "main-charts",
+            "--endpoint",
+            "user-orders",
+            "--size",
+            "800x400",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(r.join("main-charts/trend-user-orders.png").exists());
+    assert!(
+        !r.join("main-charts/overview.png").exists(),
+        "--endpoint draws only that endpoint"
+    );
+}
+
+#[test]
+fn compare_refuses_what_it_cannot_compare() {
+    let svc = DemoServer::start("127.0.0.1:0".parse().unwrap(), DemoOptions::default()).unwrap();
+    let dir = repo();
+    let r = dir.path();
+    // No runs at all for HEAD.
+    let out = gate_in(r, &["compare", "main", "HEAD"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no complete runs for HEAD"),
+        "{}",
+        text(&out.stderr)
+    );
+    run(r, &svc.url());
+    // Unknown names.
+    let out = gate_in(r, &["compare", "no-such-branch", "HEAD"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("`no-such-branch` is not a run id"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        gate_in(r, &["compare", "main", "#99"]).status.code(),
+        Some(2)
+    );
+    // A run of a different scenario definition shares nothing with run #1.
+    std::fs::write(
+        r.join("other.yml"),
+        "name: user-orders\nrequest: { url: /api/v1/users/1/orders }\nload: { rate: 50/s, duration: 300ms, warmup: 0s }\n",
+    )
+    .unwrap();
+    gate_in(r, &["run", "--suite", "other.yml", "--target", &svc.url()]);
+    let out = gate_in(r, &["compare", "1", "2"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("share no scenario definition"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Only HEAD's own runs on main: no baseline is inconclusive, loudly, and exits 0 unless --strict.
+    let out = gate_in(r, &["compare", "main", "HEAD"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("❔ inconclusive") && stdout.contains("no baseline"),
+        "{stdout}"
+    );
+    assert_eq!(
+        gate_in(r, &["compare", "main", "HEAD", "--strict"])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        gate_in(r, &["compare", "main", "HEAD", "--tolerance", "lots"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
