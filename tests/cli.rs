@@ -507,7 +507,7 @@ fn demo_tells_the_whole_story_offline() {
     // The comparison: user-orders flagged, and the database named as where the time went.
     let row = stdout
         .lines()
-        .find(|l| l.starts_with("│ user-orders") && l.contains('/'))
+        .find(|l| l.starts_with("│ user-orders") && l.contains(" / "))
         .unwrap_or_else(|| panic!("{stdout}"));
     assert!(row.contains("❌ regression"), "{row}");
     assert!(stdout.contains("where the time went: db +"), "{stdout}");
