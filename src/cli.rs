@@ -24,6 +24,8 @@ pub enum Command {
     Compare(CompareArgs),
     /// Draw trend, distribution and overview charts (PNG) from the history.
     Chart(ChartArgs),
+    /// Measure the gate's own error rates: A/A false alarms and A/B detection.
+    Calibrate(CalibrateArgs),
     /// The whole story on the bundled sample service: no network, no setup.
     Demo(DemoArgs),
     /// Serve the bundled sample service (shop API over SQLite) until Ctrl-C.
@@ -218,6 +220,55 @@ pub struct ChartArgs {
     /// The suite whose SLO thresholds and baseline settings apply (when present).
     #[arg(long, value_name = "DIR|FILE", default_value = "scenarios")]
     pub suite: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// Measure a running deployment instead of the bundled sample service. Only A/A (false
+    /// alarms) is possible then: gate cannot slow an outside service down by a known amount.
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+
+    /// Runs per arm (A, and each slowdown); comparisons reuse this pool.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub trials: usize,
+
+    /// The suite to run (default: the bundled sample suite).
+    #[arg(long, value_name = "DIR|FILE")]
+    pub suite: Option<PathBuf>,
+
+    /// Override each scenario's measured duration (default: the suite's own settings).
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+
+    /// Override each scenario's warmup.
+    #[arg(long, value_name = "DURATION")]
+    pub warmup: Option<String>,
+
+    /// Known slowdowns to detect, as fractions of the simulated upstream delay.
+    #[arg(
+        long,
+        value_name = "FRACTION",
+        value_delimiter = ',',
+        default_value = "0.1,0.2"
+    )]
+    pub slowdowns: Vec<f64>,
+
+    /// Baseline runs per comparison (K).
+    #[arg(long, value_name = "K", default_value_t = 5)]
+    pub baseline_runs: usize,
+
+    /// Comparisons drawn per head run (distinct baseline subsets of the A pool).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub subsets: usize,
+
+    /// Save the measured pool of runs to FILE (JSON), to judge it again later with --from.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+
+    /// Judge a pool saved earlier with --save instead of measuring (no load is sent).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["target", "save"])]
+    pub from: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -201,7 +201,8 @@ fn start_service() -> Result<DemoServer, Error> {
     Ok(server)
 }
 
-fn demo_plan(server: &DemoServer, duration: Duration) -> Result<Plan, Error> {
+/// The bundled suite as sources: `suite.yml` first, then the scenarios in file-name order.
+pub(crate) fn demo_sources() -> Vec<Source> {
     let mut sources: Vec<Source> = DEMO_SUITE
         .iter()
         .map(|(path, text)| Source {
@@ -210,6 +211,11 @@ fn demo_plan(server: &DemoServer, duration: Duration) -> Result<Plan, Error> {
         })
         .collect();
     sources[1..].sort_by(|a, b| a.path.cmp(&b.path));
+    sources
+}
+
+fn demo_plan(server: &DemoServer, duration: Duration) -> Result<Plan, Error> {
+    let sources = demo_sources();
     let overrides = Overrides {
         target: Some(server.url()),
         duration: Some(duration),

@@ -1,5 +1,6 @@
 //! One file per subcommand: the only place the rooms meet.
 
+mod calibrate;
 mod charts;
 mod compare;
 mod demo;
@@ -18,6 +19,7 @@ pub fn dispatch(command: Command) -> Result<Outcome, Error> {
         Command::Run(args) => run::run(args),
         Command::Compare(args) => compare::compare(args),
         Command::Chart(args) => charts::chart(args),
+        Command::Calibrate(args) => calibrate::calibrate(args),
         Command::Demo(args) => demo::demo(args),
         Command::ServeDemo(args) => serve_demo::serve_demo(args),
         Command::History(cmd) => history::history(cmd),

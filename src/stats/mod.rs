@@ -30,6 +30,7 @@ mod holm;
 mod mann_whitney;
 mod noise;
 mod null;
+mod proportion;
 mod quantile;
 mod random;
 mod shift;
@@ -37,6 +38,7 @@ mod shift;
 pub use holm::holm;
 pub use mann_whitney::{Alternative, MannWhitney, mann_whitney};
 pub use noise::{NoiseBand, noise_band};
+pub use proportion::wilson;
 pub use quantile::{RelChange, quantile_change};
 pub use shift::{Shift, hodges_lehmann};
 
