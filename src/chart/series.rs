@@ -124,3 +124,95 @@ pub fn overview(title: &str, runs: &[RunRecord]) -> OverviewChart {
         series,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::git::GitInfo;
+    use crate::record::{EndpointRecord, LatencySummary, LoadRecord, RECORD_VERSION};
+
+    fn run(commit: &str, day: u32, p: [(&str, f64); 2]) -> RunRecord {
+        let endpoints = p
+            .iter()
+            .map(|(name, ms)| {
+                let mut h = new_histogram();
+                for i in 0..200u64 {
+                    h.record((ms * 1000.0) as u64 + i * 10).unwrap();
+                }
+                EndpointRecord {
+                    name: name.to_string(),
+                    scenario_file: String::new(),
+                    scenario_hash: "h".into(),
+                    method: "GET".into(),
+                    url: "/".into(),
+                    load: LoadRecord { model: "open".into(), users: None, rate_per_s: Some(100.0), duration_s: 1.0, warmup_s: 0.0 },
+                    requests: 200,
+                    successes: 200,
+                    failures: 0,
+                    elapsed_s: 1.0,
+                    throughput_rps: 200.0,
+                    error_rate: 0.0,
+                    latency: LatencySummary::from_histogram(&h),
+                    ttfb: LatencySummary::percentiles_of(&h),
+                    status_counts: Default::default(),
+                    errors: Default::default(),
+                    server_timing: Default::default(),
+                    late_starts: 0,
+                    dropped_arrivals: 0,
+                    bytes_received: 0,
+                }
+            })
+            .collect();
+        RunRecord {
+            version: RECORD_VERSION,
+            uid: String::new(),
+            gate_version: String::new(),
+            started_at: format!("2026-11-{day:02}T10:00:00.000Z"),
+            finished_at: String::new(),
+            target: String::new(),
+            suite: String::new(),
+            label: None,
+            complete: true,
+            git: Some(GitInfo { commit: Some(commit.into()), branch: Some("main".into()), merge_base: None, dirty: false }),
+            pr: None,
+            environment: None,
+            endpoints,
+        }
+    }
+
+    /// The series that go into the charts, as a reader of the chart would describe them.
+    #[test]
+    fn series_snapshot() {
+        let history = vec![
+            run("aaaaaaa1", 18, [("orders", 10.0), ("list", 2.0)]),
+            run("bbbbbbb2", 19, [("orders", 11.0), ("list", 2.1)]),
+        ];
+        let head = run("ccccccc3", 20, [("orders", 25.0), ("list", 2.0)]);
+        let thresholds = vec![crate::config::parse_threshold("p95 < 300ms").unwrap(), crate::config::parse_threshold("p50 < 100ms").unwrap()];
+        let trend = trend("orders", &history, Some(&head), None, &thresholds);
+        let mut all = history.clone();
+        all.push(head.clone());
+        let ov = overview("p95", &all);
+        let dist = distribution("orders", &history, std::slice::from_ref(&head), "base", "head");
+        let spectrum = |s: &crate::chart::Spectrum| {
+            s.points.iter().filter(|(p, _)| [50.0, 90.0, 99.0].contains(p)).map(|(p, ms)| format!("p{p}={ms:.2}")).collect::<Vec<_>>().join(" ")
+        };
+        let text = format!(
+            "trend {} slo={:?} noise={:?}\n{}\noverview labels={:?}\n{}\ndistribution base: {}\ndistribution head: {}\n",
+            trend.endpoint,
+            trend.slo_p95_ms,
+            trend.noise_band_ms,
+            trend
+                .points
+                .iter()
+                .map(|p| format!("  {:?} p50={:.2} p95={:.2} p99={:.2} highlight={} regression={}", p.label, p.p50_ms, p.p95_ms, p.p99_ms, p.highlight, p.regression))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            ov.run_labels,
+            ov.series.iter().map(|(n, v)| format!("  {n}: {v:?}")).collect::<Vec<_>>().join("\n"),
+            spectrum(&dist.base),
+            spectrum(&dist.head),
+        );
+        insta::assert_snapshot!(text);
+    }
+}
