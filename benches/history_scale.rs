@@ -56,6 +56,7 @@ fn endpoint(name: &str, median_ms: f64, rng: &mut rand::rngs::SmallRng) -> Endpo
         late_starts: 0,
         dropped_arrivals: 0,
         bytes_received: 12_345_678,
+        ramp: None,
     }
 }
 

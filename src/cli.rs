@@ -149,6 +149,10 @@ pub struct RunArgs {
     /// Tag the environment (e.g. "staging-eu"): runs are compared only with runs of the same tag.
     #[arg(long, value_name = "TAG")]
     pub env_tag: Option<String>,
+
+    /// Write the charts this run can draw on its own (ramps) into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub charts: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

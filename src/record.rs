@@ -86,6 +86,17 @@ pub struct EndpointRecord {
     /// Open model: arrivals scheduled within the run that were never sent (target too slow).
     pub dropped_arrivals: u64,
     pub bytes_received: u64,
+    /// Set when this endpoint is one step of a ramp (`users: [1, 5, 10]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ramp: Option<RampStepInfo>,
+}
+
+/// One step of a ramp: the scenario it belongs to and its concurrency.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RampStepInfo {
+    /// The scenario's name; each step's endpoint is named `<group>@<users>`.
+    pub group: String,
+    pub users: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -437,6 +437,63 @@ fn open_model_counts_latency_from_the_schedule_when_the_target_falls_behind() {
 }
 
 #[test]
+fn a_ramp_reports_each_step_finds_the_knee_and_draws_it() {
+    // A closed loop against a fixed 5 ms delay: throughput grows with the number of users.
+    let svc = service(DemoOptions {
+        latency: Some(Duration::from_millis(5)),
+        ..DemoOptions::default()
+    });
+    let dir = suite_dir(&[(
+        "ramp.yml",
+        "name: detail\nrequest: { url: /api/v1/products/3 }\nload: { users: [1, 2, 4], step: 400ms, warmup: 0s }\n",
+    )]);
+    let charts = dir.path().join("charts");
+    let json = dir.path().join("out.json");
+    let out = gate(&[
+        "run",
+        "--suite",
+        dir.path().to_str().unwrap(),
+        "--target",
+        &svc.url(),
+        "--json",
+        json.to_str().unwrap(),
+        "--charts",
+        charts.to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    for step in ["detail@1", "detail@2", "detail@4"] {
+        assert!(stdout.contains(step), "{stdout}");
+    }
+    assert!(stdout.contains("ramp detail:"), "{stdout}");
+    assert!(stdout.contains("Concurrency"), "{stdout}");
+    let doc = read_json(&json);
+    let eps = doc["run"]["endpoints"].as_array().unwrap();
+    assert_eq!(eps.len(), 3);
+    assert_eq!(
+        eps[2]["ramp"],
+        serde_json::json!({ "group": "detail", "users": 4 })
+    );
+    assert_eq!(eps[2]["load"]["users"], 4);
+    // More users against a fixed delay: more throughput.
+    assert!(
+        eps[2]["throughput_rps"].as_f64().unwrap()
+            > eps[0]["throughput_rps"].as_f64().unwrap() * 2.0
+    );
+    let png = std::fs::read(charts.join("ramp-detail.png")).expect("ramp chart written");
+    assert!(
+        png::Decoder::new(std::io::Cursor::new(png))
+            .read_info()
+            .is_ok()
+    );
+}
+
+#[test]
 fn a_request_budget_stops_the_scenario_exactly() {
     let svc = service(DemoOptions::default());
     let dir = suite_dir(&[(

@@ -95,6 +95,25 @@ pub fn distribution(
     }
 }
 
+/// p50/p95 and throughput per step of one ramp, knee marked.
+pub fn ramp(summary: &crate::verdict::ramp::RampSummary) -> super::RampChart {
+    super::RampChart {
+        endpoint: summary.group.clone(),
+        steps: summary
+            .rows
+            .iter()
+            .map(|r| super::RampStep {
+                concurrency: r.users,
+                p50_ms: r.p50_ms,
+                p95_ms: r.p95_ms,
+                throughput_rps: r.throughput_rps,
+                error_rate: r.error_rate,
+            })
+            .collect(),
+        knee: summary.knee,
+    }
+}
+
 /// p95 of every endpoint over the runs (oldest first): the chart a team looks at first.
 pub fn overview(title: &str, runs: &[RunRecord]) -> OverviewChart {
     let mut names: Vec<String> = Vec::new();
@@ -145,7 +164,13 @@ mod tests {
                     scenario_hash: "h".into(),
                     method: "GET".into(),
                     url: "/".into(),
-                    load: LoadRecord { model: "open".into(), users: None, rate_per_s: Some(100.0), duration_s: 1.0, warmup_s: 0.0 },
+                    load: LoadRecord {
+                        model: "open".into(),
+                        users: None,
+                        rate_per_s: Some(100.0),
+                        duration_s: 1.0,
+                        warmup_s: 0.0,
+                    },
                     requests: 200,
                     successes: 200,
                     failures: 0,
@@ -160,6 +185,7 @@ mod tests {
                     late_starts: 0,
                     dropped_arrivals: 0,
                     bytes_received: 0,
+                    ramp: None,
                 }
             })
             .collect();
@@ -173,7 +199,12 @@ mod tests {
             suite: String::new(),
             label: None,
             complete: true,
-            git: Some(GitInfo { commit: Some(commit.into()), branch: Some("main".into()), merge_base: None, dirty: false }),
+            git: Some(GitInfo {
+                commit: Some(commit.into()),
+                branch: Some("main".into()),
+                merge_base: None,
+                dirty: false,
+            }),
             pr: None,
             environment: None,
             endpoints,
@@ -188,14 +219,28 @@ mod tests {
             run("bbbbbbb2", 19, [("orders", 11.0), ("list", 2.1)]),
         ];
         let head = run("ccccccc3", 20, [("orders", 25.0), ("list", 2.0)]);
-        let thresholds = vec![crate::config::parse_threshold("p95 < 300ms").unwrap(), crate::config::parse_threshold("p50 < 100ms").unwrap()];
+        let thresholds = vec![
+            crate::config::parse_threshold("p95 < 300ms").unwrap(),
+            crate::config::parse_threshold("p50 < 100ms").unwrap(),
+        ];
         let trend = trend("orders", &history, Some(&head), None, &thresholds);
         let mut all = history.clone();
         all.push(head.clone());
         let ov = overview("p95", &all);
-        let dist = distribution("orders", &history, std::slice::from_ref(&head), "base", "head");
+        let dist = distribution(
+            "orders",
+            &history,
+            std::slice::from_ref(&head),
+            "base",
+            "head",
+        );
         let spectrum = |s: &crate::chart::Spectrum| {
-            s.points.iter().filter(|(p, _)| [50.0, 90.0, 99.0].contains(p)).map(|(p, ms)| format!("p{p}={ms:.2}")).collect::<Vec<_>>().join(" ")
+            s.points
+                .iter()
+                .filter(|(p, _)| [50.0, 90.0, 99.0].contains(p))
+                .map(|(p, ms)| format!("p{p}={ms:.2}"))
+                .collect::<Vec<_>>()
+                .join(" ")
         };
         let text = format!(
             "trend {} slo={:?} noise={:?}\n{}\noverview labels={:?}\n{}\ndistribution base: {}\ndistribution head: {}\n",
@@ -205,11 +250,18 @@ mod tests {
             trend
                 .points
                 .iter()
-                .map(|p| format!("  {:?} p50={:.2} p95={:.2} p99={:.2} highlight={} regression={}", p.label, p.p50_ms, p.p95_ms, p.p99_ms, p.highlight, p.regression))
+                .map(|p| format!(
+                    "  {:?} p50={:.2} p95={:.2} p99={:.2} highlight={} regression={}",
+                    p.label, p.p50_ms, p.p95_ms, p.p99_ms, p.highlight, p.regression
+                ))
                 .collect::<Vec<_>>()
                 .join("\n"),
             ov.run_labels,
-            ov.series.iter().map(|(n, v)| format!("  {n}: {v:?}")).collect::<Vec<_>>().join("\n"),
+            ov.series
+                .iter()
+                .map(|(n, v)| format!("  {n}: {v:?}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
             spectrum(&dist.base),
             spectrum(&dist.head),
         );

@@ -81,8 +81,13 @@ pub(crate) fn write_charts(
         .map(|h| h.endpoints.iter().map(|e| e.name.as_str()).collect())
         .unwrap_or_default();
     if let Some(only) = job.endpoint {
+        let ramp_group = head.is_some_and(|h| {
+            h.endpoints
+                .iter()
+                .any(|e| e.ramp.as_ref().is_some_and(|r| r.group == only))
+        });
         names.retain(|n| *n == only);
-        if names.is_empty() {
+        if names.is_empty() && !ramp_group {
             return Err(Error::usage(
                 "--endpoint",
                 format!("no endpoint named `{only}` in the charted runs"),
@@ -116,6 +121,32 @@ pub(crate) fn print_written(files: &[PathBuf]) {
             eprintln!("  {}", f.display());
         }
     }
+}
+
+/// `gate run --charts DIR`: what one run can show on its own (its ramps).
+pub(crate) fn write_run_charts(dir: &Path, run: &RunRecord) -> Result<Vec<PathBuf>, Error> {
+    let ramps = crate::verdict::ramp::ramps(run);
+    if ramps.is_empty() {
+        eprintln!(
+            "note: no ramp in this run; trend and distribution charts need history: `gate chart`"
+        );
+        return Ok(Vec::new());
+    }
+    std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let mut files = Vec::new();
+    for r in ramps {
+        let path = dir.join(chart::file_name("ramp", &r.group));
+        let bytes = chart::ramp(&series::ramp(&r), ChartSize::default())?;
+        std::fs::write(&path, bytes).map_err(|source| Error::Write {
+            path: path.display().to_string(),
+            source,
+        })?;
+        files.push(path);
+    }
+    Ok(files)
 }
 
 /// `gate chart`: the last N runs of a branch; the newest is the head, compared with its baseline.

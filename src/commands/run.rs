@@ -25,6 +25,7 @@ pub struct RunSettings {
     /// Where to save the run; None with `--no-save`.
     pub db: Option<PathBuf>,
     pub env_tag: Option<String>,
+    pub charts: Option<PathBuf>,
 }
 
 impl TryFrom<RunArgs> for RunSettings {
@@ -60,6 +61,7 @@ impl TryFrom<RunArgs> for RunSettings {
             progress: ProgressMode::detect(a.no_progress),
             db: (!a.no_save).then_some(a.db.db),
             env_tag: a.env_tag,
+            charts: a.charts,
         })
     }
 }
@@ -80,6 +82,9 @@ pub fn run(args: RunArgs) -> Result<Outcome, Error> {
     if let Some(store) = &mut store {
         let id = store.save(&record)?;
         eprintln!("{}", saved_line(id, store.path(), &record));
+    }
+    if let Some(dir) = &settings.charts {
+        super::charts::print_written(&super::charts::write_run_charts(dir, &record)?);
     }
     Ok(outcome)
 }

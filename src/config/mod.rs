@@ -206,7 +206,10 @@ pub fn build_plan(
                 "must not be empty",
             ));
         }
-        if let Some(other) = plans.iter().find(|p| p.name == name) {
+        if let Some(other) = plans
+            .iter()
+            .find(|p| p.name == name || p.ramp.as_ref().is_some_and(|r| r.group == name))
+        {
             return Err(ConfigError::at(
                 file,
                 Some(raw.name.referenced),
@@ -231,10 +234,13 @@ pub fn build_plan(
             overrides,
             lookup,
         )?;
-        plans.push(plan);
+        plans.extend(plan);
     }
     for wanted in &overrides.only {
-        if !plans.iter().any(|p| &p.name == wanted) {
+        let named = |p: &ScenarioPlan| {
+            &p.name == wanted || p.ramp.as_ref().is_some_and(|r| &r.group == wanted)
+        };
+        if !plans.iter().any(named) {
             return Err(ConfigError::flag(
                 "--scenario",
                 format!("no scenario named `{wanted}` in {suite_name}"),
@@ -409,7 +415,7 @@ fn scenario_plan(
     suite_tolerance: f64,
     overrides: &Overrides,
     lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<ScenarioPlan, ConfigError> {
+) -> Result<Vec<ScenarioPlan>, ConfigError> {
     let req = raw.request;
     let method_text = req
         .method
@@ -541,7 +547,7 @@ fn scenario_plan(
     };
 
     let load_spec = raw.load.clone().or(&suite.defaults.load);
-    let load = load(file, &load_spec, overrides)?;
+    let (load, ramp_steps) = load(file, &load_spec, overrides)?;
 
     let thresholds = match parse_thresholds(file, raw.thresholds.as_deref())? {
         Some(t) => t,
@@ -577,7 +583,38 @@ fn scenario_plan(
         load,
         thresholds,
         tolerance,
-    })
+        ramp: None,
+    }
+    .expand(ramp_steps))
+}
+
+impl ScenarioPlan {
+    /// A ramp scenario becomes one closed-model scenario per step, named `<name>@<users>`, each
+    /// its own endpoint in the results. SLO thresholds do not apply to ramp steps: a ramp is
+    /// meant to go past the knee.
+    fn expand(self, steps: Option<Vec<u32>>) -> Vec<ScenarioPlan> {
+        let Some(steps) = steps else {
+            return vec![self];
+        };
+        steps
+            .into_iter()
+            .map(|users| {
+                let mut step = self.clone();
+                step.name = format!("{}@{users}", self.name);
+                step.hash = format!(
+                    "{:016x}",
+                    crate::environment::fnv1a(format!("{}@{users}", self.hash).as_bytes())
+                );
+                step.load.model = LoadModel::Closed { users };
+                step.thresholds.clear();
+                step.ramp = Some(crate::record::RampStepInfo {
+                    group: self.name.clone(),
+                    users,
+                });
+                step
+            })
+            .collect()
+    }
 }
 
 fn spanned_tolerance(file: &Path, t: &Spanned<String>) -> Result<f64, ConfigError> {
@@ -602,7 +639,44 @@ pub fn parse_tolerance(text: &str) -> Result<f64, String> {
     }
 }
 
-fn load(file: &Path, spec: &LoadSpec, overrides: &Overrides) -> Result<Load, ConfigError> {
+/// Ramp steps are limited so a mistyped list cannot run for hours.
+const MAX_RAMP_STEPS: usize = 20;
+
+/// `users:` as a number, or as a list of ramp steps.
+fn users(
+    file: &Path,
+    u: &Spanned<serde_json::Value>,
+) -> Result<(u32, Option<Vec<u32>>), ConfigError> {
+    let err = |m: &str| ConfigError::at(file, Some(u.referenced), "load.users", m);
+    let one = |v: &serde_json::Value| {
+        v.as_u64()
+            .filter(|n| (1..=10_000).contains(n))
+            .map(|n| n as u32)
+            .ok_or_else(|| {
+                err("must be 1 to 10000 users, or a list of such steps like [1, 5, 10, 25]")
+            })
+    };
+    match &u.value {
+        serde_json::Value::Array(items) => {
+            if items.is_empty() || items.len() > MAX_RAMP_STEPS {
+                return Err(err(&format!("a ramp takes 1 to {MAX_RAMP_STEPS} steps")));
+            }
+            let steps = items.iter().map(one).collect::<Result<Vec<_>, _>>()?;
+            if steps.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(err("ramp steps must rise: [1, 5, 10, 25]"));
+            }
+            Ok((steps[0], Some(steps)))
+        }
+        v => Ok((one(v)?, None)),
+    }
+}
+
+fn load(
+    file: &Path,
+    spec: &LoadSpec,
+    overrides: &Overrides,
+) -> Result<(Load, Option<Vec<u32>>), ConfigError> {
+    let mut steps = None;
     let model = match (&spec.users, &spec.rate) {
         (Some(u), Some(r)) => {
             let _ = u;
@@ -614,15 +688,9 @@ fn load(file: &Path, spec: &LoadSpec, overrides: &Overrides) -> Result<Load, Con
             ));
         }
         (Some(u), None) => {
-            if u.value == 0 || u.value > 10_000 {
-                return Err(ConfigError::at(
-                    file,
-                    Some(u.referenced),
-                    "load.users",
-                    "must be 1 to 10000",
-                ));
-            }
-            LoadModel::Closed { users: u.value }
+            let (first, ramp) = users(file, u)?;
+            steps = ramp;
+            LoadModel::Closed { users: first }
         }
         (None, Some(r)) => {
             let rate = parse_rate(&r.value)
@@ -648,10 +716,19 @@ fn load(file: &Path, spec: &LoadSpec, overrides: &Overrides) -> Result<Load, Con
             users: DEFAULT_USERS,
         },
     };
-    let duration = match (overrides.duration, &spec.duration) {
-        (Some(d), _) => d,
-        (None, Some(d)) => spanned_duration(file, "load.duration", d)?,
-        (None, None) => DEFAULT_DURATION,
+    if let (Some(st), None) = (&spec.step, &steps) {
+        return Err(ConfigError::at(
+            file,
+            Some(st.referenced),
+            "load.step",
+            "`step:` needs ramp steps: `users: [1, 5, 10]`",
+        ));
+    }
+    let duration = match (overrides.duration, &spec.step, &spec.duration) {
+        (Some(d), _, _) => d,
+        (None, Some(st), _) if steps.is_some() => spanned_duration(file, "load.step", st)?,
+        (None, _, Some(d)) => spanned_duration(file, "load.duration", d)?,
+        (None, _, None) => DEFAULT_DURATION,
     };
     if duration.is_zero() {
         let loc = spec.duration.as_ref().map(|d| d.referenced);
@@ -678,12 +755,15 @@ fn load(file: &Path, spec: &LoadSpec, overrides: &Overrides) -> Result<Load, Con
         }
         r => r.as_ref().map(|r| r.value),
     };
-    Ok(Load {
-        model,
-        duration,
-        warmup,
-        max_requests,
-    })
+    Ok((
+        Load {
+            model,
+            duration,
+            warmup,
+            max_requests,
+        },
+        steps,
+    ))
 }
 
 /// `200/s`, `12000/m`, `5/ms` is refused as silly; a bare number means per second.

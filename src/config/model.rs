@@ -77,7 +77,10 @@ pub struct ExpectSpec {
 #[derive(Debug, Deserialize, Default, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct LoadSpec {
-    pub users: Option<Spanned<u32>>,
+    /// A number (closed model), or a list of steps (`[1, 5, 10, 25]`, a ramp).
+    pub users: Option<Spanned<serde_json::Value>>,
+    /// Measured time of each ramp step.
+    pub step: Option<Spanned<String>>,
     pub rate: Option<Spanned<String>>,
     pub duration: Option<Spanned<String>>,
     pub warmup: Option<Spanned<String>>,
@@ -105,6 +108,7 @@ impl LoadSpec {
             warmup: self.warmup.or(defaults.warmup.clone()),
             requests: self.requests.or(defaults.requests.clone()),
             max_in_flight: self.max_in_flight.or(defaults.max_in_flight.clone()),
+            step: self.step.or(defaults.step.clone()),
         }
     }
 }

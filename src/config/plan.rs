@@ -65,6 +65,8 @@ pub struct ScenarioPlan {
     pub thresholds: Vec<Threshold>,
     /// Smallest relative p95 change that counts as a regression or an improvement (0.05 = 5%).
     pub tolerance: f64,
+    /// Set on the steps a ramp scenario expands into.
+    pub ramp: Option<crate::record::RampStepInfo>,
 }
 
 #[derive(Clone, Debug)]

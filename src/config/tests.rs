@@ -301,3 +301,49 @@ fn the_shipped_scenarios_are_valid() {
         );
     }
 }
+
+#[test]
+fn a_ramp_expands_into_one_closed_step_per_concurrency() {
+    let p = plan(
+        Some("target: http://127.0.0.1:1\nthresholds: [\"p95 < 1s\"]\n"),
+        &[("s/r.yml", "name: orders\nrequest: { url: /o }\nload: { users: [1, 5, 25], step: 2s, warmup: 0s }\n")],
+    )
+    .unwrap();
+    let names: Vec<&str> = p.scenarios.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["orders@1", "orders@5", "orders@25"]);
+    for (s, users) in p.scenarios.iter().zip([1, 5, 25]) {
+        assert_eq!(s.load.model, LoadModel::Closed { users });
+        assert_eq!(s.load.duration, Duration::from_secs(2));
+        assert!(
+            s.thresholds.is_empty(),
+            "a ramp goes past the knee on purpose"
+        );
+        assert_eq!(s.ramp.as_ref().unwrap().group, "orders");
+    }
+    assert_ne!(p.scenarios[0].hash, p.scenarios[1].hash);
+    let only = build_plan(
+        "s",
+        Some(&src("s/suite.yml", "target: http://127.0.0.1:1\n")),
+        &[src(
+            "s/r.yml",
+            "name: orders\nrequest: { url: /o }\nload: { users: [1, 5] }\n",
+        )],
+        &Overrides {
+            only: vec!["orders".into()],
+            ..Overrides::default()
+        },
+        &env,
+    )
+    .unwrap();
+    assert_eq!(only.scenarios.len(), 2, "--scenario names the ramp");
+    for (yaml, want) in [
+        ("load: { users: [5, 1] }", "ramp steps must rise"),
+        ("load: { users: [] }", "a ramp takes 1 to 20 steps"),
+        ("load: { users: [1, 0] }", "must be 1 to 10000"),
+        ("load: { users: 3, step: 1s }", "`step:` needs ramp steps"),
+        ("load: { users: many }", "must be 1 to 10000"),
+    ] {
+        let err = error_of(&format!("name: x\nrequest: {{ url: /a }}\n{yaml}\n"));
+        assert!(err.contains(want), "{yaml}: {err}");
+    }
+}

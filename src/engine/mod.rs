@@ -277,5 +277,6 @@ fn endpoint_record(
         late_starts: stats.late_starts,
         dropped_arrivals,
         bytes_received: stats.bytes,
+        ramp: s.ramp.clone(),
     }
 }

@@ -60,6 +60,9 @@ impl Format for Terminal {
                 ));
             }
         }
+        for ramp in crate::verdict::ramp::ramps(run) {
+            out.push_str(&ramp_table(&ramp));
+        }
         let n = report.slo.endpoints.len();
         let failed = report.slo.failed_count();
         if !run.complete {
@@ -137,6 +140,38 @@ impl Terminal {
         }
         format!("{table}\n")
     }
+}
+
+fn ramp_table(r: &crate::verdict::ramp::RampSummary) -> String {
+    let mut table = Table::new();
+    table
+        .load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(["Concurrency", "p50", "p95", "Throughput", "Errors", ""]);
+    for row in &r.rows {
+        table.add_row(vec![
+            Cell::new(row.users).set_alignment(CellAlignment::Right),
+            Cell::new(crate::config::duration::format_ms(row.p50_ms))
+                .set_alignment(CellAlignment::Right),
+            Cell::new(crate::config::duration::format_ms(row.p95_ms))
+                .set_alignment(CellAlignment::Right),
+            Cell::new(format!("{:.1}/s", row.throughput_rps)).set_alignment(CellAlignment::Right),
+            Cell::new(format!("{:.1}%", row.error_rate * 100.0))
+                .set_alignment(CellAlignment::Right),
+            Cell::new(if r.knee == Some(row.users) {
+                "◀ knee"
+            } else {
+                ""
+            }),
+        ]);
+    }
+    let knee = match r.knee {
+        Some(k) => format!(
+            "knee at {k} concurrent: throughput stopped rising while latency or errors climbed"
+        ),
+        None => "no knee: throughput still rose at every step".into(),
+    };
+    format!("ramp {}: {knee}\n{table}\n", r.group)
 }
 
 /// "p95 312ms ≥ 300ms", "error_rate 2.5% ≥ 1%", "p95: no successful request".

@@ -33,6 +33,7 @@ pub(crate) fn endpoint(name: &str, hash: &str, base_us: u64) -> EndpointRecord {
         late_starts: 0,
         dropped_arrivals: 0,
         bytes_received: 1234,
+        ramp: None,
     }
 }
 

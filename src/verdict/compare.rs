@@ -441,6 +441,7 @@ mod tests {
             late_starts: 0,
             dropped_arrivals: 0,
             bytes_received: 0,
+            ramp: None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! how the verdict is shown.
 
 pub mod compare;
+pub mod ramp;
 pub mod slo;
 
 pub use slo::{Check, EndpointSlo, SloReport, evaluate_slo};
