@@ -2,42 +2,18 @@
 //! branches against the sample service, one branch with a real N+1 regression.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use gate::demo::{DemoOptions, DemoServer, Regression};
 
+mod common;
+use common::{git, text};
+
 const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
 
 fn gate_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gate"))
-        .args(args)
-        .current_dir(dir)
-        .env("CI", "true")
-        .env("GATE_DB", dir.join(".gate/history.db"))
-        .env_remove("GITHUB_HEAD_REF")
-        .env_remove("GITHUB_EVENT_PATH")
-        .output()
-        .expect("gate runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .unwrap()
-        .status
-        .success();
-    assert!(ok, "git {args:?}");
+    common::gate_in(dir, &dir.join(".gate/history.db"), args)
 }
 
 /// A scratch repository holding a copy of the example suite (so `--suite scenarios` works).

@@ -6,38 +6,10 @@ use std::process::{Command, Output};
 
 use gate::demo::{DemoOptions, DemoServer};
 
+mod common;
+use common::{gate_in, git, text};
+
 const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
-
-fn gate_in(dir: &Path, db: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gate"))
-        .args(args)
-        .current_dir(dir)
-        .env("CI", "true")
-        .env("GATE_DB", db)
-        .env_remove("GITHUB_HEAD_REF")
-        .env_remove("GITHUB_EVENT_PATH")
-        .env_remove("API_TOKEN")
-        .output()
-        .expect("gate runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
-    text(&out.stdout).trim().to_string()
-}
 
 fn short_run(dir: &Path, db: &Path, target: &str) -> Output {
     let suite = PathBuf::from(MANIFEST).join("scenarios/product-detail.yml");

@@ -95,11 +95,7 @@ pub(crate) fn write_charts(
         }
     }
     for name in names {
-        let thresholds = job
-            .plan
-            .and_then(|p| p.scenarios.iter().find(|s| s.name == name))
-            .map(|s| s.thresholds.clone())
-            .unwrap_or_default();
+        let thresholds = job.plan.map(|p| p.thresholds_for(name)).unwrap_or_default();
         let trend = series::trend(name, job.history, head, job.verdict, &thresholds);
         write(chart::file_name("trend", name), chart::trend(&trend, size))?;
         if !job.base.is_empty() {

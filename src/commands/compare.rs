@@ -117,15 +117,7 @@ pub(crate) fn build_verdict(
     let newest_head = head_records
         .last()
         .expect("resolve_head returns at least one run");
-    let slo = plan.map(|p| {
-        evaluate_slo(newest_head, &|name| {
-            p.scenarios
-                .iter()
-                .find(|s| s.name == name)
-                .map(|s| s.thresholds.clone())
-                .unwrap_or_default()
-        })
-    });
+    let slo = plan.map(|p| evaluate_slo(newest_head, &|name| p.thresholds_for(name)));
     let mut notes = Vec::new();
     if head_records
         .iter()

@@ -260,13 +260,7 @@ fn measure(plan: &Plan, git: GitInfo, label: &str) -> Result<(RunRecord, Vec<u8>
     record.label = Some(label.into());
     record.environment = Some(Environment::detect(Some("demo".into())));
     record.git = Some(git);
-    let slo = evaluate_slo(&record, &|name| {
-        plan.scenarios
-            .iter()
-            .find(|s| s.name == name)
-            .map(|s| s.thresholds.clone())
-            .unwrap_or_default()
-    });
+    let slo = evaluate_slo(&record, &|name| plan.thresholds_for(name));
     let table = Terminal.render_run(&RunReport {
         run: &record,
         slo: &slo,

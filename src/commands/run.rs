@@ -134,13 +134,7 @@ pub(crate) fn execute_and_report(
     let mut record = engine::execute(plan, &opts)?;
     record.label = settings.label.clone();
     describe_context(&mut record, plan, settings.env_tag.clone());
-    let slo = evaluate_slo(&record, &|name| {
-        plan.scenarios
-            .iter()
-            .find(|s| s.name == name)
-            .map(|s| s.thresholds.clone())
-            .unwrap_or_default()
-    });
+    let slo = evaluate_slo(&record, &|name| plan.thresholds_for(name));
     let report = RunReport {
         run: &record,
         slo: &slo,

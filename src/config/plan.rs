@@ -16,6 +16,17 @@ pub struct Plan {
     pub baseline: crate::store::BaselinePolicy,
 }
 
+impl Plan {
+    /// The SLO thresholds of the scenario named `name` (none for an unknown name).
+    pub fn thresholds_for(&self, name: &str) -> Vec<Threshold> {
+        self.scenarios
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.thresholds.clone())
+            .unwrap_or_default()
+    }
+}
+
 /// An HTTP origin plus an optional base path (`http://127.0.0.1:8080/staging`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {

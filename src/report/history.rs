@@ -1,16 +1,11 @@
 //! Terminal views of the history: the run list and one run in detail.
 
-use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets};
+use comfy_table::{Cell, CellAlignment};
 
 use crate::config::duration::format_ms;
 use crate::store::{RunSummary, StoredRun};
 
-fn table() -> Table {
-    let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Disabled);
-    t
-}
+use super::terminal::table;
 
 pub fn list(runs: &[RunSummary]) -> String {
     let mut t = table();

@@ -9,22 +9,27 @@ use crate::verdict::{Call, Verdict};
 
 pub struct Terminal;
 
+/// Every table gate prints has this look: box-drawing borders, never wrapped (logs keep lines).
+pub fn table() -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled);
+    t
+}
+
 impl Format for Terminal {
     fn render_run(&self, report: &RunReport<'_>) -> Vec<u8> {
         let run = report.run;
-        let mut table = Table::new();
-        table
-            .load_preset(presets::UTF8_FULL_CONDENSED)
-            .set_content_arrangement(ContentArrangement::Disabled)
-            .set_header([
-                "Endpoint",
-                "p50",
-                "p95",
-                "p99",
-                "Throughput",
-                "Errors",
-                "Status",
-            ]);
+        let mut table = table();
+        table.set_header([
+            "Endpoint",
+            "p50",
+            "p95",
+            "p99",
+            "Throughput",
+            "Errors",
+            "Status",
+        ]);
         for (e, slo) in run.endpoints.iter().zip(&report.slo.endpoints) {
             let c = super::cells::run_row(e, slo);
             table.add_row(vec![
@@ -115,18 +120,15 @@ impl Format for Terminal {
 
 impl Terminal {
     pub fn verdict_table(v: &Verdict) -> String {
-        let mut table = Table::new();
-        table
-            .load_preset(presets::UTF8_FULL_CONDENSED)
-            .set_content_arrangement(ContentArrangement::Disabled)
-            .set_header([
-                "Endpoint",
-                "base p50/p95/p99",
-                "head p50/p95/p99",
-                "Δp95 (95% CI)",
-                "p",
-                "Verdict",
-            ]);
+        let mut table = table();
+        table.set_header([
+            "Endpoint",
+            "base p50/p95/p99",
+            "head p50/p95/p99",
+            "Δp95 (95% CI)",
+            "p",
+            "Verdict",
+        ]);
         for e in &v.endpoints {
             let c = super::cells::verdict_row(e);
             table.add_row(vec![
@@ -143,11 +145,8 @@ impl Terminal {
 }
 
 fn ramp_table(r: &crate::verdict::ramp::RampSummary) -> String {
-    let mut table = Table::new();
-    table
-        .load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(["Concurrency", "p50", "p95", "Throughput", "Errors", ""]);
+    let mut table = table();
+    table.set_header(["Concurrency", "p50", "p95", "Throughput", "Errors", ""]);
     for row in &r.rows {
         table.add_row(vec![
             Cell::new(row.users).set_alignment(CellAlignment::Right),

@@ -1,0 +1,40 @@
+//! Helpers shared by the integration test binaries.
+#![allow(dead_code, reason = "each test binary uses its own subset")]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// The real binary, run in `dir` against the history `db`, with CI's environment and without
+/// variables from the developer's shell that would change its behaviour.
+pub fn gate_in(dir: &Path, db: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gate"))
+        .args(args)
+        .current_dir(dir)
+        .env("CI", "true")
+        .env("GATE_DB", db)
+        .env_remove("GATE_TARGET")
+        .env_remove("GITHUB_HEAD_REF")
+        .env_remove("GITHUB_EVENT_PATH")
+        .env_remove("API_TOKEN")
+        .output()
+        .expect("gate runs")
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Run git with a fixed identity; returns trimmed stdout, panics on failure.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+    text(&out.stdout).trim().to_string()
+}
