@@ -116,8 +116,9 @@ fn compare_flags_the_n_plus_one_and_points_at_the_database() {
         "{md}"
     );
 
-    // Run ids work on both sides; the same run against itself is no change.
-    let out = gate_in(r, &["compare", "#1", "2"]);
+    // Run ids work on both sides; a run against itself is no change. (Two different runs of
+    // the same code are not asserted here: on a loaded test machine they may honestly differ.)
+    let out = gate_in(r, &["compare", "#1", "1"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 
     // Charts of the comparison, and `gate chart` from the history.
