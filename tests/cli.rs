@@ -677,4 +677,7 @@ fn ctrl_c_stops_the_run_and_reports_partial_results() {
     );
     assert!(stdout.contains("long"), "{stdout}");
     assert!(stdout.contains("interrupted"), "{stdout}");
+    // Saved whole, and marked partial: never used as a baseline.
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("marked partial"), "{stderr}");
 }
