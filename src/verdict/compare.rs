@@ -557,4 +557,37 @@ mod tests {
             v[0].reason
         );
     }
+
+    #[test]
+    fn few_baseline_runs_never_mean_no_noise() {
+        let head = run(vec![endpoint("x", "h", 10_000.0, 4000, 99, 1.0)]);
+        // One run: the noise is unknown, and the assumed 10% applies.
+        let one = vec![run(vec![endpoint("x", "h", 10_000.0, 4000, 1, 1.0)])];
+        let v = compare(
+            &one,
+            std::slice::from_ref(&head),
+            &|_| 0.05,
+            &CompareSettings::default(),
+        );
+        assert_eq!(v[0].threshold, ASSUMED_NOISE);
+        // Two runs 40% apart: at least their spread.
+        let two = vec![
+            run(vec![endpoint("x", "h", 8_000.0, 4000, 1, 1.0)]),
+            run(vec![endpoint("x", "h", 12_000.0, 4000, 2, 1.0)]),
+        ];
+        let v = compare(
+            &two,
+            std::slice::from_ref(&head),
+            &|_| 0.05,
+            &CompareSettings::default(),
+        );
+        assert!(v[0].threshold > 0.4, "{}", v[0].threshold);
+        // Two runs that agree: still not below the assumed noise.
+        let agree = vec![
+            run(vec![endpoint("x", "h", 10_000.0, 4000, 1, 1.0)]),
+            run(vec![endpoint("x", "h", 10_000.0, 4000, 2, 1.0)]),
+        ];
+        let v = compare(&agree, &[head], &|_| 0.05, &CompareSettings::default());
+        assert_eq!(v[0].threshold, ASSUMED_NOISE);
+    }
 }
