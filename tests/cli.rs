@@ -681,3 +681,56 @@ fn ctrl_c_stops_the_run_and_reports_partial_results() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("marked partial"), "{stderr}");
 }
+
+#[test]
+fn calibrate_measures_false_alarms_and_detection_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = dir.path().join("pool.json");
+    let out = gate(&[
+        "calibrate",
+        "--trials",
+        "2",
+        "--baseline-runs",
+        "1",
+        "--subsets",
+        "1",
+        "--duration",
+        "250ms",
+        "--warmup",
+        "0s",
+        "--slowdowns",
+        "0.5",
+        "--save",
+        pool.to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains("A (no change)") && stdout.contains("A+50% upstream"),
+        "{stdout}"
+    );
+    // The saved pool is judged again without sending load, with the same result.
+    let again = gate(&[
+        "calibrate",
+        "--from",
+        pool.to_str().unwrap(),
+        "--baseline-runs",
+        "1",
+        "--subsets",
+        "1",
+    ]);
+    assert_eq!(text(&again.stdout), stdout);
+    // A pool too small for K is bad input.
+    let out = gate(&["calibrate", "--trials", "3"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--trials"),
+        "{}",
+        text(&out.stderr)
+    );
+}
