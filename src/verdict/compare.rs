@@ -118,6 +118,8 @@ pub struct EndpointComparison {
     /// max(tolerance, noise band): what a change must exceed to count.
     pub threshold: f64,
     pub base_runs: usize,
+    /// Baseline runs left out of this endpoint's comparison as outliers (their p95, ms).
+    pub outlier_runs: Vec<f64>,
     pub call: Call,
     pub reason: String,
     /// Server-Timing components, largest growth first (`total` left out: it is the sum).
@@ -260,6 +262,7 @@ fn compare_endpoint(
         .copied()
         .filter(|e| e.scenario_hash == hash)
         .collect();
+    let (base_eps, outliers) = drop_outlier_runs(base_eps);
     let head_h = pooled(&head_eps);
     let base_h = pooled(&base_eps);
     let mut c = EndpointComparison {
@@ -276,6 +279,7 @@ fn compare_endpoint(
         noise: None,
         threshold: tolerance,
         base_runs: base_eps.len(),
+        outlier_runs: outliers,
         call: Call::Inconclusive,
         reason: String::new(),
         components: components(&base_eps, &head_eps),
@@ -326,6 +330,38 @@ fn compare_endpoint(
     c
 }
 
+/// A baseline run whose p95 sits far from the others' (a noisy neighbour during one run of
+/// main, say) would poison the pooled baseline and inflate the noise band. With at least three
+/// runs, leave out any whose p95 is further from their median than 3 robust standard
+/// deviations (1.4826 × MAD), and never closer than 10% of the median, so identical runs do not
+/// make every small wobble an outlier.
+fn drop_outlier_runs(eps: Vec<&EndpointRecord>) -> (Vec<&EndpointRecord>, Vec<f64>) {
+    let p95s: Vec<f64> = eps
+        .iter()
+        .filter(|e| e.latency.count > 0)
+        .map(|e| e.latency.p95_ms)
+        .collect();
+    if p95s.len() < MIN_RUNS_FOR_NOISE {
+        return (eps, Vec::new());
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    };
+    let m = median(&mut p95s.clone());
+    let mad = median(&mut p95s.iter().map(|x| (x - m).abs()).collect());
+    let cut = (3.0 * 1.4826 * mad).max(0.10 * m);
+    let (kept, dropped): (Vec<&EndpointRecord>, Vec<&EndpointRecord>) = eps
+        .into_iter()
+        .partition(|e| e.latency.count == 0 || (e.latency.p95_ms - m).abs() <= cut);
+    (kept, dropped.iter().map(|e| e.latency.p95_ms).collect())
+}
+
 fn decide(c: &mut EndpointComparison, settings: &CompareSettings) {
     if !c.reason.is_empty() {
         return; // already inconclusive, with its reason
@@ -367,6 +403,18 @@ fn decide(c: &mut EndpointComparison, settings: &CompareSettings) {
         c.call = Call::Inconclusive;
         c.reason =
             format!("{ci}: cannot rule out a slowdown beyond {limit}; rerun with more requests");
+    }
+    if !c.outlier_runs.is_empty() {
+        let p: Vec<String> = c
+            .outlier_runs
+            .iter()
+            .map(|ms| format!("{ms:.1} ms"))
+            .collect();
+        c.reason.push_str(&format!(
+            " ({} baseline run(s) left out as outliers: p95 {})",
+            p.len(),
+            p.join(", ")
+        ));
     }
 }
 
@@ -589,5 +637,24 @@ mod tests {
         ];
         let v = compare(&agree, &[head], &|_| 0.05, &CompareSettings::default());
         assert_eq!(v[0].threshold, ASSUMED_NOISE);
+    }
+
+    #[test]
+    fn one_wild_baseline_run_is_left_out() {
+        // Four calm runs and one taken during a noisy neighbour's burst (p95 3x).
+        let mut baseline: Vec<RunRecord> = (0..4)
+            .map(|i| run(vec![endpoint("x", "h", 10_000.0, 4000, i, 1.0)]))
+            .collect();
+        baseline.push(run(vec![endpoint("x", "h", 30_000.0, 4000, 9, 1.0)]));
+        let head = run(vec![endpoint("x", "h", 13_000.0, 4000, 99, 1.0)]);
+        let v = compare(&baseline, &[head], &|_| 0.05, &CompareSettings::default());
+        assert_eq!(v[0].outlier_runs.len(), 1);
+        assert_eq!(v[0].base_runs, 4);
+        assert_eq!(v[0].call, Call::Regression, "{}", v[0].reason);
+        assert!(
+            v[0].reason.contains("left out as outliers"),
+            "{}",
+            v[0].reason
+        );
     }
 }
