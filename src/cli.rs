@@ -312,6 +312,11 @@ pub struct ServeDemoArgs {
     #[arg(long, value_name = "DURATION")]
     pub db_latency: Option<String>,
 
+    /// Freeze the whole service once, AT after start-up, for LEN (e.g. 5s,1s): a coordinated-
+    /// omission test target.
+    #[arg(long, value_name = "AT,LEN")]
+    pub stall: Option<String>,
+
     /// Seed of the generated data.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,

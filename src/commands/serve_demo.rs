@@ -46,12 +46,25 @@ pub fn serve_demo(args: ServeDemoArgs) -> Result<Outcome, Error> {
         .as_deref()
         .map(|l| parse_duration(l).map_err(|m| Error::usage("--db-latency", m)))
         .transpose()?;
+    let stall = args
+        .stall
+        .as_deref()
+        .map(|v| {
+            let bad = || Error::usage("--stall", format!("`{v}` is not AT,LEN (e.g. 5s,1s)"));
+            let (at, len) = v.split_once(',').ok_or_else(bad)?;
+            Ok::<_, Error>((
+                parse_duration(at).map_err(|_| bad())?,
+                parse_duration(len).map_err(|_| bad())?,
+            ))
+        })
+        .transpose()?;
     let opts = DemoOptions {
         regress,
         latency,
         jitter: args.jitter,
         seed: args.seed,
         db_latency,
+        stall,
     };
     let server = DemoServer::start(addr, opts)?;
     let s = server.seed_stats();

@@ -39,6 +39,8 @@ pub(super) struct AppState {
     upstream: Option<Upstream>,
     /// Multiplier of the simulated upstream delay, in thousandths (1000 = as configured).
     latency_factor_milli: AtomicU64,
+    /// One stall of the whole service: (start, end), measured from start-up.
+    stall: Option<(Instant, Instant)>,
 }
 
 impl AppState {
@@ -48,6 +50,10 @@ impl AppState {
             regress: AtomicU8::new(encode_regression(opts.regress)),
             upstream: Upstream::new(opts.latency, opts.jitter),
             latency_factor_milli: AtomicU64::new(1000),
+            stall: opts.stall.map(|(at, len)| {
+                let t0 = Instant::now();
+                (t0 + at, t0 + at + len)
+            }),
         }
     }
 }
@@ -134,6 +140,14 @@ async fn server_timing(
     next: Next,
 ) -> Response {
     let started = Instant::now();
+    // A frozen service (a GC pause, a lock convoy): every request that arrives during the
+    // stall waits for its end.
+    if let Some((from, to)) = state.stall
+        && started >= from
+        && started < to
+    {
+        tokio::time::sleep_until(to.into()).await;
+    }
     let timing = Timing::default();
     req.extensions_mut().insert(timing.clone());
 

@@ -50,6 +50,8 @@ pub struct DemoOptions {
     pub seed: u64,
     /// simulated network round trip to the database, paid by every SQL statement
     pub db_latency: Option<Duration>,
+    /// stall the whole service once: (after this long from start-up, for this long)
+    pub stall: Option<(Duration, Duration)>,
 }
 
 impl Default for DemoOptions {
@@ -60,6 +62,7 @@ impl Default for DemoOptions {
             jitter: None,
             seed: 42,
             db_latency: None,
+            stall: None,
         }
     }
 }
