@@ -320,6 +320,13 @@ fn clap_usage_errors_exit_2() {
         text(&out.stderr).contains("n-plus-one"),
         "lists the valid names"
     );
+    let out = gate(&["serve-demo", "--stall", "5s"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--stall"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = gate(&["serve-demo", "--addr", "0.0.0.0:0"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("loopback"));
@@ -490,6 +497,36 @@ fn a_ramp_reports_each_step_finds_the_knee_and_draws_it() {
         png::Decoder::new(std::io::Cursor::new(png))
             .read_info()
             .is_ok()
+    );
+}
+
+/// The stalling sample service freezes every request that arrives during the stall.
+#[test]
+fn a_stalled_service_holds_requests_until_the_stall_ends() {
+    let svc = service(DemoOptions {
+        stall: Some((Duration::ZERO, Duration::from_millis(600))),
+        ..DemoOptions::default()
+    });
+    let dir = suite_dir(&[(
+        "s.yml",
+        "name: frozen\nrequest: { url: /api/v1/products/1 }\nload: { users: 1, requests: 1, duration: 5s, warmup: 0s }\n",
+    )]);
+    let json = dir.path().join("out.json");
+    let out = gate(&[
+        "run",
+        "--suite",
+        dir.path().to_str().unwrap(),
+        "--target",
+        &svc.url(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let e = &read_json(&json)["run"]["endpoints"][0];
+    assert!(
+        e["latency"]["max_ms"].as_f64().unwrap() >= 300.0,
+        "{}",
+        e["latency"]
     );
 }
 
