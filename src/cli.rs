@@ -30,6 +30,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Serve the bundled sample service (shop API over SQLite) until Ctrl-C.
     ServeDemo(ServeDemoArgs),
+    /// On a pull request: run, save, compare with the baseline branch, chart, and publish the
+    /// verdict (one sticky PR comment, charts, job summary). Exits per the verdict.
+    Ci(CiArgs),
     /// The run history: list, show, prune, export, import.
     #[command(subcommand)]
     History(HistoryCommand),
@@ -320,4 +323,90 @@ pub struct ServeDemoArgs {
     /// Seed of the generated data.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+}
+
+/// `gate ci`. GitHub settings come from the Actions environment (`GITHUB_TOKEN`,
+/// `GITHUB_REPOSITORY`, `GITHUB_API_URL`, `GITHUB_SERVER_URL`, `GITHUB_EVENT_PATH`, `GITHUB_SHA`,
+/// `GITHUB_BASE_REF`, `GITHUB_STEP_SUMMARY`); the flags override them. The token is only ever
+/// read from `GITHUB_TOKEN`, never from a flag (command lines end up in logs).
+#[derive(Debug, Args)]
+pub struct CiArgs {
+    /// The PR to comment on (default: from GITHUB_EVENT_PATH's pull_request.number).
+    #[arg(long, value_name = "N")]
+    pub pr: Option<u64>,
+
+    /// Print the comment's markdown to stdout instead of posting it (no token needed).
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// The baseline branch (default: GITHUB_BASE_REF, else the suite's `baseline.branch`).
+    #[arg(long, value_name = "BRANCH")]
+    pub baseline: Option<String>,
+
+    /// OWNER/NAME of the repository (default: GITHUB_REPOSITORY).
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub repo: Option<String>,
+
+    /// REST API base (default: GITHUB_API_URL, else the public API).
+    #[arg(long, value_name = "URL")]
+    pub api_url: Option<String>,
+
+    /// Web base for links to the charts (default: GITHUB_SERVER_URL, else the public site).
+    #[arg(long, value_name = "URL")]
+    pub server_url: Option<String>,
+
+    /// Append the verdict's markdown to FILE (default: GITHUB_STEP_SUMMARY).
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+
+    /// Branch the chart images are committed to (created as an orphan branch if missing).
+    #[arg(long, value_name = "BRANCH", default_value = "gate-assets")]
+    pub assets_branch: String,
+
+    /// Where the charts are written (also worth uploading as a workflow artifact).
+    #[arg(long, value_name = "DIR", default_value = ".gate/ci-charts")]
+    pub charts: PathBuf,
+
+    /// Do not draw or attach charts.
+    #[arg(long)]
+    pub no_charts: bool,
+
+    /// Smallest p95 change that counts, overriding the suite (e.g. 10%).
+    #[arg(long, value_name = "PERCENT")]
+    pub tolerance: Option<String>,
+
+    /// Fail (exit 1) when an endpoint is inconclusive.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Scenario directory (every *.yml, with suite.yml as defaults) or a single scenario file.
+    #[arg(long, value_name = "DIR|FILE", default_value = "scenarios")]
+    pub suite: PathBuf,
+
+    /// Base URL of the deployment under test; overrides `target:` in suite.yml.
+    #[arg(long, value_name = "URL", env = "GATE_TARGET")]
+    pub target: Option<String>,
+
+    /// Run only the scenarios with these names (repeatable).
+    #[arg(long = "scenario", value_name = "NAME")]
+    pub scenarios: Vec<String>,
+
+    /// Override every scenario's measured duration (e.g. 5s, 1m).
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+
+    /// Override every scenario's warmup (e.g. 0s, 2s).
+    #[arg(long, value_name = "DURATION")]
+    pub warmup: Option<String>,
+
+    /// Worker threads of the load engine (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Tag the environment (e.g. "staging-eu"): runs are compared only with runs of the same tag.
+    #[arg(long, value_name = "TAG")]
+    pub env_tag: Option<String>,
+
+    #[command(flatten)]
+    pub db: DbArg,
 }

@@ -157,10 +157,10 @@ pub(crate) fn suite_settings(path: &Path) -> Option<Plan> {
     .ok()
 }
 
-struct Sides<'a> {
-    store: &'a Store,
-    cwd: &'a Path,
-    policy: BaselinePolicy,
+pub(crate) struct Sides<'a> {
+    pub store: &'a Store,
+    pub cwd: &'a Path,
+    pub policy: BaselinePolicy,
 }
 
 fn run_id(spec: &str) -> Option<i64> {
@@ -170,7 +170,7 @@ fn run_id(spec: &str) -> Option<i64> {
         .flatten()
 }
 
-fn describe(r: &StoredRun) -> String {
+pub(crate) fn describe(r: &StoredRun) -> String {
     match &r.record.git {
         Some(g) => format!(
             "#{} ({} @ {}{})",
@@ -239,7 +239,7 @@ impl Sides<'_> {
         Err(unknown(spec, "HEAD"))
     }
 
-    fn base(&self, spec: &str, head: &[StoredRun]) -> Result<(Vec<StoredRun>, String), Error> {
+    pub(crate) fn base(&self, spec: &str, head: &[StoredRun]) -> Result<(Vec<StoredRun>, String), Error> {
         if let Some(id) = run_id(spec) {
             let run = self.store.load(id)?;
             let label = format!("baseline: run {}", describe(&run));

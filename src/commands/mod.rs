@@ -2,6 +2,7 @@
 
 mod calibrate;
 mod charts;
+mod ci;
 mod compare;
 mod demo;
 mod history;
@@ -22,6 +23,7 @@ pub fn dispatch(command: Command) -> Result<Outcome, Error> {
         Command::Calibrate(args) => calibrate::calibrate(args),
         Command::Demo(args) => demo::demo(args),
         Command::ServeDemo(args) => serve_demo::serve_demo(args),
+        Command::Ci(args) => ci::ci(args),
         Command::History(cmd) => history::history(cmd),
     }
 }

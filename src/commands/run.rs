@@ -26,6 +26,8 @@ pub struct RunSettings {
     pub db: Option<PathBuf>,
     pub env_tag: Option<String>,
     pub charts: Option<PathBuf>,
+    /// Print the run table to stderr (stdout carries something else, e.g. `gate ci`'s verdict).
+    pub table_to_stderr: bool,
 }
 
 impl TryFrom<RunArgs> for RunSettings {
@@ -62,6 +64,7 @@ impl TryFrom<RunArgs> for RunSettings {
             db: (!a.no_save).then_some(a.db.db),
             env_tag: a.env_tag,
             charts: a.charts,
+            table_to_stderr: false,
         })
     }
 }
@@ -90,7 +93,7 @@ pub fn run(args: RunArgs) -> Result<Outcome, Error> {
 }
 
 /// "saved run #12 to .gate/history.db: feature @ 3f2a1c9 (dirty)".
-fn saved_line(id: i64, path: &str, record: &RunRecord) -> String {
+pub(crate) fn saved_line(id: i64, path: &str, record: &RunRecord) -> String {
     let partial = if record.complete {
         ""
     } else {
@@ -141,10 +144,12 @@ pub(crate) fn execute_and_report(
     };
     let table = Terminal.render_run(&report);
     let json_to_stdout = settings.json.as_deref() == Some(Path::new("-"));
-    if json_to_stdout {
+    if json_to_stdout || settings.table_to_stderr {
         // stdout carries the document; the table goes to stderr for the person watching.
         write_stream(&mut std::io::stderr(), &table)?;
-        write_stream(&mut std::io::stdout(), &Json.render_run(&report))?;
+        if json_to_stdout {
+            write_stream(&mut std::io::stdout(), &Json.render_run(&report))?;
+        }
     } else {
         write_stream(&mut std::io::stdout(), &table)?;
         if let Some(path) = &settings.json {

@@ -121,3 +121,441 @@ impl Format for Markdown {
         out.into_bytes()
     }
 }
+
+/// The hidden marker that identifies gate's comment on a PR, so the next run edits it.
+pub const COMMENT_MARKER: &str = "<!-- gate:verdict -->";
+/// GitHub refuses comment bodies over 65,536 characters; a small margin stays free.
+pub const COMMENT_LIMIT: usize = 65_000;
+
+/// A chart to show in the comment: a link to the image (pinned to a commit) or a local path.
+pub struct ChartLink {
+    pub file_name: String,
+    pub url: String,
+}
+
+/// Everything a PR comment (and the job summary) shows.
+pub struct PrComment<'a> {
+    pub verdict: &'a Verdict,
+    pub charts: &'a [ChartLink],
+    /// Lines about the publishing itself (why the charts are missing, where to find them).
+    pub notices: &'a [String],
+    /// The last line: tool version, run id, commit.
+    pub footer: String,
+}
+
+/// How much of the comment fits: everything, or the compact form with the first `rows`
+/// endpoints (most severe first).
+#[derive(Clone, Copy)]
+struct Layout {
+    compact: bool,
+    rows: usize,
+}
+
+/// The PR comment, trimmed to `limit` characters when the suite is huge: per-endpoint charts
+/// and details go first, then table rows from the least severe up, with a note saying so.
+pub fn pr_comment(c: &PrComment<'_>, limit: usize) -> String {
+    let n = c.verdict.endpoints.len();
+    let full = render_comment(
+        c,
+        Layout {
+            compact: false,
+            rows: n,
+        },
+    );
+    if full.chars().count() <= limit {
+        return full;
+    }
+    // Largest row count that fits (binary search; the rendering is monotone in rows).
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        let text = render_comment(
+            c,
+            Layout {
+                compact: true,
+                rows: mid,
+            },
+        );
+        if text.chars().count() <= limit {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    let text = render_comment(
+        c,
+        Layout {
+            compact: true,
+            rows: lo,
+        },
+    );
+    if text.chars().count() <= limit {
+        return text;
+    }
+    // Even the headline with no rows does not fit (absurdly long notes): cut at a char boundary.
+    let mut cut: String = text.chars().take(limit.saturating_sub(80)).collect();
+    cut.push_str("\n\n✂️ trimmed to GitHub's comment limit\n");
+    cut
+}
+
+fn severity(e: &crate::verdict::EndpointComparison, slo_failed: bool) -> u8 {
+    match (e.call, slo_failed) {
+        (Call::Regression, _) => 0,
+        (_, true) => 1,
+        (Call::Inconclusive, _) => 2,
+        (Call::Improvement, _) => 3,
+        (Call::NoChange, _) => 4,
+    }
+}
+
+fn render_comment(c: &PrComment<'_>, layout: Layout) -> String {
+    let v = c.verdict;
+    let slo_failed = |name: &str| {
+        v.slo
+            .as_ref()
+            .is_some_and(|s| s.endpoints.iter().any(|e| e.endpoint == name && !e.pass))
+    };
+    let mut out = format!("{COMMENT_MARKER}\n### {}\n\n", v.headline());
+
+    let mut rows: Vec<_> = v.endpoints.iter().collect();
+    if layout.compact {
+        rows.sort_by_key(|e| severity(e, slo_failed(&e.endpoint)));
+    }
+    let hidden = rows.len().saturating_sub(layout.rows);
+    rows.truncate(layout.rows);
+    out.push_str("| Endpoint | base p50 / p95 / p99 | head p50 / p95 / p99 | Δp95 (95% CI) | p | Verdict |\n");
+    out.push_str("|---|--:|--:|--:|--:|---|\n");
+    for e in &rows {
+        let cells = cells::verdict_row(e);
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            escape(&e.endpoint),
+            cells.base,
+            cells.head,
+            cells.delta,
+            cells.p,
+            e.call.badge()
+        ));
+    }
+    if hidden > 0 {
+        out.push_str(&format!(
+            "\n✂️ **{hidden} more endpoint{} not shown**: the comment was trimmed to GitHub's 65,536-character limit (least severe left out). The job summary and `gate compare` show all of them.\n",
+            if hidden == 1 { "" } else { "s" }
+        ));
+    }
+
+    let shown = |name: &str| rows.iter().any(|e| e.endpoint == name);
+    let regressed: Vec<_> = rows.iter().filter(|e| e.call == Call::Regression).collect();
+    if !regressed.is_empty() {
+        out.push_str("\n**Where the time went** (Server-Timing, mean per request)\n\n");
+        for e in regressed {
+            let what = e
+                .where_the_time_went()
+                .unwrap_or_else(|| "the target sent no Server-Timing".into());
+            out.push_str(&format!("- **{}**: {}\n", escape(&e.endpoint), escape(&what)));
+        }
+    }
+
+    if let Some(slo) = &v.slo {
+        let listed: Vec<_> = slo
+            .endpoints
+            .iter()
+            .filter(|e| !e.checks.is_empty() && shown(&e.endpoint))
+            .filter(|e| !layout.compact || !e.pass)
+            .collect();
+        if !listed.is_empty() {
+            out.push_str(&format!(
+                "\n**SLO thresholds** (head run): {}\n\n| Endpoint | Threshold | Measured | Result |\n|---|---|--:|---|\n",
+                if slo.pass { "all met" } else { "❌ broken" }
+            ));
+            for e in listed {
+                for check in &e.checks {
+                    out.push_str(&format!(
+                        "| {} | {} | {} | {} |\n",
+                        escape(&e.endpoint),
+                        escape(&check.threshold),
+                        check
+                            .actual
+                            .map_or_else(|| "no data".into(), |a| slo_value(&check.metric, a)),
+                        if check.pass { "✅ PASS" } else { "❌ FAIL" }
+                    ));
+                }
+            }
+        }
+    }
+
+    if !c.charts.is_empty() {
+        let (overview, rest): (Vec<&ChartLink>, Vec<&ChartLink>) =
+            c.charts.iter().partition(|ch| ch.file_name == "overview.png");
+        out.push_str("\n**Charts**\n\n");
+        for ch in &overview {
+            out.push_str(&format!("![p95 per endpoint]({})\n", ch.url));
+        }
+        // Regressed endpoints' charts open by default; the rest are one click away.
+        let is_regressed = |file: &str| {
+            v.endpoints.iter().any(|e| {
+                e.call == Call::Regression
+                    && (file == crate::chart::file_name("trend", &e.endpoint)
+                        || file == crate::chart::file_name("distribution", &e.endpoint))
+            })
+        };
+        let (open, closed): (Vec<&ChartLink>, Vec<&ChartLink>) =
+            rest.into_iter().partition(|ch| is_regressed(&ch.file_name));
+        for ch in open {
+            out.push_str(&format!(
+                "\n![{}]({})\n",
+                escape(ch.file_name.trim_end_matches(".png")),
+                ch.url
+            ));
+        }
+        if !closed.is_empty() && !layout.compact {
+            out.push_str("\n<details><summary>More charts</summary>\n\n");
+            for ch in closed {
+                out.push_str(&format!(
+                    "![{}]({})\n",
+                    escape(ch.file_name.trim_end_matches(".png")),
+                    ch.url
+                ));
+            }
+            out.push_str("\n</details>\n");
+        }
+    }
+
+    out.push_str(&format!(
+        "\n**Compared** {} · {} · {}\n",
+        escape(&v.base),
+        escape(&v.head),
+        tolerance_text(v)
+    ));
+    for note in &v.notes {
+        out.push_str(&format!("\n> {}\n", escape(note)));
+    }
+    for notice in c.notices {
+        out.push_str(&format!("\n> ⚠️ {}\n", escape(notice)));
+    }
+    if !layout.compact {
+        out.push_str("\n<details><summary>Details per endpoint</summary>\n\n");
+        for e in &v.endpoints {
+            out.push_str(&format!(
+                "- **{}** — {}: {}\n",
+                escape(&e.endpoint),
+                e.call.badge(),
+                escape(&e.reason)
+            ));
+        }
+        out.push_str(
+            "\nA regression is a one-sided Mann-Whitney U test significant after Holm correction **and** a 95% confidence interval of the p95 change entirely above the threshold (the tolerance, or the baseline's run-to-run noise band if wider).\n\n</details>\n",
+        );
+    }
+    out.push_str(&format!("\n<sub>{}</sub>\n", escape(&c.footer)));
+    out
+}
+
+/// "tolerance 5%", or "tolerance 5% (user-orders 10%)" when endpoints differ, plus the
+/// noise-widened thresholds worth knowing.
+fn tolerance_text(v: &Verdict) -> String {
+    let mut tolerances: Vec<f64> = v.endpoints.iter().map(|e| e.tolerance).collect();
+    tolerances.sort_by(f64::total_cmp);
+    let common = tolerances
+        .get(tolerances.len() / 2)
+        .copied()
+        .unwrap_or(crate::config::DEFAULT_TOLERANCE);
+    let pct = |f: f64| format!("{:.1}%", f * 100.0).replace(".0%", "%");
+    let mut text = format!("tolerance {}", pct(common));
+    let other: Vec<String> = v
+        .endpoints
+        .iter()
+        .filter(|e| (e.tolerance - common).abs() > 1e-9)
+        .map(|e| format!("{} {}", e.endpoint, pct(e.tolerance)))
+        .collect();
+    if !other.is_empty() && other.len() <= 10 {
+        text.push_str(&format!(" ({})", other.join(", ")));
+    }
+    let widened: Vec<String> = v
+        .endpoints
+        .iter()
+        .filter(|e| e.threshold > e.tolerance + 1e-9)
+        .map(|e| format!("{} {}", e.endpoint, pct(e.threshold)))
+        .collect();
+    if !widened.is_empty() && widened.len() <= 10 {
+        text.push_str(&format!(
+            "; widened by baseline noise: {}",
+            widened.join(", ")
+        ));
+    }
+    text
+}
+
+fn slo_value(metric: &str, v: f64) -> String {
+    match metric {
+        "error_rate" => format!("{:.2}%", v * 100.0),
+        "throughput" => format!("{v:.1}/s"),
+        _ => crate::config::duration::format_ms(v),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::RelChange;
+    use crate::verdict::compare::{Component, Percentiles};
+    use crate::verdict::{Check, EndpointComparison, EndpointSlo, SloReport};
+
+    fn endpoint(name: &str, call: Call, base_p95: f64, head_p95: f64) -> EndpointComparison {
+        let p = |p95: f64| Percentiles {
+            count: 2500,
+            p50_ms: p95 * 0.6,
+            p95_ms: p95,
+            p99_ms: p95 * 1.3,
+        };
+        let change = head_p95 / base_p95 - 1.0;
+        EndpointComparison {
+            endpoint: name.into(),
+            base: Some(p(base_p95)),
+            head: Some(p(head_p95)),
+            p95_change: Some(RelChange {
+                point: change,
+                ci_low: change - 0.02,
+                ci_high: change + 0.02,
+                confidence: 0.95,
+                quantile: 0.95,
+                base_ms: base_p95,
+                head_ms: head_p95,
+            }),
+            shift: None,
+            p_slower: Some(0.0001),
+            p_faster: Some(0.9),
+            p_slower_adjusted: Some(if call == Call::Regression { 0.0004 } else { 0.6 }),
+            p_faster_adjusted: Some(1.0),
+            tolerance: 0.05,
+            noise: None,
+            threshold: if name == "create-order" { 0.1 } else { 0.05 },
+            base_runs: 4,
+            outlier_runs: vec![],
+            call,
+            reason: format!("{} because <reasons> | pipes", call.badge()),
+            components: if call == Call::Regression {
+                vec![Component {
+                    name: "db".into(),
+                    base_ms: 1.2,
+                    head_ms: 14.5,
+                }]
+            } else {
+                vec![]
+            },
+        }
+    }
+
+    fn verdict(endpoints: Vec<EndpointComparison>) -> Verdict {
+        let slo = SloReport {
+            endpoints: endpoints
+                .iter()
+                .map(|e| EndpointSlo {
+                    endpoint: e.endpoint.clone(),
+                    checks: vec![Check {
+                        threshold: "p95 < 20ms".into(),
+                        metric: "p95".into(),
+                        actual: e.head.map(|h| h.p95_ms),
+                        limit: 20.0,
+                        op: crate::config::Op::Lt,
+                        pass: e.head.is_some_and(|h| h.p95_ms < 20.0),
+                    }],
+                    pass: e.head.is_some_and(|h| h.p95_ms < 20.0),
+                })
+                .collect(),
+            pass: false,
+            complete: true,
+        };
+        Verdict {
+            base: "baseline: 4 runs of main at 3f2a1c9 (#1, #2, #3, #4)".into(),
+            head: "head: run #5 (feature @ 9b8c7d6)".into(),
+            endpoints,
+            slo: Some(slo),
+            strict: false,
+            notes: vec![],
+        }
+    }
+
+    fn links(names: &[&str]) -> Vec<ChartLink> {
+        names
+            .iter()
+            .map(|n| ChartLink {
+                file_name: n.to_string(),
+                url: format!("https://example.test/acme/shop/raw/abc123/pr-7/{n}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_pr_comment_reads_top_to_bottom() {
+        let v = verdict(vec![
+            endpoint("products-list", Call::NoChange, 4.0, 4.05),
+            endpoint("user-orders", Call::Regression, 5.1, 21.6),
+            endpoint("create-order", Call::Inconclusive, 8.0, 8.5),
+            endpoint("a|b <img src=x>", Call::Improvement, 10.0, 8.0),
+        ]);
+        let charts = links(&[
+            "overview.png",
+            "trend-user-orders.png",
+            "distribution-user-orders.png",
+            "trend-products-list.png",
+        ]);
+        let notices = vec!["charts not attached: <because>".to_string()];
+        let text = pr_comment(
+            &PrComment {
+                verdict: &v,
+                charts: &charts,
+                notices: &notices,
+                footer: "gate 0.1.0 · run #5 at 9b8c7d6 · PR #7".into(),
+            },
+            COMMENT_LIMIT,
+        );
+        assert!(text.starts_with(COMMENT_MARKER));
+        // Names and texts from the target cannot inject markup.
+        assert!(!text.contains("<img"), "{text}");
+        assert!(text.contains("a\\|b &lt;img src=x&gt;"), "{text}");
+        insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn a_huge_suite_is_trimmed_to_the_limit_keeping_the_regressions() {
+        let mut eps: Vec<EndpointComparison> = (0..3000)
+            .map(|i| {
+                endpoint(
+                    &format!("endpoint-with-a-rather-long-name-number-{i:05}"),
+                    Call::NoChange,
+                    4.0,
+                    4.0,
+                )
+            })
+            .collect();
+        eps[2500] = endpoint("the-one-that-regressed", Call::Regression, 5.0, 20.0);
+        let v = verdict(eps);
+        let text = pr_comment(
+            &PrComment {
+                verdict: &v,
+                charts: &[],
+                notices: &[],
+                footer: "f".into(),
+            },
+            COMMENT_LIMIT,
+        );
+        let n = text.chars().count();
+        assert!(n <= COMMENT_LIMIT && n > COMMENT_LIMIT - 2_000, "{n}");
+        assert!(text.starts_with(COMMENT_MARKER));
+        assert!(text.contains("| the-one-that-regressed |"));
+        assert!(text.contains("more endpoints not shown"), "{}", &text[text.len() - 800..]);
+        assert!(text.contains("**Where the time went**"));
+        // The summary limit holds everything.
+        let full = pr_comment(
+            &PrComment {
+                verdict: &v,
+                charts: &[],
+                notices: &[],
+                footer: "f".into(),
+            },
+            2_000_000,
+        );
+        assert!(!full.contains("not shown") && full.contains("number-02999"));
+    }
+}

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration test binaries.
 #![allow(dead_code, reason = "each test binary uses its own subset")]
 
+pub mod fake_github;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
