@@ -264,22 +264,44 @@ fn render_comment(c: &PrComment<'_>, layout: Layout) -> String {
             .filter(|e| !layout.compact || !e.pass)
             .collect();
         if !listed.is_empty() {
-            out.push_str(&format!(
-                "\n**SLO thresholds** (head run): {}\n\n| Endpoint | Threshold | Measured | Result |\n|---|---|--:|---|\n",
-                if slo.pass { "all met" } else { "❌ broken" }
-            ));
+            // Met thresholds are one click away; broken ones are in plain sight.
+            if slo.pass {
+                out.push_str("\n<details><summary><b>SLO thresholds</b> (head run): all met</summary>\n\n");
+            } else {
+                out.push_str("\n**SLO thresholds** (head run): ❌ broken\n\n");
+            }
+            out.push_str("| Endpoint | Measured vs threshold | Result |\n|---|---|---|\n");
             for e in listed {
-                for check in &e.checks {
-                    out.push_str(&format!(
-                        "| {} | {} | {} | {} |\n",
-                        escape(&e.endpoint),
-                        escape(&check.threshold),
-                        check
-                            .actual
-                            .map_or_else(|| "no data".into(), |a| slo_value(&check.metric, a)),
-                        if check.pass { "✅ PASS" } else { "❌ FAIL" }
-                    ));
-                }
+                let checks: Vec<String> = e
+                    .checks
+                    .iter()
+                    .map(|check| match check.actual {
+                        Some(a) if check.pass => format!(
+                            "{} {} {} {}",
+                            escape(&check.metric),
+                            slo_value(&check.metric, a),
+                            escape(check.op.symbol()),
+                            slo_value(&check.metric, check.limit)
+                        ),
+                        Some(a) => format!(
+                            "❌ **{} {} {} {}**",
+                            escape(&check.metric),
+                            slo_value(&check.metric, a),
+                            check.op.negated_symbol(),
+                            slo_value(&check.metric, check.limit)
+                        ),
+                        None => format!("❌ {}: no data", escape(&check.threshold)),
+                    })
+                    .collect();
+                out.push_str(&format!(
+                    "| {} | {} | {} |\n",
+                    escape(&e.endpoint),
+                    checks.join(" · "),
+                    if e.pass { "✅ PASS" } else { "❌ FAIL" }
+                ));
+            }
+            if slo.pass {
+                out.push_str("\n</details>\n");
             }
         }
     }
@@ -294,9 +316,7 @@ fn render_comment(c: &PrComment<'_>, layout: Layout) -> String {
         // Regressed endpoints' charts open by default; the rest are one click away.
         let is_regressed = |file: &str| {
             v.endpoints.iter().any(|e| {
-                e.call == Call::Regression
-                    && (file == crate::chart::file_name("trend", &e.endpoint)
-                        || file == crate::chart::file_name("distribution", &e.endpoint))
+                e.call == Call::Regression && file == crate::chart::file_name("trend", &e.endpoint)
             })
         };
         let (open, closed): (Vec<&ChartLink>, Vec<&ChartLink>) =
@@ -388,7 +408,7 @@ fn tolerance_text(v: &Verdict) -> String {
 
 fn slo_value(metric: &str, v: f64) -> String {
     match metric {
-        "error_rate" => format!("{:.2}%", v * 100.0),
+        "error_rate" => format!("{:.2}%", v * 100.0).replace(".00%", "%"),
         "throughput" => format!("{v:.1}/s"),
         _ => crate::config::duration::format_ms(v),
     }

@@ -1,0 +1,301 @@
+//! `gate ci` as a GitHub Actions step runs it: a real git repository, the sample service with a
+//! real N+1 regression on the PR branch, and a fake GitHub API on loopback that records every
+//! call. One scratch repository serves every case, in order, to keep the suite short.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use gate::demo::{DemoOptions, DemoServer, Regression};
+
+mod common;
+use common::fake_github::FakeGitHub;
+use common::{git, text};
+
+const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
+/// Looks like an Actions token; grepped for in every output.
+const TOKEN: &str = "ghs_FAKEtoken0123456789abcdefSECRET";
+const MARKER: &str = "<!-- gate:verdict -->";
+
+struct Repo {
+    dir: tempfile::TempDir,
+}
+
+impl Repo {
+    fn new() -> Repo {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        std::fs::create_dir(r.join("scenarios")).unwrap();
+        for f in ["suite.yml", "user-orders.yml", "product-detail.yml"] {
+            std::fs::copy(
+                PathBuf::from(MANIFEST).join("scenarios").join(f),
+                r.join("scenarios").join(f),
+            )
+            .unwrap();
+        }
+        git(r, &["init", "-q", "-b", "main"]);
+        git(r, &["add", "."]);
+        git(r, &["commit", "-q", "-m", "base"]);
+        Repo { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn db(&self) -> PathBuf {
+        self.path().join(".gate/history.db")
+    }
+
+    fn summary(&self) -> PathBuf {
+        self.path().join("summary.md")
+    }
+
+    fn run(&self, target: &str) {
+        let out = common::gate_in(
+            self.path(),
+            &self.db(),
+            &[
+                "run",
+                "--target",
+                target,
+                "--duration",
+                "1s",
+                "--warmup",
+                "200ms",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+
+    /// `gate ci` with the Actions environment of a pull_request event for PR `pr`.
+    fn ci(&self, gh: &FakeGitHub, target: &str, pr: u64, extra: &[&str]) -> Output {
+        let event = self.path().join(format!("event-{pr}.json"));
+        std::fs::write(
+            &event,
+            format!(r#"{{"action":"synchronize","number":{pr},"pull_request":{{"number":{pr}}}}}"#),
+        )
+        .unwrap();
+        let mut args = vec![
+            "ci",
+            "--target",
+            target,
+            "--duration",
+            "1s",
+            "--warmup",
+            "200ms",
+        ];
+        args.extend_from_slice(extra);
+        Command::new(env!("CARGO_BIN_EXE_gate"))
+            .args(&args)
+            .current_dir(self.path())
+            .env("CI", "true")
+            .env("GATE_DB", self.db())
+            .env_remove("GATE_TARGET")
+            .env_remove("API_TOKEN")
+            .env("GITHUB_TOKEN", TOKEN)
+            .env("GITHUB_REPOSITORY", "acme/shop")
+            .env("GITHUB_API_URL", gh.url())
+            .env("GITHUB_SERVER_URL", gh.url())
+            .env("GITHUB_EVENT_PATH", &event)
+            .env("GITHUB_STEP_SUMMARY", self.summary())
+            .env("GITHUB_BASE_REF", "main")
+            .env("GITHUB_HEAD_REF", "feature")
+            .env("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567")
+            .output()
+            .unwrap()
+    }
+}
+
+/// The token must appear in nothing gate writes: output, summary, history, charts.
+fn assert_no_token(repo: &Repo, outputs: &[&Output]) {
+    for o in outputs {
+        assert!(!text(&o.stdout).contains(TOKEN), "token in stdout");
+        assert!(!text(&o.stderr).contains(TOKEN), "token in stderr");
+    }
+    let mut files = vec![repo.summary()];
+    for dir in [repo.path().join(".gate"), repo.path().join(".gate/ci-charts")] {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            if e.path().is_file() {
+                files.push(e.path());
+            }
+        }
+    }
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        assert!(
+            !bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()),
+            "token in {}",
+            f.display()
+        );
+    }
+}
+
+/// GET a URL of the fake server's web side; returns the body.
+fn http_get(url: &str) -> Vec<u8> {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    assert!(buf.starts_with(b"HTTP/1.1 200"), "{url}: {}", text(&buf[..split]));
+    buf[split + 4..].to_vec()
+}
+
+fn marked(gh: &FakeGitHub, pr: u64) -> Vec<common::fake_github::Comment> {
+    gh.comments(pr)
+        .into_iter()
+        .filter(|c| c.body.contains(MARKER))
+        .collect()
+}
+
+#[test]
+fn ci_publishes_one_sticky_comment_with_charts_and_survives_github_failures() {
+    let svc = DemoServer::start(
+        "127.0.0.1:0".parse().unwrap(),
+        DemoOptions {
+            db_latency: Some(Duration::from_micros(50)),
+            latency: Some(Duration::from_millis(2)),
+            jitter: Some(0.1),
+            ..DemoOptions::default()
+        },
+    )
+    .unwrap();
+    let target = svc.url();
+    let repo = Repo::new();
+    let r = repo.path();
+    for _ in 0..2 {
+        repo.run(&target);
+    }
+    git(r, &["checkout", "-q", "-b", "feature"]);
+    std::fs::write(r.join("change.txt"), "n+1").unwrap();
+    git(r, &["add", "change.txt"]);
+    git(r, &["commit", "-q", "-m", "lazy-load line items"]);
+    svc.set_regression(Some(Regression::NPlusOne));
+
+    let gh = FakeGitHub::start(TOKEN);
+    // 120 comments from others first: gate's own lands on the second page of 100.
+    for i in 0..120 {
+        gh.add_comment(7, "reviewer", &format!("comment {i}"));
+    }
+
+    // 1. First run: creates the comment, the orphan assets branch, the summary.
+    let first = repo.ci(&gh, &target, 7, &[]);
+    let stderr = text(&first.stderr);
+    assert_eq!(first.status.code(), Some(1), "a regression fails:\n{stderr}");
+    assert!(stderr.contains("created gate's comment on PR #7"), "{stderr}");
+    let ours = marked(&gh, 7);
+    assert_eq!(ours.len(), 1);
+    assert_eq!(gh.comments(7).len(), 121);
+    let body = &ours[0].body;
+    assert!(body.contains("### ❌ 1 of 2 endpoints regressed"), "{body}");
+    assert!(body.contains("| user-orders |"), "{body}");
+    assert!(body.contains("**Where the time went**") && body.contains("db +"), "{body}");
+    assert!(body.contains("baseline: 2 runs of main"), "{body}");
+    assert!(body.contains("tolerance 5%"), "{body}");
+    assert!(body.contains("**SLO thresholds**"), "{body}");
+    // Charts: committed to an orphan branch, linked pinned to the commit that holds them.
+    let head = gh.branch_head("gate-assets").expect("assets branch created");
+    let mut root = head.clone();
+    while let Some(p) = gh.commit_parents(&root).unwrap().first() {
+        root = p.clone();
+    }
+    assert!(gh.commit_parents(&root).unwrap().is_empty());
+    let prefix = format!("{}/acme/shop/raw/{head}/pr-7/", gh.url());
+    let overview = format!("![p95 per endpoint]({prefix}");
+    assert!(body.contains(&overview), "{body}");
+    let trend = body
+        .split(&format!("]({prefix}"))
+        .nth(2)
+        .and_then(|s| s.split(')').next())
+        .unwrap();
+    let png = http_get(&format!("{prefix}{trend}"));
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{trend} is a PNG");
+    let summary = std::fs::read_to_string(repo.summary()).unwrap();
+    assert!(summary.contains("### ❌ 1 of 2 endpoints regressed"));
+    let calls = gh.calls();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.authorization.as_deref() == Some(&format!("Bearer {TOKEN}"))),
+        "the token is sent to the API"
+    );
+    assert!(calls.iter().any(|c| c.path.contains("comments?per_page=100&page=2")));
+
+    // 2. Re-run: the same comment is edited, none is added.
+    let second = repo.ci(&gh, &target, 7, &[]);
+    assert_eq!(second.status.code(), Some(1), "{}", text(&second.stderr));
+    assert!(text(&second.stderr).contains("updated gate's comment on PR #7"));
+    let again = marked(&gh, 7);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id, ours[0].id);
+    assert_ne!(again[0].body, ours[0].body, "the new run's figures replace the old");
+    assert_eq!(gh.comments(7).len(), 121);
+
+    // 3. A 502 and a rate limit on the way are retried, honouring Retry-After.
+    let before = gh.calls().len();
+    gh.fail_next("GET", "/issues/7/comments", 429, &[("retry-after", "1")], 1);
+    gh.fail_next("PATCH", "/issues/comments/", 502, &[], 1);
+    let third = repo.ci(&gh, &target, 7, &[]);
+    let stderr = text(&third.stderr);
+    assert_eq!(third.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("HTTP 429; retrying in 1.0 s"), "{stderr}");
+    assert!(stderr.contains("HTTP 502; retrying"), "{stderr}");
+    assert!(stderr.contains("updated gate's comment"), "{stderr}");
+    let patches = gh.calls()[before..]
+        .iter()
+        .filter(|c| c.method == "PATCH")
+        .count();
+    assert_eq!(patches, 2);
+    assert_eq!(marked(&gh, 7).len(), 1);
+
+    // 4. A create that fails at the gateway is not repeated blindly: gate looks, then posts once.
+    gh.fail_next("POST", "/issues/9/comments", 502, &[], 1);
+    let fourth = repo.ci(&gh, &target, 9, &[]);
+    let stderr = text(&fourth.stderr);
+    assert_eq!(fourth.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("checking in"), "{stderr}");
+    assert_eq!(marked(&gh, 9).len(), 1);
+
+    // 5. A read-only token (a fork PR): no comment, the verdict in the summary, exit per the
+    //    verdict (1), not 3.
+    gh.set_read_only(true);
+    std::fs::remove_file(repo.summary()).unwrap();
+    let fork = repo.ci(&gh, &target, 8, &[]);
+    let stderr = text(&fork.stderr);
+    assert_eq!(fork.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the token cannot write to acme/shop"), "{stderr}");
+    assert!(marked(&gh, 8).is_empty());
+    let summary = std::fs::read_to_string(repo.summary()).unwrap();
+    assert!(summary.contains("### ❌ 1 of 2 endpoints regressed"), "{summary}");
+    assert!(summary.contains("no PR comment: the token cannot write"), "{summary}");
+    assert!(summary.contains("charts not attached"), "{summary}");
+
+    // 6. Without the regression the verdict passes: a fork still exits 0, while GitHub failing
+    //    on a passing verdict is infrastructure (3).
+    svc.set_regression(None);
+    let pass = repo.ci(&gh, &target, 8, &["--no-charts"]);
+    assert_eq!(pass.status.code(), Some(0), "{}", text(&pass.stderr));
+    gh.set_read_only(false);
+    gh.fail_next("GET", "/issues/10/comments", 503, &[("retry-after", "0")], 10);
+    let down = repo.ci(&gh, &target, 10, &["--no-charts"]);
+    let stderr = text(&down.stderr);
+    assert_eq!(down.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("after 4 attempts"), "{stderr}");
+
+    // 7. A dry run prints the comment and calls nobody.
+    let before = gh.calls().len();
+    let dry = repo.ci(&gh, &target, 7, &["--dry-run", "--no-charts"]);
+    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry.stderr));
+    assert!(text(&dry.stdout).starts_with(MARKER), "{}", text(&dry.stdout));
+    assert_eq!(gh.calls().len(), before);
+
+    assert_no_token(&repo, &[&first, &second, &third, &fourth, &fork, &pass, &down, &dry]);
+}
