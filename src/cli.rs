@@ -33,6 +33,8 @@ pub enum Command {
     /// On a pull request: run, save, compare with the baseline branch, chart, and publish the
     /// verdict (one sticky PR comment, charts, job summary). Exits per the verdict.
     Ci(CiArgs),
+    /// Post the verdict bundle of `gate ci --bundle` (the fork-safe workflow's trusted half).
+    Publish(PublishArgs),
     /// The run history: list, show, prune, export, import.
     #[command(subcommand)]
     History(HistoryCommand),
@@ -325,24 +327,9 @@ pub struct ServeDemoArgs {
     pub seed: u64,
 }
 
-/// `gate ci`. GitHub settings come from the Actions environment (`GITHUB_TOKEN`,
-/// `GITHUB_REPOSITORY`, `GITHUB_API_URL`, `GITHUB_SERVER_URL`, `GITHUB_EVENT_PATH`, `GITHUB_SHA`,
-/// `GITHUB_BASE_REF`, `GITHUB_STEP_SUMMARY`); the flags override them. The token is only ever
-/// read from `GITHUB_TOKEN`, never from a flag (command lines end up in logs).
+/// Where and how to publish on GitHub; shared by `gate ci` and `gate publish`.
 #[derive(Debug, Args)]
-pub struct CiArgs {
-    /// The PR to comment on (default: from GITHUB_EVENT_PATH's pull_request.number).
-    #[arg(long, value_name = "N")]
-    pub pr: Option<u64>,
-
-    /// Print the comment's markdown to stdout instead of posting it (no token needed).
-    #[arg(long)]
-    pub dry_run: bool,
-
-    /// The baseline branch (default: GITHUB_BASE_REF, else the suite's `baseline.branch`).
-    #[arg(long, value_name = "BRANCH")]
-    pub baseline: Option<String>,
-
+pub struct GitHubArgs {
     /// OWNER/NAME of the repository (default: GITHUB_REPOSITORY).
     #[arg(long, value_name = "OWNER/NAME")]
     pub repo: Option<String>,
@@ -362,6 +349,33 @@ pub struct CiArgs {
     /// Branch the chart images are committed to (created as an orphan branch if missing).
     #[arg(long, value_name = "BRANCH", default_value = "gate-assets")]
     pub assets_branch: String,
+}
+
+/// `gate ci`. GitHub settings come from the Actions environment (`GITHUB_TOKEN`,
+/// `GITHUB_REPOSITORY`, `GITHUB_API_URL`, `GITHUB_SERVER_URL`, `GITHUB_EVENT_PATH`, `GITHUB_SHA`,
+/// `GITHUB_BASE_REF`, `GITHUB_STEP_SUMMARY`); the flags override them. The token is only ever
+/// read from `GITHUB_TOKEN`, never from a flag (command lines end up in logs).
+#[derive(Debug, Args)]
+pub struct CiArgs {
+    /// The PR to comment on (default: from GITHUB_EVENT_PATH's pull_request.number).
+    #[arg(long, value_name = "N")]
+    pub pr: Option<u64>,
+
+    /// Print the comment's markdown to stdout instead of posting it (no token needed).
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Do not post: write the verdict and charts to DIR for `gate publish` in a separate,
+    /// trusted job (the fork-safe workflow). No token needed.
+    #[arg(long, value_name = "DIR", conflicts_with = "dry_run")]
+    pub bundle: Option<PathBuf>,
+
+    /// The baseline branch (default: GITHUB_BASE_REF, else the suite's `baseline.branch`).
+    #[arg(long, value_name = "BRANCH")]
+    pub baseline: Option<String>,
+
+    #[command(flatten)]
+    pub github: GitHubArgs,
 
     /// Where the charts are written (also worth uploading as a workflow artifact).
     #[arg(long, value_name = "DIR", default_value = ".gate/ci-charts")]
@@ -409,4 +423,24 @@ pub struct CiArgs {
 
     #[command(flatten)]
     pub db: DbArg,
+}
+
+/// `gate publish`: post a bundle written by `gate ci --bundle` from a trusted job.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The directory `gate ci --bundle DIR` wrote (e.g. a downloaded workflow artifact).
+    pub bundle: PathBuf,
+
+    /// The PR to comment on (default: the one recorded in the bundle).
+    #[arg(long, value_name = "N")]
+    pub pr: Option<u64>,
+
+    /// Refuse unless the PR's head commit is SHA. In a workflow_run job pass
+    /// `github.event.workflow_run.head_sha`: the bundle came from untrusted code and must not
+    /// choose which PR gets the comment.
+    #[arg(long, value_name = "SHA")]
+    pub expect_head_sha: Option<String>,
+
+    #[command(flatten)]
+    pub github: GitHubArgs,
 }

@@ -14,6 +14,8 @@ pub enum Error {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Chart(#[from] crate::chart::ChartError),
+    #[error(transparent)]
+    Publish(#[from] crate::publish::PublishError),
     #[error("{flag}: {message}")]
     Usage { flag: String, message: String },
     #[error("cannot write {path}: {source}")]
@@ -38,9 +40,11 @@ impl Error {
             Error::Engine(e) if e.is_bad_input() => Outcome::BadInput,
             Error::Store(e) if e.is_bad_input() => Outcome::BadInput,
             Error::Store(_) => Outcome::Infrastructure,
-            Error::Engine(_) | Error::Demo(_) | Error::Write { .. } | Error::Chart(_) => {
-                Outcome::Infrastructure
-            }
+            Error::Engine(_)
+            | Error::Demo(_)
+            | Error::Write { .. }
+            | Error::Chart(_)
+            | Error::Publish(_) => Outcome::Infrastructure,
         }
     }
 

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::CiArgs;
+use crate::cli::{CiArgs, GitHubArgs};
 use crate::config::{self, ConfigError, Overrides, duration::parse_duration};
 use crate::engine::{EngineOptions, ProgressMode};
 use crate::publish::{
@@ -43,6 +43,9 @@ struct CiSettings {
     summary: Option<PathBuf>,
     assets_branch: String,
     charts: Option<PathBuf>,
+    bundle: Option<PathBuf>,
+    /// The commit GitHub built (`GITHUB_SHA`), recorded in a bundle.
+    head_sha: Option<String>,
 }
 
 impl CiSettings {
@@ -73,48 +76,10 @@ impl CiSettings {
         if a.pr == Some(0) {
             return Err(Error::usage("--pr", "PR numbers start at 1"));
         }
-        let github = if a.dry_run || pr.is_none() {
+        let github = if a.dry_run || a.bundle.is_some() || pr.is_none() {
             None
         } else {
-            let repo = a.repo.or_else(|| env("GITHUB_REPOSITORY")).ok_or_else(|| {
-                Error::usage(
-                    "--repo",
-                    "no repository to comment on: set GITHUB_REPOSITORY or --repo OWNER/NAME (or use --dry-run)",
-                )
-            })?;
-            let repository: Repository = repo
-                .parse()
-                .map_err(|m: String| Error::usage("--repo", m))?;
-            let token = env("GITHUB_TOKEN").ok_or_else(|| {
-                Error::usage(
-                    "GITHUB_TOKEN",
-                    "not set: gate needs a token to comment (in a workflow: `env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}`), or use --dry-run",
-                )
-            })?;
-            let url = |flag: Option<String>, var: &str, default: &str, name: &str| {
-                let u = flag
-                    .or_else(|| env(var))
-                    .unwrap_or_else(|| default.into());
-                if u.starts_with("http://") || u.starts_with("https://") {
-                    Ok(u.trim_end_matches('/').to_string())
-                } else {
-                    Err(Error::usage(
-                        name,
-                        format!("`{u}` is not an http(s) URL"),
-                    ))
-                }
-            };
-            Some(GitHubConfig {
-                api_url: url(a.api_url, "GITHUB_API_URL", DEFAULT_API_URL, "--api-url")?,
-                server_url: url(
-                    a.server_url,
-                    "GITHUB_SERVER_URL",
-                    DEFAULT_SERVER_URL,
-                    "--server-url",
-                )?,
-                repository,
-                token: Token::new(token),
-            })
+            Some(github_config(&a.github, env)?)
         };
         Ok(CiSettings {
             run: RunSettings {
@@ -143,11 +108,62 @@ impl CiSettings {
             tolerance,
             strict: a.strict,
             github,
-            summary: a.summary.or_else(|| env("GITHUB_STEP_SUMMARY").map(PathBuf::from)),
-            assets_branch: a.assets_branch,
+            summary: a
+                .github
+                .summary
+                .or_else(|| env("GITHUB_STEP_SUMMARY").map(PathBuf::from)),
+            assets_branch: a.github.assets_branch,
+            bundle: a.bundle,
+            head_sha: env("GITHUB_SHA"),
             charts: (!a.no_charts).then_some(a.charts),
         })
     }
+}
+
+/// The repository, API and token to publish with, from the flags and the Actions environment.
+pub(crate) fn github_config(
+    a: &GitHubArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<GitHubConfig, Error> {
+    let repo = a.repo.clone().or_else(|| env("GITHUB_REPOSITORY")).ok_or_else(|| {
+        Error::usage(
+            "--repo",
+            "no repository to comment on: set GITHUB_REPOSITORY or --repo OWNER/NAME (or use --dry-run)",
+        )
+    })?;
+    let repository: Repository = repo
+        .parse()
+        .map_err(|m: String| Error::usage("--repo", m))?;
+    let token = env("GITHUB_TOKEN").ok_or_else(|| {
+        Error::usage(
+            "GITHUB_TOKEN",
+            "not set: gate needs a token to comment (in a workflow: `env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}`), or use --dry-run",
+        )
+    })?;
+    let url = |flag: Option<String>, var: &str, default: &str, name: &str| {
+        let u = flag.or_else(|| env(var)).unwrap_or_else(|| default.into());
+        if u.starts_with("http://") || u.starts_with("https://") {
+            Ok(u.trim_end_matches('/').to_string())
+        } else {
+            Err(Error::usage(name, format!("`{u}` is not an http(s) URL")))
+        }
+    };
+    Ok(GitHubConfig {
+        api_url: url(
+            a.api_url.clone(),
+            "GITHUB_API_URL",
+            DEFAULT_API_URL,
+            "--api-url",
+        )?,
+        server_url: url(
+            a.server_url.clone(),
+            "GITHUB_SERVER_URL",
+            DEFAULT_SERVER_URL,
+            "--server-url",
+        )?,
+        repository,
+        token: Token::new(token),
+    })
 }
 
 pub fn ci(args: CiArgs) -> Result<Outcome, Error> {
@@ -186,64 +202,127 @@ pub fn ci(args: CiArgs) -> Result<Outcome, Error> {
         None => Vec::new(),
     };
 
-    // 4. Publish.
-    let footer = footer(&record, id, s.pr);
+    // 4. Publish, or hand over to `gate publish`.
+    let publication = Publication {
+        verdict,
+        pr: s.pr,
+        charts: chart_files,
+        footer: footer(&record, id, s.pr),
+        folder: short_uid(&record.uid),
+    };
+    if let Some(dir) = &s.bundle {
+        let head_sha = s
+            .head_sha
+            .clone()
+            .or_else(|| record.git.as_ref().and_then(|g| g.commit.clone()));
+        super::publish::write_bundle(dir, &publication, head_sha.as_deref())?;
+        eprintln!(
+            "wrote the verdict bundle to {} (post it with `gate publish {}` from a trusted job)",
+            dir.display(),
+            dir.display()
+        );
+    }
+    let target = if s.dry_run {
+        Destination::DryRun
+    } else if s.bundle.is_some() {
+        Destination::SummaryOnly(None)
+    } else {
+        match (&s.github, s.pr) {
+            (Some(gh), Some(_)) => Destination::Pr(gh.clone()),
+            _ => Destination::SummaryOnly(Some(
+                "not a pull request (no pull_request event and no --pr): the verdict is in the job summary only",
+            )),
+        }
+    };
+    let infra_failure = publish(
+        &publication,
+        target,
+        s.summary.as_deref(),
+        &s.assets_branch,
+        s.charts.as_deref(),
+    )?;
+    let outcome = publication.verdict.outcome();
+    Ok(if infra_failure && outcome == Outcome::Pass {
+        Outcome::Infrastructure
+    } else {
+        outcome
+    })
+}
+
+/// A verdict ready to show: what `gate ci` made, or what `gate publish` read from a bundle.
+pub(crate) struct Publication {
+    pub verdict: Verdict,
+    pub pr: Option<u64>,
+    pub charts: Vec<PathBuf>,
+    pub footer: String,
+    /// Folder for this run's charts on the assets branch, under `pr-N/`.
+    pub folder: String,
+}
+
+pub(crate) enum Destination {
+    /// Print the comment to stdout.
+    DryRun,
+    /// No comment; the job summary only, with this notice if any.
+    SummaryOnly(Option<&'static str>),
+    Pr(GitHubConfig),
+}
+
+/// Comment (or print), then append the job summary. Returns true on an infrastructure failure
+/// (GitHub failing, the summary unwritable), never for a token that may not write.
+pub(crate) fn publish(
+    p: &Publication,
+    target: Destination,
+    summary: Option<&Path>,
+    assets_branch: &str,
+    chart_dir: Option<&Path>,
+) -> Result<bool, Error> {
     let mut notices = Vec::new();
     let mut infra_failure = false;
-    if s.dry_run {
-        let links = local_links(&chart_files);
-        let comment = pr_comment(
-            &PrComment {
-                verdict: &verdict,
-                charts: &links,
-                notices: &notices,
-                footer: footer.clone(),
-            },
-            COMMENT_LIMIT,
-        );
-        print!("{comment}");
-        eprintln!("dry run: the comment above was not posted");
-    } else if let (Some(gh), Some(pr)) = (&s.github, s.pr) {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|source| Error::Write {
-                path: "<tokio runtime>".into(),
-                source,
-            })?;
-        infra_failure = runtime.block_on(publish_to_pr(
-            gh.clone(),
-            pr,
-            &s,
-            &record,
-            &chart_files,
-            &verdict,
-            &footer,
-            &mut notices,
-        ));
-    } else {
-        notices.push(
-            "not a pull request (no pull_request event and no --pr): the verdict is in the job summary only".into(),
-        );
+    match target {
+        Destination::DryRun => {
+            let links = local_links(&p.charts);
+            let comment = pr_comment(
+                &PrComment {
+                    verdict: &p.verdict,
+                    charts: &links,
+                    notices: &notices,
+                    footer: p.footer.clone(),
+                },
+                COMMENT_LIMIT,
+            );
+            print!("{comment}");
+            eprintln!("dry run: the comment above was not posted");
+        }
+        Destination::SummaryOnly(notice) => notices.extend(notice.map(String::from)),
+        Destination::Pr(gh) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|source| Error::Write {
+                    path: "<tokio runtime>".into(),
+                    source,
+                })?;
+            let pr = p.pr.expect("a PR destination has a PR number");
+            infra_failure = runtime.block_on(publish_to_pr(gh, pr, p, assets_branch, &mut notices));
+        }
     }
     for n in &notices {
         eprintln!("notice: {n}");
     }
-
-    // 5. The job summary, always, with the notices: the one place a fork PR's verdict shows.
-    if let Some(path) = &s.summary {
-        let links = local_links(&chart_files);
-        let summary = pr_comment(
+    // The job summary, always, with the notices: the one place a fork PR's verdict shows.
+    if let Some(path) = summary {
+        let links = local_links(&p.charts);
+        let text = pr_comment(
             &PrComment {
-                verdict: &verdict,
+                verdict: &p.verdict,
                 // The summary cannot show local images; it names the files instead.
                 charts: &[],
-                notices: &summary_notices(&notices, &links, s.charts.as_deref()),
-                footer,
+                notices: &summary_notices(&notices, &links, chart_dir),
+                footer: p.footer.clone(),
             },
             SUMMARY_LIMIT,
         );
-        match publish::append_summary(path, &summary) {
+        match publish::append_summary(path, &text) {
             Ok(()) => eprintln!("appended the verdict to the job summary {}", path.display()),
             Err(e) => {
                 eprintln!("warning: {e}");
@@ -251,13 +330,7 @@ pub fn ci(args: CiArgs) -> Result<Outcome, Error> {
             }
         }
     }
-
-    let outcome = verdict.outcome();
-    Ok(if infra_failure && outcome == Outcome::Pass {
-        Outcome::Infrastructure
-    } else {
-        outcome
-    })
+    Ok(infra_failure)
 }
 
 /// The verdict of this run against the baseline branch. A first PR (no runs of the baseline
@@ -364,7 +437,7 @@ fn local_links(files: &[PathBuf]) -> Vec<ChartLink> {
         .collect()
 }
 
-fn file_name(p: &Path) -> String {
+pub(crate) fn file_name(p: &Path) -> String {
     p.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
@@ -398,15 +471,11 @@ fn footer(record: &RunRecord, id: i64, pr: Option<u64>) -> String {
 
 /// Charts to the assets branch, then the sticky comment. Returns true on an infrastructure
 /// failure (not a permission answer). Everything worth saying goes into `notices`.
-#[allow(clippy::too_many_arguments)]
 async fn publish_to_pr(
     config: GitHubConfig,
     pr: u64,
-    s: &CiSettings,
-    record: &RunRecord,
-    chart_files: &[PathBuf],
-    verdict: &Verdict,
-    footer: &str,
+    p: &Publication,
+    assets_branch: &str,
     notices: &mut Vec<String>,
 ) -> bool {
     let repo = config.repository.to_string();
@@ -430,25 +499,24 @@ async fn publish_to_pr(
     };
 
     let mut links = Vec::new();
-    if !chart_files.is_empty() {
+    if !p.charts.is_empty() {
         let mut assets = Vec::new();
-        for p in chart_files {
-            match std::fs::read(p) {
+        for path in &p.charts {
+            match std::fs::read(path) {
                 Ok(bytes) => assets.push(Asset {
-                    file_name: file_name(p),
+                    file_name: file_name(path),
                     bytes,
                 }),
-                Err(e) => notices.push(format!("chart {} unreadable: {e}", p.display())),
+                Err(e) => notices.push(format!("chart {} unreadable: {e}", path.display())),
             }
         }
-        let folder = format!("pr-{pr}/{}", short_uid(&record.uid));
+        let folder = format!("pr-{pr}/{}", p.folder);
         let message = format!("gate: charts for PR #{pr}");
-        match publish::upload_assets(&gh, &s.assets_branch, &folder, &assets, &message).await {
+        match publish::upload_assets(&gh, assets_branch, &folder, &assets, &message).await {
             Ok(up) => {
                 eprintln!(
-                    "committed {} chart(s) to {}@{}",
+                    "committed {} chart(s) to {assets_branch}@{}",
                     up.links.len(),
-                    s.assets_branch,
                     crate::git::short(&up.commit)
                 );
                 links = up
@@ -462,10 +530,10 @@ async fn publish_to_pr(
     }
     let body = pr_comment(
         &PrComment {
-            verdict,
+            verdict: &p.verdict,
             charts: &links,
             notices,
-            footer: footer.to_string(),
+            footer: p.footer.clone(),
         },
         COMMENT_LIMIT,
     );
@@ -484,7 +552,7 @@ async fn publish_to_pr(
     infra
 }
 
-fn short_uid(uid: &str) -> String {
+pub(crate) fn short_uid(uid: &str) -> String {
     if uid.is_empty() {
         format!("run-{}", std::process::id())
     } else {
@@ -531,11 +599,7 @@ mod tests {
         assert_eq!(s.summary, Some(PathBuf::from("/tmp/summary.md")));
         assert_eq!(s.run.label.as_deref(), Some("ci: PR #7"));
 
-        let s = settings(
-            &["--pr", "7", "--repo", "o/r", "--baseline", "main"],
-            &vars,
-        )
-        .unwrap();
+        let s = settings(&["--pr", "7", "--repo", "o/r", "--baseline", "main"], &vars).unwrap();
         assert_eq!(s.github.unwrap().repository.to_string(), "o/r");
         assert_eq!(s.baseline.as_deref(), Some("main"));
     }

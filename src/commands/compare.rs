@@ -239,7 +239,11 @@ impl Sides<'_> {
         Err(unknown(spec, "HEAD"))
     }
 
-    pub(crate) fn base(&self, spec: &str, head: &[StoredRun]) -> Result<(Vec<StoredRun>, String), Error> {
+    pub(crate) fn base(
+        &self,
+        spec: &str,
+        head: &[StoredRun],
+    ) -> Result<(Vec<StoredRun>, String), Error> {
         if let Some(id) = run_id(spec) {
             let run = self.store.load(id)?;
             let label = format!("baseline: run {}", describe(&run));

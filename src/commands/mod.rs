@@ -6,6 +6,7 @@ mod ci;
 mod compare;
 mod demo;
 mod history;
+mod publish;
 mod run;
 mod serve_demo;
 
@@ -24,6 +25,7 @@ pub fn dispatch(command: Command) -> Result<Outcome, Error> {
         Command::Demo(args) => demo::demo(args),
         Command::ServeDemo(args) => serve_demo::serve_demo(args),
         Command::Ci(args) => ci::ci(args),
+        Command::Publish(args) => publish::publish(args),
         Command::History(cmd) => history::history(cmd),
     }
 }

@@ -91,12 +91,22 @@ async fn ensure_branch(gh: &GitHub, branch: &str) -> Result<String, PublishError
     let tree_sha = sha(&expect_success(what, reply)?, "tree")?;
     let commit = json!({ "message": "gate: assets branch for PR comment charts", "tree": tree_sha, "parents": [] });
     let reply = gh
-        .call(Method::POST, &gh.repo_path("/git/commits"), Some(&commit), what)
+        .call(
+            Method::POST,
+            &gh.repo_path("/git/commits"),
+            Some(&commit),
+            what,
+        )
         .await?;
     let commit_sha = sha(&expect_success(what, reply)?, "commit")?;
     let reference = json!({ "ref": format!("refs/heads/{branch}"), "sha": commit_sha });
     let reply = gh
-        .call(Method::POST, &gh.repo_path("/git/refs"), Some(&reference), what)
+        .call(
+            Method::POST,
+            &gh.repo_path("/git/refs"),
+            Some(&reference),
+            what,
+        )
         .await?;
     if reply.status == StatusCode::UNPROCESSABLE_ENTITY {
         // Another job created it between our read and our write: use theirs.

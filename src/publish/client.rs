@@ -277,8 +277,7 @@ fn status_error(what: &'static str, reply: &Reply, wait: Duration, attempts: u32
         .to_string();
     let status = reply.status.as_u16();
     if retry_after(reply, SystemTime::now()).is_some()
-        && (reply.status == StatusCode::FORBIDDEN
-            || reply.status == StatusCode::TOO_MANY_REQUESTS)
+        && (reply.status == StatusCode::FORBIDDEN || reply.status == StatusCode::TOO_MANY_REQUESTS)
     {
         return PublishError::RateLimited {
             what,
@@ -368,7 +367,10 @@ mod tests {
             retry_after(
                 &reply(
                     403,
-                    &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1004")]
+                    &[
+                        ("x-ratelimit-remaining", "0"),
+                        ("x-ratelimit-reset", "1004")
+                    ]
                 ),
                 now
             ),

@@ -5,8 +5,8 @@
 use hyper::Method;
 use serde_json::{Value, json};
 
-use super::client::{GitHub, expect_success};
 use super::PublishError;
+use super::client::{GitHub, expect_success};
 
 /// GitHub's page size limit for list endpoints.
 const PER_PAGE: usize = 100;
@@ -67,7 +67,12 @@ pub async fn upsert_comment(
 async fn update(gh: &GitHub, id: u64, payload: &Value) -> Result<CommentOutcome, PublishError> {
     let path = gh.repo_path(&format!("/issues/comments/{id}"));
     let reply = gh
-        .call(Method::PATCH, &path, Some(payload), "update gate's PR comment")
+        .call(
+            Method::PATCH,
+            &path,
+            Some(payload),
+            "update gate's PR comment",
+        )
         .await?;
     outcome(&expect_success("update gate's PR comment", reply)?, false)
 }
@@ -103,11 +108,10 @@ async fn find(gh: &GitHub, number: u64, marker: &str) -> Result<Option<u64>, Pub
         let comments = body
             .as_array()
             .ok_or_else(|| PublishError::Shape("the comment list is not an array".into()))?;
-        if let Some(found) = comments.iter().find(|c| {
-            c["body"]
-                .as_str()
-                .is_some_and(|b| b.contains(marker))
-        }) {
+        if let Some(found) = comments
+            .iter()
+            .find(|c| c["body"].as_str().is_some_and(|b| b.contains(marker)))
+        {
             return Ok(found["id"].as_u64());
         }
         // Stop at a short page, or when GitHub's Link header says there is no next page.

@@ -252,7 +252,11 @@ fn render_comment(c: &PrComment<'_>, layout: Layout) -> String {
             let what = e
                 .where_the_time_went()
                 .unwrap_or_else(|| "the target sent no Server-Timing".into());
-            out.push_str(&format!("- **{}**: {}\n", escape(&e.endpoint), escape(&what)));
+            out.push_str(&format!(
+                "- **{}**: {}\n",
+                escape(&e.endpoint),
+                escape(&what)
+            ));
         }
     }
 
@@ -266,7 +270,9 @@ fn render_comment(c: &PrComment<'_>, layout: Layout) -> String {
         if !listed.is_empty() {
             // Met thresholds are one click away; broken ones are in plain sight.
             if slo.pass {
-                out.push_str("\n<details><summary><b>SLO thresholds</b> (head run): all met</summary>\n\n");
+                out.push_str(
+                    "\n<details><summary><b>SLO thresholds</b> (head run): all met</summary>\n\n",
+                );
             } else {
                 out.push_str("\n**SLO thresholds** (head run): ❌ broken\n\n");
             }
@@ -307,8 +313,10 @@ fn render_comment(c: &PrComment<'_>, layout: Layout) -> String {
     }
 
     if !c.charts.is_empty() {
-        let (overview, rest): (Vec<&ChartLink>, Vec<&ChartLink>) =
-            c.charts.iter().partition(|ch| ch.file_name == "overview.png");
+        let (overview, rest): (Vec<&ChartLink>, Vec<&ChartLink>) = c
+            .charts
+            .iter()
+            .partition(|ch| ch.file_name == "overview.png");
         out.push_str("\n**Charts**\n\n");
         for ch in &overview {
             out.push_str(&format!("![p95 per endpoint]({})\n", ch.url));
@@ -445,7 +453,11 @@ mod tests {
             shift: None,
             p_slower: Some(0.0001),
             p_faster: Some(0.9),
-            p_slower_adjusted: Some(if call == Call::Regression { 0.0004 } else { 0.6 }),
+            p_slower_adjusted: Some(if call == Call::Regression {
+                0.0004
+            } else {
+                0.6
+            }),
             p_faster_adjusted: Some(1.0),
             tolerance: 0.05,
             noise: None,
@@ -564,7 +576,11 @@ mod tests {
         assert!(n <= COMMENT_LIMIT && n > COMMENT_LIMIT - 2_000, "{n}");
         assert!(text.starts_with(COMMENT_MARKER));
         assert!(text.contains("| the-one-that-regressed |"));
-        assert!(text.contains("more endpoints not shown"), "{}", &text[text.len() - 800..]);
+        assert!(
+            text.contains("more endpoints not shown"),
+            "{}",
+            &text[text.len() - 800..]
+        );
         assert!(text.contains("**Where the time went**"));
         // The summary limit holds everything.
         let full = pr_comment(

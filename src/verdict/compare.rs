@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::record::{EndpointRecord, RunRecord, decode_histogram, new_histogram};
 use crate::stats::{self, Alternative, NoiseBand, RelChange, Shift};
@@ -45,7 +45,7 @@ impl Default for CompareSettings {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Call {
     Regression,
@@ -65,7 +65,7 @@ impl Call {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
     pub count: u64,
     pub p50_ms: f64,
@@ -86,7 +86,7 @@ impl Percentiles {
 }
 
 /// One Server-Timing component, base vs head (means in ms).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Component {
     pub name: String,
     pub base_ms: f64,
@@ -99,7 +99,7 @@ impl Component {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EndpointComparison {
     pub endpoint: String,
     pub base: Option<Percentiles>,

@@ -7,14 +7,14 @@ pub mod slo;
 
 pub use slo::{Check, EndpointSlo, SloReport, evaluate_slo};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::exit::Outcome;
 pub use compare::{Call, CompareSettings, EndpointComparison};
 
 /// Everything one comparison concluded: per-endpoint calls, the SLO checks of HEAD, and which
 /// runs were compared.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Verdict {
     /// Which baseline runs were used, in words.
     pub base: String,

@@ -1,13 +1,13 @@
 //! Absolute SLO thresholds (`p95 < 300ms`): a simple PASS/FAIL per endpoint, separate from the
 //! statistical comparison with a baseline.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{Metric, Op, Threshold};
 use crate::exit::Outcome;
 use crate::record::{EndpointRecord, RunRecord};
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Check {
     pub threshold: String,
     pub metric: String,
@@ -18,14 +18,14 @@ pub struct Check {
     pub pass: bool,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EndpointSlo {
     pub endpoint: String,
     pub checks: Vec<Check>,
     pub pass: bool,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SloReport {
     pub endpoints: Vec<EndpointSlo>,
     pub pass: bool,

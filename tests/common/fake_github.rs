@@ -58,6 +58,7 @@ struct Inner {
     commits: HashMap<String, GitCommit>,
     faults: Vec<Fault>,
     read_only: bool,
+    pr_heads: HashMap<u64, String>,
 }
 
 impl Inner {
@@ -168,6 +169,11 @@ impl FakeGitHub {
     /// Every write answers 403 "Resource not accessible by integration", as a fork PR's token.
     pub fn set_read_only(&self, read_only: bool) {
         self.inner.lock().unwrap().read_only = read_only;
+    }
+
+    /// The head commit `GET /repos/{o}/{r}/pulls/{n}` reports for PR `n`.
+    pub fn set_pr_head(&self, pr: u64, sha: &str) {
+        self.inner.lock().unwrap().pr_heads.insert(pr, sha.into());
     }
 
     pub fn branch_head(&self, branch: &str) -> Option<String> {
@@ -335,16 +341,17 @@ async fn handle(
                 links.push(link(page - 1, "prev"));
             }
             if !links.is_empty() {
-                resp.headers_mut().insert(
-                    "link",
-                    HeaderValue::from_str(&links.join(", ")).unwrap(),
-                );
+                resp.headers_mut()
+                    .insert("link", HeaderValue::from_str(&links.join(", ")).unwrap());
             }
             resp
         }
         ("POST", ["repos", o, r, "issues", n, "comments"]) => {
             let Some(text) = json["body"].as_str() else {
-                return reply(422, json!({ "message": "Invalid request: body is missing" }));
+                return reply(
+                    422,
+                    json!({ "message": "Invalid request: body is missing" }),
+                );
             };
             if text.chars().count() > 65_536 {
                 return too_long();
@@ -363,7 +370,10 @@ async fn handle(
         ("PATCH", ["repos", o, r, "issues", "comments", id]) => {
             let id: u64 = id.parse().unwrap_or(0);
             let Some(text) = json["body"].as_str() else {
-                return reply(422, json!({ "message": "Invalid request: body is missing" }));
+                return reply(
+                    422,
+                    json!({ "message": "Invalid request: body is missing" }),
+                );
             };
             if text.chars().count() > 65_536 {
                 return too_long();
@@ -375,6 +385,16 @@ async fn handle(
                     let out = comment_json(&base, o, r, c);
                     reply(200, out)
                 }
+                None => not_found(),
+            }
+        }
+        ("GET", ["repos", _, _, "pulls", n]) => {
+            let number: u64 = n.parse().unwrap_or(0);
+            match inner.pr_heads.get(&number) {
+                Some(sha) => reply(
+                    200,
+                    json!({ "number": number, "state": "open", "head": { "sha": sha, "ref": "feature" } }),
+                ),
                 None => not_found(),
             }
         }
@@ -394,9 +414,13 @@ async fn handle(
                 .and_then(|t| inner.trees.get(t).cloned())
                 .unwrap_or_default();
             for entry in json["tree"].as_array().cloned().unwrap_or_default() {
-                let (Some(path), Some(content)) = (entry["path"].as_str(), entry["content"].as_str())
+                let (Some(path), Some(content)) =
+                    (entry["path"].as_str(), entry["content"].as_str())
                 else {
-                    return reply(422, json!({ "message": "tree entry needs path and content" }));
+                    return reply(
+                        422,
+                        json!({ "message": "tree entry needs path and content" }),
+                    );
                 };
                 files.insert(path.into(), content.as_bytes().to_vec());
             }
@@ -408,12 +432,19 @@ async fn handle(
             reply(201, json!({ "sha": sha }))
         }
         ("POST", ["repos", _, _, "git", "commits"]) => {
-            let Some(files) = json["tree"].as_str().and_then(|t| inner.trees.get(t).cloned()) else {
+            let Some(files) = json["tree"]
+                .as_str()
+                .and_then(|t| inner.trees.get(t).cloned())
+            else {
                 return reply(422, json!({ "message": "Tree SHA does not exist" }));
             };
             let parents: Vec<String> = json["parents"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|p| p.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default();
             let sha = inner.sha();
             inner
@@ -442,7 +473,10 @@ async fn handle(
             let branch = json["branch"].as_str().unwrap_or("main").to_string();
             let ref_name = format!("refs/heads/{branch}");
             let Some(head) = inner.refs.get(&ref_name).cloned() else {
-                return reply(404, json!({ "message": format!("Branch {branch} not found") }));
+                return reply(
+                    404,
+                    json!({ "message": format!("Branch {branch} not found") }),
+                );
             };
             let Some(bytes) = json["content"]
                 .as_str()
