@@ -8,7 +8,7 @@ LAT=${1:-20ms}; ROUNDS=${2:-3}; SECS=${3:-10}; CONNS=10; PORT=${PORT:-18181}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 cargo build --release -q
 ./target/release/gate serve-demo --addr 127.0.0.1:$PORT --latency "$LAT" >/dev/null 2>&1 &
-SVC=$!; trap 'kill $SVC 2>/dev/null' EXIT; sleep 1
+SVC=$!; trap 'kill $SVC 2>/dev/null || true' EXIT; sleep 1
 TMP=$(mktemp -d)
 cat > "$TMP/acc.yml" <<YML
 name: accuracy

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 RATE=${1:-2000/s}; LONG=${2:-120s}; PORT=${PORT:-18484}
 cargo build --release -q
 ./target/release/gate serve-demo --addr 127.0.0.1:$PORT >/dev/null 2>&1 &
-SVC=$!; trap 'kill $SVC 2>/dev/null' EXIT; sleep 1
+SVC=$!; trap 'kill $SVC 2>/dev/null || true' EXIT; sleep 1
 TMP=$(mktemp -d)
 
 peak_rss() { # run gate with the given duration; print its peak RSS in kB (VmHWM, polled)

@@ -36,7 +36,7 @@ http {
 CONF
 nginx -c "$WORK/nginx.conf" -p "$WORK" &
 NGINX=$!
-trap 'kill $NGINX 2>/dev/null; rm -rf "$WORK"' EXIT
+trap 'kill $NGINX 2>/dev/null || true; rm -rf "$WORK"' EXIT
 sleep 1
 
 cat > "$WORK/peer.yml" <<YML

@@ -16,7 +16,7 @@ serve() {
   ./target/release/gate serve-demo --addr "127.0.0.1:$PORT" --stall 5s,1s >/dev/null 2>&1 & SRV=$!
   sleep 0.5
 }
-stop() { kill "$SRV" 2>/dev/null; wait "$SRV" 2>/dev/null || true; }
+stop() { kill "$SRV" 2>/dev/null || true; wait "$SRV" 2>/dev/null || true; }
 trap 'stop; rm -rf "$TMP"' EXIT
 
 p99() { python3 -c "import json;e=json.load(open('$1'))['run']['endpoints'][0];print(f\"p99 {e['latency']['p99_ms']:.1f} ms, max {e['latency']['max_ms']:.1f} ms, {e['requests']} requests, {e['late_starts']} late starts\")"; }
