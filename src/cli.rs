@@ -108,33 +108,12 @@ pub enum HistoryCommand {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Scenario directory (every *.yml, with suite.yml as defaults) or a single scenario file.
-    #[arg(long, value_name = "DIR|FILE", default_value = "scenarios")]
-    pub suite: PathBuf,
-
-    /// Base URL of the deployment under test; overrides `target:` in suite.yml.
-    #[arg(long, value_name = "URL", env = "GATE_TARGET")]
-    pub target: Option<String>,
+    #[command(flatten)]
+    pub load: LoadArgs,
 
     /// Also write the results as a versioned JSON document to FILE (`-` for stdout).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
-
-    /// Run only the scenarios with these names (repeatable).
-    #[arg(long = "scenario", value_name = "NAME")]
-    pub scenarios: Vec<String>,
-
-    /// Override every scenario's measured duration (e.g. 5s, 1m).
-    #[arg(long, value_name = "DURATION")]
-    pub duration: Option<String>,
-
-    /// Override every scenario's warmup (e.g. 0s, 2s).
-    #[arg(long, value_name = "DURATION")]
-    pub warmup: Option<String>,
-
-    /// Worker threads of the load engine (default: one per core).
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
 
     /// A free-form label stored with the run (e.g. "nightly").
     #[arg(long, value_name = "TEXT")]
@@ -150,10 +129,6 @@ pub struct RunArgs {
     /// Do not save the run to the history.
     #[arg(long)]
     pub no_save: bool,
-
-    /// Tag the environment (e.g. "staging-eu"): runs are compared only with runs of the same tag.
-    #[arg(long, value_name = "TAG")]
-    pub env_tag: Option<String>,
 
     /// Write the charts this run can draw on its own (ramps) into DIR.
     #[arg(long, value_name = "DIR")]
@@ -393,6 +368,36 @@ pub struct CiArgs {
     #[arg(long)]
     pub strict: bool,
 
+    #[command(flatten)]
+    pub load: LoadArgs,
+
+    #[command(flatten)]
+    pub db: DbArg,
+}
+
+/// `gate publish`: post a bundle written by `gate ci --bundle` from a trusted job.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The directory `gate ci --bundle DIR` wrote (e.g. a downloaded workflow artifact).
+    pub bundle: PathBuf,
+
+    /// The PR to comment on (default: the one recorded in the bundle).
+    #[arg(long, value_name = "N")]
+    pub pr: Option<u64>,
+
+    /// Refuse unless the PR's head commit is SHA. In a workflow_run job pass
+    /// `github.event.workflow_run.head_sha`: the bundle came from untrusted code and must not
+    /// choose which PR gets the comment.
+    #[arg(long, value_name = "SHA")]
+    pub expect_head_sha: Option<String>,
+
+    #[command(flatten)]
+    pub github: GitHubArgs,
+}
+
+/// What to run and how hard: shared by `gate run` and `gate ci`.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
     /// Scenario directory (every *.yml, with suite.yml as defaults) or a single scenario file.
     #[arg(long, value_name = "DIR|FILE", default_value = "scenarios")]
     pub suite: PathBuf,
@@ -420,27 +425,4 @@ pub struct CiArgs {
     /// Tag the environment (e.g. "staging-eu"): runs are compared only with runs of the same tag.
     #[arg(long, value_name = "TAG")]
     pub env_tag: Option<String>,
-
-    #[command(flatten)]
-    pub db: DbArg,
-}
-
-/// `gate publish`: post a bundle written by `gate ci --bundle` from a trusted job.
-#[derive(Debug, Args)]
-pub struct PublishArgs {
-    /// The directory `gate ci --bundle DIR` wrote (e.g. a downloaded workflow artifact).
-    pub bundle: PathBuf,
-
-    /// The PR to comment on (default: the one recorded in the bundle).
-    #[arg(long, value_name = "N")]
-    pub pr: Option<u64>,
-
-    /// Refuse unless the PR's head commit is SHA. In a workflow_run job pass
-    /// `github.event.workflow_run.head_sha`: the bundle came from untrusted code and must not
-    /// choose which PR gets the comment.
-    #[arg(long, value_name = "SHA")]
-    pub expect_head_sha: Option<String>,
-
-    #[command(flatten)]
-    pub github: GitHubArgs,
 }

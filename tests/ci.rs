@@ -13,7 +13,6 @@ mod common;
 use common::fake_github::FakeGitHub;
 use common::{git, text};
 
-const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
 /// Looks like an Actions token; grepped for in every output.
 const TOKEN: &str = "ghs_FAKEtoken0123456789abcdefSECRET";
 const MARKER: &str = "<!-- gate:verdict -->";
@@ -24,20 +23,9 @@ struct Repo {
 
 impl Repo {
     fn new() -> Repo {
-        let dir = tempfile::tempdir().unwrap();
-        let r = dir.path();
-        std::fs::create_dir(r.join("scenarios")).unwrap();
-        for f in ["suite.yml", "user-orders.yml", "product-detail.yml"] {
-            std::fs::copy(
-                PathBuf::from(MANIFEST).join("scenarios").join(f),
-                r.join("scenarios").join(f),
-            )
-            .unwrap();
+        Repo {
+            dir: common::scratch_repo(),
         }
-        git(r, &["init", "-q", "-b", "main"]);
-        git(r, &["add", "."]);
-        git(r, &["commit", "-q", "-m", "base"]);
-        Repo { dir }
     }
 
     fn path(&self) -> &Path {

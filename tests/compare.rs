@@ -1,7 +1,7 @@
 //! `gate compare` and `gate chart` as a user meets them: runs of a real git repository's
 //! branches against the sample service, one branch with a real N+1 regression.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
@@ -10,28 +10,12 @@ use gate::demo::{DemoOptions, DemoServer, Regression};
 mod common;
 use common::{git, text};
 
-const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
-
 fn gate_in(dir: &Path, args: &[&str]) -> Output {
     common::gate_in(dir, &dir.join(".gate/history.db"), args)
 }
 
-/// A scratch repository holding a copy of the example suite (so `--suite scenarios` works).
 fn repo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let r = dir.path();
-    std::fs::create_dir(r.join("scenarios")).unwrap();
-    for f in ["suite.yml", "user-orders.yml", "product-detail.yml"] {
-        std::fs::copy(
-            PathBuf::from(MANIFEST).join("scenarios").join(f),
-            r.join("scenarios").join(f),
-        )
-        .unwrap();
-    }
-    git(r, &["init", "-q", "-b", "main"]);
-    git(r, &["add", "."]);
-    git(r, &["commit", "-q", "-m", "base"]);
-    dir
+    common::scratch_repo()
 }
 
 fn run(dir: &Path, target: &str) -> Output {

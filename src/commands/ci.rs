@@ -10,8 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::{CiArgs, GitHubArgs};
-use crate::config::{self, ConfigError, Overrides, duration::parse_duration};
-use crate::engine::{EngineOptions, ProgressMode};
+use crate::config;
 use crate::publish::{
     self, Asset, GitHub, GitHubConfig, PublishError, Repository, RetryPolicy, Token,
 };
@@ -50,21 +49,6 @@ struct CiSettings {
 
 impl CiSettings {
     fn new(a: CiArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<CiSettings, Error> {
-        let flag_duration = |flag: &str, v: &Option<String>| {
-            v.as_deref()
-                .map(|s| parse_duration(s).map_err(|m| ConfigError::flag(flag, m)))
-                .transpose()
-        };
-        let duration = flag_duration("--duration", &a.duration)?;
-        if duration.is_some_and(|d| d.is_zero()) {
-            return Err(Error::usage("--duration", "must be above zero"));
-        }
-        let warmup = flag_duration("--warmup", &a.warmup)?;
-        let threads = match a.threads {
-            Some(0) => return Err(Error::usage("--threads", "must be at least 1")),
-            Some(n) => n,
-            None => EngineOptions::default_threads(),
-        };
         let tolerance = a
             .tolerance
             .as_deref()
@@ -81,27 +65,15 @@ impl CiSettings {
         } else {
             Some(github_config(&a.github, env)?)
         };
+        let mut run = RunSettings::from_load(a.load)?;
+        run.label = Some(match pr {
+            Some(n) => format!("ci: PR #{n}"),
+            None => "ci".into(),
+        });
+        run.db = Some(a.db.db);
+        run.table_to_stderr = true;
         Ok(CiSettings {
-            run: RunSettings {
-                suite: a.suite,
-                overrides: Overrides {
-                    target: a.target,
-                    duration,
-                    warmup,
-                    only: a.scenarios,
-                },
-                json: None,
-                threads,
-                label: Some(match pr {
-                    Some(n) => format!("ci: PR #{n}"),
-                    None => "ci".into(),
-                }),
-                progress: ProgressMode::detect(false),
-                db: Some(a.db.db),
-                env_tag: a.env_tag,
-                charts: None,
-                table_to_stderr: true,
-            },
+            run,
             pr,
             dry_run: a.dry_run,
             baseline: a.baseline.or_else(|| env("GITHUB_BASE_REF")),

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::cli::RunArgs;
+use crate::cli::{LoadArgs, RunArgs};
 use crate::config::{self, ConfigError, Overrides, Plan, duration::parse_duration};
 use crate::engine::{self, EngineOptions, ProgressMode};
 use crate::environment::Environment;
@@ -34,6 +34,20 @@ impl TryFrom<RunArgs> for RunSettings {
     type Error = Error;
 
     fn try_from(a: RunArgs) -> Result<Self, Error> {
+        let mut settings = RunSettings::from_load(a.load)?;
+        settings.json = a.json;
+        settings.label = a.label;
+        settings.progress = ProgressMode::detect(a.no_progress);
+        settings.db = (!a.no_save).then_some(a.db.db);
+        settings.charts = a.charts;
+        Ok(settings)
+    }
+}
+
+impl RunSettings {
+    /// The load flags shared by `gate run` and `gate ci`, validated; the rest at defaults
+    /// (no JSON, no label, saved to nowhere until the caller says where).
+    pub(crate) fn from_load(a: LoadArgs) -> Result<RunSettings, Error> {
         let flag_duration = |flag: &str, v: &Option<String>| {
             v.as_deref()
                 .map(|s| parse_duration(s).map_err(|m| ConfigError::flag(flag, m)))
@@ -57,13 +71,13 @@ impl TryFrom<RunArgs> for RunSettings {
                 warmup,
                 only: a.scenarios,
             },
-            json: a.json,
+            json: None,
             threads,
-            label: a.label,
-            progress: ProgressMode::detect(a.no_progress),
-            db: (!a.no_save).then_some(a.db.db),
+            label: None,
+            progress: ProgressMode::detect(false),
+            db: None,
             env_tag: a.env_tag,
-            charts: a.charts,
+            charts: None,
             table_to_stderr: false,
         })
     }

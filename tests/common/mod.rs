@@ -40,3 +40,24 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
     text(&out.stdout).trim().to_string()
 }
+
+/// A scratch git repository (branch `main`, one commit) holding a copy of two of the example
+/// suite's scenarios, user-orders and product-detail, so `--suite scenarios` works in it.
+pub fn scratch_repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    std::fs::create_dir(r.join("scenarios")).unwrap();
+    for f in ["suite.yml", "user-orders.yml", "product-detail.yml"] {
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("scenarios")
+                .join(f),
+            r.join("scenarios").join(f),
+        )
+        .unwrap();
+    }
+    git(r, &["init", "-q", "-b", "main"]);
+    git(r, &["add", "."]);
+    git(r, &["commit", "-q", "-m", "base"]);
+    dir
+}
