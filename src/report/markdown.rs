@@ -48,77 +48,22 @@ impl Format for Markdown {
         out.into_bytes()
     }
 
+    /// The PR comment's form, without the marker and footer that only a comment needs.
     fn render_verdict(&self, v: &Verdict) -> Vec<u8> {
-        let mut out = format!("### {}\n\n", v.headline());
-        out.push_str("| Endpoint | base p50 / p95 / p99 | head p50 / p95 / p99 | Δp95 (95% CI) | p | Verdict |\n");
-        out.push_str("|---|--:|--:|--:|--:|---|\n");
-        for e in &v.endpoints {
-            let c = cells::verdict_row(e);
-            out.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} |\n",
-                escape(&e.endpoint),
-                c.base,
-                c.head,
-                c.delta,
-                c.p,
-                e.call.badge()
-            ));
-        }
-        let regressed: Vec<_> = v
-            .endpoints
-            .iter()
-            .filter(|e| e.call == Call::Regression)
-            .collect();
-        if !regressed.is_empty() {
-            out.push_str("\n**Where the time went** (Server-Timing, mean per request)\n\n");
-            for e in regressed {
-                match e.where_the_time_went() {
-                    Some(w) => out.push_str(&format!(
-                        "- `{}`: {}\n",
-                        e.endpoint.replace('`', "'"),
-                        escape(&w)
-                    )),
-                    None => out.push_str(&format!(
-                        "- `{}`: the target sent no Server-Timing\n",
-                        e.endpoint.replace('`', "'")
-                    )),
-                }
-            }
-        }
-        if let Some(slo) = &v.slo {
-            let failed: Vec<_> = slo.endpoints.iter().filter(|e| !e.pass).collect();
-            if !failed.is_empty() {
-                out.push_str("\n**SLO thresholds broken**\n\n");
-                for e in failed {
-                    let broken: Vec<String> = e
-                        .checks
-                        .iter()
-                        .filter(|c| !c.pass)
-                        .map(super::terminal::describe_failure)
-                        .collect();
-                    out.push_str(&format!(
-                        "- `{}`: {}\n",
-                        e.endpoint.replace('`', "'"),
-                        escape(&broken.join(", "))
-                    ));
-                }
-            }
-        }
-        out.push_str(&format!("\n{} · {}\n", escape(&v.base), escape(&v.head)));
-        for note in &v.notes {
-            out.push_str(&format!("\n> {}\n", escape(note)));
-        }
-        out.push_str("\n<details><summary>Details per endpoint</summary>\n\n");
-        for e in &v.endpoints {
-            out.push_str(&format!(
-                "- **{}** — {}: {}\n",
-                escape(&e.endpoint),
-                e.call.badge(),
-                escape(&e.reason)
-            ));
-        }
-        out.push_str("\n</details>\n");
-        out.into_bytes()
+        let text = pr_comment(
+            &PrComment {
+                verdict: v,
+                charts: &[],
+                notices: &[],
+                footer: String::new(),
+            },
+            usize::MAX,
+        );
+        text.strip_prefix(COMMENT_MARKER)
+            .unwrap_or(&text)
+            .trim_start()
+            .to_string()
+            .into_bytes()
     }
 }
 
@@ -375,7 +320,9 @@ fn render_comment(c: &PrComment<'_>, layout: Layout) -> String {
             "\nA regression is a one-sided Mann-Whitney U test significant after Holm correction **and** a 95% confidence interval of the p95 change entirely above the threshold (the tolerance, or the baseline's run-to-run noise band if wider).\n\n</details>\n",
         );
     }
-    out.push_str(&format!("\n<sub>{}</sub>\n", escape(&c.footer)));
+    if !c.footer.is_empty() {
+        out.push_str(&format!("\n<sub>{}</sub>\n", escape(&c.footer)));
+    }
     out
 }
 
