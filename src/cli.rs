@@ -324,6 +324,11 @@ pub struct GitHubArgs {
     /// Branch the chart images are committed to (created as an orphan branch if missing).
     #[arg(long, value_name = "BRANCH", default_value = "gate-assets")]
     pub assets_branch: String,
+
+    /// Keep a separate comment per KEY (e.g. one per environment of a matrix job); the default
+    /// is one gate comment per PR.
+    #[arg(long, value_name = "KEY")]
+    pub comment_key: Option<String>,
 }
 
 /// `gate ci`. GitHub settings come from the Actions environment (`GITHUB_TOKEN`,

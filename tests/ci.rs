@@ -150,10 +150,11 @@ fn regressed_row(body: &str, endpoint: &str) -> bool {
         .any(|l| l.starts_with(&format!("| {endpoint} |")) && l.ends_with("❌ regression |"))
 }
 
+/// gate's unkeyed comments on the PR.
 fn marked(gh: &FakeGitHub, pr: u64) -> Vec<common::fake_github::Comment> {
     gh.comments(pr)
         .into_iter()
-        .filter(|c| c.body.contains(MARKER))
+        .filter(|c| c.body.starts_with(&format!("{MARKER}\n")))
         .collect()
 }
 
@@ -263,6 +264,33 @@ fn ci_publishes_one_sticky_comment_with_charts_and_survives_github_failures() {
         "the new run's figures replace the old"
     );
     assert_eq!(gh.comments(7).len(), 121);
+
+    // 2b. A keyed comment (one per environment of a matrix job) is a comment of its own.
+    let keyed = repo.ci(
+        &gh,
+        &target,
+        7,
+        &["--comment-key", "staging", "--no-charts"],
+    );
+    assert_eq!(keyed.status.code(), Some(1), "{}", text(&keyed.stderr));
+    let staging: Vec<_> = gh
+        .comments(7)
+        .into_iter()
+        .filter(|c| c.body.starts_with("<!-- gate:verdict:staging -->"))
+        .collect();
+    assert_eq!(staging.len(), 1);
+    assert!(
+        staging[0]
+            .body
+            .lines()
+            .nth(1)
+            .unwrap()
+            .ends_with(" — staging")
+    );
+    assert_eq!(marked(&gh, 7).len(), 1, "the unkeyed comment is left alone");
+    assert_eq!(gh.comments(7).len(), 122);
+    let bad = repo.ci(&gh, &target, 7, &["--comment-key", "a b"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
 
     // 3. A 502 and a rate limit on the way are retried, honouring Retry-After.
     let before = gh.calls().len();

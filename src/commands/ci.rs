@@ -15,7 +15,9 @@ use crate::publish::{
     self, Asset, GitHub, GitHubConfig, PublishError, Repository, RetryPolicy, Token,
 };
 use crate::record::RunRecord;
-use crate::report::markdown::{COMMENT_LIMIT, COMMENT_MARKER, ChartLink, PrComment, pr_comment};
+use crate::report::markdown::{
+    COMMENT_LIMIT, ChartLink, PrComment, comment_marker, pr_comment, valid_comment_key,
+};
 use crate::report::{Format, terminal::Terminal};
 use crate::store::{Store, StoredRun};
 use crate::verdict::Verdict;
@@ -45,6 +47,7 @@ struct CiSettings {
     bundle: Option<PathBuf>,
     /// The commit GitHub built (`GITHUB_SHA`), recorded in a bundle.
     head_sha: Option<String>,
+    comment_key: Option<String>,
 }
 
 impl CiSettings {
@@ -65,6 +68,7 @@ impl CiSettings {
         } else {
             Some(github_config(&a.github, env)?)
         };
+        let key = comment_key(&a.github)?;
         let mut run = RunSettings::from_load(a.load)?;
         run.label = Some(match pr {
             Some(n) => format!("ci: PR #{n}"),
@@ -87,6 +91,7 @@ impl CiSettings {
             assets_branch: a.github.assets_branch,
             bundle: a.bundle,
             head_sha: env("GITHUB_SHA"),
+            comment_key: key,
             charts: (!a.no_charts).then_some(a.charts),
         })
     }
@@ -138,6 +143,17 @@ pub(crate) fn github_config(
     })
 }
 
+/// `--comment-key`, checked: it ends up inside an HTML comment.
+pub(crate) fn comment_key(a: &GitHubArgs) -> Result<Option<String>, Error> {
+    match &a.comment_key {
+        Some(k) if !valid_comment_key(k) => Err(Error::usage(
+            "--comment-key",
+            format!("`{k}`: use 1-40 letters, digits, `-`, `_` or `.`"),
+        )),
+        k => Ok(k.clone()),
+    }
+}
+
 pub fn ci(args: CiArgs) -> Result<Outcome, Error> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let s = CiSettings::new(args, &env)?;
@@ -181,6 +197,7 @@ pub fn ci(args: CiArgs) -> Result<Outcome, Error> {
         charts: chart_files,
         footer: footer(&record, id, s.pr),
         folder: short_uid(&record.uid),
+        key: s.comment_key.clone(),
     };
     if let Some(dir) = &s.bundle {
         let head_sha = s
@@ -229,6 +246,8 @@ pub(crate) struct Publication {
     pub footer: String,
     /// Folder for this run's charts on the assets branch, under `pr-N/`.
     pub folder: String,
+    /// `--comment-key`: which of several gate comments this is.
+    pub key: Option<String>,
 }
 
 pub(crate) enum Destination {
@@ -259,6 +278,8 @@ pub(crate) fn publish(
                     charts: &links,
                     notices: &notices,
                     footer: p.footer.clone(),
+                    key: p.key.as_deref(),
+                    marker: true,
                 },
                 COMMENT_LIMIT,
             );
@@ -291,6 +312,8 @@ pub(crate) fn publish(
                 charts: &[],
                 notices: &summary_notices(&notices, &links, chart_dir),
                 footer: p.footer.clone(),
+                key: p.key.as_deref(),
+                marker: true,
             },
             SUMMARY_LIMIT,
         );
@@ -506,10 +529,13 @@ async fn publish_to_pr(
             charts: &links,
             notices,
             footer: p.footer.clone(),
+            key: p.key.as_deref(),
+            marker: true,
         },
         COMMENT_LIMIT,
     );
-    match publish::upsert_comment(&gh, pr, COMMENT_MARKER, &body).await {
+    let marker = comment_marker(p.key.as_deref());
+    match publish::upsert_comment(&gh, pr, &marker, &body).await {
         Ok(c) => eprintln!(
             "{} gate's comment on PR #{pr}{}",
             if c.created { "created" } else { "updated" },

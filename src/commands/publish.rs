@@ -153,6 +153,7 @@ pub fn publish(args: PublishArgs) -> Result<Outcome, Error> {
         charts,
         footer: bundle.footer,
         folder: bundle.folder,
+        key: super::ci::comment_key(&args.github)?,
     };
     let infra = publish_verdict(
         &p,

@@ -56,19 +56,31 @@ impl Format for Markdown {
                 charts: &[],
                 notices: &[],
                 footer: String::new(),
+                key: None,
+                marker: false,
             },
             usize::MAX,
         );
-        text.strip_prefix(COMMENT_MARKER)
-            .unwrap_or(&text)
-            .trim_start()
-            .to_string()
-            .into_bytes()
+        text.into_bytes()
     }
 }
 
-/// The hidden marker that identifies gate's comment on a PR, so the next run edits it.
-pub const COMMENT_MARKER: &str = "<!-- gate:verdict -->";
+/// The hidden marker that identifies gate's comment on a PR, so the next run edits it. A key
+/// (one per environment of a matrix job, say) gives each its own comment.
+pub fn comment_marker(key: Option<&str>) -> String {
+    match key {
+        Some(k) => format!("<!-- gate:verdict:{k} -->"),
+        None => "<!-- gate:verdict -->".into(),
+    }
+}
+
+/// A comment key is a plain name: it goes into an HTML comment and a headline.
+pub fn valid_comment_key(key: &str) -> bool {
+    (1..=40).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
 /// GitHub refuses comment bodies over 65,536 characters; a small margin stays free.
 pub const COMMENT_LIMIT: usize = 65_000;
 
@@ -84,8 +96,12 @@ pub struct PrComment<'a> {
     pub charts: &'a [ChartLink],
     /// Lines about the publishing itself (why the charts are missing, where to find them).
     pub notices: &'a [String],
-    /// The last line: tool version, run id, commit.
+    /// The last line: tool version, run id, commit (none when empty).
     pub footer: String,
+    /// Which of several gate comments on the PR this is (`--comment-key`); None = the only one.
+    pub key: Option<&'a str>,
+    /// Start with the hidden marker (comments and summaries; not `gate compare`'s output).
+    pub marker: bool,
 }
 
 /// How much of the comment fits: everything, or the compact form with the first `rows`
@@ -160,7 +176,15 @@ fn render_comment(c: &PrComment<'_>, layout: Layout) -> String {
             .as_ref()
             .is_some_and(|s| s.endpoints.iter().any(|e| e.endpoint == name && !e.pass))
     };
-    let mut out = format!("{COMMENT_MARKER}\n### {}\n\n", v.headline());
+    let mut out = String::new();
+    if c.marker {
+        out.push_str(&comment_marker(c.key));
+        out.push('\n');
+    }
+    match c.key {
+        Some(key) => out.push_str(&format!("### {} — {}\n\n", v.headline(), escape(key))),
+        None => out.push_str(&format!("### {}\n\n", v.headline())),
+    }
 
     let mut rows: Vec<_> = v.endpoints.iter().collect();
     if layout.compact {
@@ -486,14 +510,46 @@ mod tests {
                 charts: &charts,
                 notices: &notices,
                 footer: "gate 0.1.0 · run #5 at 9b8c7d6 · PR #7".into(),
+                key: None,
+                marker: true,
             },
             COMMENT_LIMIT,
         );
-        assert!(text.starts_with(COMMENT_MARKER));
+        assert!(text.starts_with(&comment_marker(None)));
         // Names and texts from the target cannot inject markup.
         assert!(!text.contains("<img"), "{text}");
         assert!(text.contains("a\\|b &lt;img src=x&gt;"), "{text}");
         insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn comment_keys_give_each_environment_its_own_marker() {
+        let plain = comment_marker(None);
+        let staging = comment_marker(Some("staging"));
+        assert_eq!(plain, "<!-- gate:verdict -->");
+        assert!(!staging.contains(&plain) && !plain.contains(&staging));
+        assert!(valid_comment_key("staging-eu_2.x"));
+        for bad in ["", "a b", "x-->", "<b>", &"k".repeat(41)] {
+            assert!(!valid_comment_key(bad), "{bad}");
+        }
+        let v = verdict(vec![endpoint("a", Call::NoChange, 4.0, 4.0)]);
+        let text = pr_comment(
+            &PrComment {
+                verdict: &v,
+                charts: &[],
+                notices: &[],
+                footer: String::new(),
+                key: Some("staging"),
+                marker: true,
+            },
+            COMMENT_LIMIT,
+        );
+        assert!(text.starts_with(&format!("{staging}\n### ✅ ")), "{text}");
+        assert!(
+            text.lines().nth(1).unwrap().ends_with(" — staging"),
+            "{text}"
+        );
+        assert!(!text.contains("<sub>"), "no footer when empty");
     }
 
     #[test]
@@ -516,12 +572,14 @@ mod tests {
                 charts: &[],
                 notices: &[],
                 footer: "f".into(),
+                key: None,
+                marker: true,
             },
             COMMENT_LIMIT,
         );
         let n = text.chars().count();
         assert!(n <= COMMENT_LIMIT && n > COMMENT_LIMIT - 2_000, "{n}");
-        assert!(text.starts_with(COMMENT_MARKER));
+        assert!(text.starts_with(&comment_marker(None)));
         assert!(text.contains("| the-one-that-regressed |"));
         assert!(
             text.contains("more endpoints not shown"),
@@ -536,6 +594,8 @@ mod tests {
                 charts: &[],
                 notices: &[],
                 footer: "f".into(),
+                key: None,
+                marker: true,
             },
             2_000_000,
         );
