@@ -4,7 +4,9 @@
 //! apiece (see `worker`). Timing covers the whole exchange, from the intended send time to the
 //! last body byte. Memory is bounded by threads × histograms, whatever the run length.
 
+pub mod llm;
 mod progress;
+pub mod sse;
 pub mod stats;
 mod worker;
 
