@@ -15,7 +15,7 @@
 //! | `mock-fast`            | 20 ms   | 150 ms | 200   | 8        | 429 rate limit       | 64–256         | 1                | complete                    |
 //! | `mock-smart`           | 50 ms   | 400 ms | 60    | 4        | 529 / 503 overloaded | 32–128         | 1                | complete                    |
 //! | `mock-prelude`         | 1 ms    | 300 ms | 100   | 8        | 429 rate limit       | 16–64          | 1                | complete                    |
-//! | `mock-chunky`          | 20 ms   | 150 ms | 200   | 8        | 429 rate limit       | 64–256         | 1, 2, 3, 1, 2, 3…| complete                    |
+//! | `mock-chunky`          | 20 ms   | 150 ms | 200   | 8        | 429 rate limit       | 64–256         | 1, 2, 3, 1, …    | complete                    |
 //! | `mock-midstream-error` | 20 ms   | 150 ms | 200   | 8        | 429 rate limit       | 64–256         | 1                | error event after 10 tokens |
 //! | `mock-truncated`       | 20 ms   | 150 ms | 200   | 8        | 429 rate limit       | 64–256         | 1                | body ends after 10 tokens   |
 //!
@@ -256,9 +256,10 @@ const WORDS: &[&str] = &[
     "ea",
 ];
 
-const MODEL_OVERRIDE_TTFT: &str = "x-mock-ttft-ms";
-const MODEL_OVERRIDE_TOKENS: &str = "x-mock-output-tokens";
-const MODEL_OVERRIDE_RATE: &str = "x-mock-tokens-per-sec";
+/// Request headers that override a profile for one request (see the module docs).
+pub(crate) const TTFT_HEADER: &str = "x-mock-ttft-ms";
+pub(crate) const OUTPUT_TOKENS_HEADER: &str = "x-mock-output-tokens";
+pub(crate) const TOKENS_PER_SEC_HEADER: &str = "x-mock-tokens-per-sec";
 
 const EVENT_STREAM: &str = "text/event-stream";
 
@@ -550,10 +551,10 @@ struct Overrides {
 impl Overrides {
     fn from_headers(headers: &HeaderMap) -> Result<Overrides, Refusal> {
         Ok(Overrides {
-            ttft: header_number(headers, MODEL_OVERRIDE_TTFT, 0)?
+            ttft: header_number(headers, TTFT_HEADER, 0)?
                 .map(|ms| Duration::from_millis(u64::from(ms))),
-            output_tokens: header_number(headers, MODEL_OVERRIDE_TOKENS, 1)?,
-            tokens_per_sec: header_number(headers, MODEL_OVERRIDE_RATE, 1)?,
+            output_tokens: header_number(headers, OUTPUT_TOKENS_HEADER, 1)?,
+            tokens_per_sec: header_number(headers, TOKENS_PER_SEC_HEADER, 1)?,
         })
     }
 }
@@ -1616,6 +1617,37 @@ mod tests {
             first.at >= Duration::from_millis(295) && first.at < Duration::from_millis(400),
             "{:?}",
             first.at
+        );
+    }
+
+    #[tokio::test]
+    async fn header_overrides_set_ttft_and_rate_and_tokens_do_not_drift() {
+        let (addr, _) = serve().await;
+        let headers = [
+            ANTHROPIC_AUTH,
+            &[
+                (super::TTFT_HEADER, "50"),
+                (super::TOKENS_PER_SEC_HEADER, "100"),
+                (super::OUTPUT_TOKENS_HEADER, "21"),
+            ],
+        ]
+        .concat();
+        let body = anthropic_body("mock-smart", 100, true);
+        let stream = post(addr, ANTHROPIC, &headers, &body).await.events().await;
+        let deltas: Vec<Duration> = stream
+            .events
+            .iter()
+            .filter(|e| e.name.as_deref() == Some("content_block_delta"))
+            .map(|e| e.at)
+            .collect();
+        assert_eq!(deltas.len(), 21);
+        let (first, last) = (deltas[0], deltas[20]);
+        assert!(first >= Duration::from_millis(50), "{first:?}");
+        // 20 intervals of 10 ms, each due against the start instant, not after the last.
+        let span = last - first;
+        assert!(
+            span >= Duration::from_millis(195) && span <= Duration::from_millis(230),
+            "{span:?}"
         );
     }
 

@@ -1,1 +1,458 @@
-//! placeholder
+//! LLM provider streams → one request's measurement.
+//!
+//! The decoders read SSE events of the two wire formats and note, with the arrival time of the
+//! frame that completed each event, what the README defines: the first content-bearing delta
+//! (TTFT), every later one (inter-token latency), the provider's usage, and how the stream ended.
+//!
+//! - Anthropic Messages: `message_start` (usage: input, cache, and a first `output_tokens`),
+//!   `content_block_start`, `ping`, `content_block_delta` (`text_delta`, `thinking_delta`,
+//!   `input_json_delta`: content; `signature_delta`: not), `content_block_stop`,
+//!   `message_delta` (usage with the *cumulative* `output_tokens`), `message_stop`; `error`.
+//!   <https://docs.anthropic.com/en/docs/build-with-claude/streaming>
+//! - OpenAI chat completions: `chat.completion.chunk` objects; the first carries only
+//!   `delta.role` (the prelude, not content); content in `delta.content`, `delta.refusal`,
+//!   `delta.reasoning_content` or `delta.tool_calls[].function.arguments`; with
+//!   `stream_options.include_usage` a last chunk with empty `choices` and `usage`; then
+//!   `data: [DONE]`. An object with an `error` key is an error event.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::sse::SseEvent;
+use crate::config::Provider;
+
+/// Tokens of one request. `input` excludes cache reads and writes (Anthropic reports them apart;
+/// OpenAI's `prompt_tokens` includes `cached_tokens`, which are subtracted), so each count is
+/// priced once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub input: u64,
+    pub output: u64,
+    pub cache_read: u64,
+    pub cache_write: u64,
+}
+
+/// A stream that ended well, as measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measurement {
+    /// From the request's start to the first content-bearing delta; None for `stream: false`.
+    pub ttft: Option<Duration>,
+    /// Arrival (from the request's start) of every content-bearing delta, in order.
+    pub content_at: Vec<Duration>,
+    pub usage: Usage,
+    /// The stream carried no output usage: `usage.output` counts content deltas instead.
+    pub estimated: bool,
+}
+
+/// How a 200 stream can still fail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StreamFailure {
+    /// An `error` event (Anthropic) or an `error` object (OpenAI) inside the stream.
+    ErrorEvent(String),
+    /// The body ended before `message_stop` / `[DONE]`.
+    Truncated,
+}
+
+/// Per-request stream state.
+#[derive(Debug)]
+pub struct Decoder {
+    provider: Provider,
+    ttft: Option<Duration>,
+    content_at: Vec<Duration>,
+    usage: Usage,
+    output_reported: bool,
+    done: bool,
+    error: Option<String>,
+}
+
+fn count(v: &Value, key: &str) -> Option<u64> {
+    v.get(key).and_then(Value::as_u64)
+}
+
+fn non_empty_str(v: Option<&Value>) -> bool {
+    v.and_then(Value::as_str).is_some_and(|s| !s.is_empty())
+}
+
+impl Decoder {
+    pub fn new(provider: Provider) -> Decoder {
+        Decoder {
+            provider,
+            ttft: None,
+            content_at: Vec::new(),
+            usage: Usage::default(),
+            output_reported: false,
+            done: false,
+            error: None,
+        }
+    }
+
+    pub fn ttft(&self) -> Option<Duration> {
+        self.ttft
+    }
+
+    /// The time of the last content-bearing delta, if any (for the between-tokens timeout).
+    pub fn last_content(&self) -> Option<Duration> {
+        self.content_at.last().copied()
+    }
+
+    /// The stream has said its last word (`message_stop`, `[DONE]`, or an error).
+    pub fn finished(&self) -> bool {
+        self.done || self.error.is_some()
+    }
+
+    fn content(&mut self, at: Duration) {
+        self.ttft.get_or_insert(at);
+        self.content_at.push(at);
+    }
+
+    /// One SSE event, received `at` after the request's start.
+    pub fn on_event(&mut self, ev: &SseEvent, at: Duration) {
+        if self.finished() {
+            return; // nothing after the end counts
+        }
+        match self.provider {
+            Provider::Anthropic => self.anthropic(ev, at),
+            Provider::OpenAi => self.openai(ev, at),
+        }
+    }
+
+    fn anthropic(&mut self, ev: &SseEvent, at: Duration) {
+        let Ok(v) = serde_json::from_str::<Value>(&ev.data) else {
+            return;
+        };
+        // The JSON `type` is authoritative; the `event:` line repeats it.
+        let kind = v.get("type").and_then(Value::as_str).unwrap_or(&ev.event);
+        match kind {
+            "message_start" => {
+                if let Some(u) = v.pointer("/message/usage") {
+                    self.anthropic_usage(u);
+                }
+            }
+            "content_block_delta" => {
+                let d = v.get("delta").unwrap_or(&Value::Null);
+                let has_content = non_empty_str(d.get("text"))
+                    || non_empty_str(d.get("thinking"))
+                    || non_empty_str(d.get("partial_json"));
+                if has_content {
+                    self.content(at);
+                }
+            }
+            "message_delta" => {
+                if let Some(u) = v.get("usage") {
+                    self.anthropic_usage(u);
+                }
+            }
+            "message_stop" => self.done = true,
+            "error" => {
+                let e = v.get("error").unwrap_or(&Value::Null);
+                let kind = e.get("type").and_then(Value::as_str).unwrap_or("error");
+                let msg = e.get("message").and_then(Value::as_str).unwrap_or("");
+                self.error = Some(format!("{kind}: {msg}"));
+            }
+            _ => {} // content_block_start/stop, ping, unknown future events
+        }
+    }
+
+    /// Anthropic's counts are cumulative totals so far: assign, never add.
+    fn anthropic_usage(&mut self, u: &Value) {
+        if let Some(n) = count(u, "input_tokens") {
+            self.usage.input = n;
+        }
+        if let Some(n) = count(u, "cache_read_input_tokens") {
+            self.usage.cache_read = n;
+        }
+        if let Some(n) = count(u, "cache_creation_input_tokens") {
+            self.usage.cache_write = n;
+        }
+        if let Some(n) = count(u, "output_tokens") {
+            self.usage.output = n;
+            self.output_reported = true;
+        }
+    }
+
+    fn openai(&mut self, ev: &SseEvent, at: Duration) {
+        if ev.data.trim() == "[DONE]" {
+            self.done = true;
+            return;
+        }
+        let Ok(v) = serde_json::from_str::<Value>(&ev.data) else {
+            return;
+        };
+        if let Some(e) = v.get("error").filter(|e| !e.is_null()) {
+            let msg = e
+                .get("message")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| e.to_string());
+            let kind = e
+                .get("type")
+                .or_else(|| e.get("code"))
+                .and_then(Value::as_str)
+                .unwrap_or("error");
+            self.error = Some(format!("{kind}: {msg}"));
+            return;
+        }
+        let choices = v.get("choices").and_then(Value::as_array);
+        let has_content = choices.is_some_and(|cs| {
+            cs.iter().any(|c| {
+                let d = c.get("delta").unwrap_or(&Value::Null);
+                non_empty_str(d.get("content"))
+                    || non_empty_str(d.get("refusal"))
+                    || non_empty_str(d.get("reasoning_content"))
+                    || d.get("tool_calls")
+                        .and_then(Value::as_array)
+                        .is_some_and(|calls| {
+                            calls
+                                .iter()
+                                .any(|t| non_empty_str(t.pointer("/function/arguments")))
+                        })
+            })
+        });
+        if has_content {
+            self.content(at);
+        }
+        if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+            self.openai_usage(u);
+        }
+    }
+
+    fn openai_usage(&mut self, u: &Value) {
+        let cached = u
+            .pointer("/prompt_tokens_details/cached_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        if let Some(n) = count(u, "prompt_tokens") {
+            self.usage.input = n.saturating_sub(cached);
+            self.usage.cache_read = cached;
+        }
+        if let Some(n) = count(u, "completion_tokens") {
+            self.usage.output = n;
+            self.output_reported = true;
+        }
+    }
+
+    /// The body ended: what the request measured, or how it failed.
+    pub fn finish(self) -> Result<Measurement, StreamFailure> {
+        if let Some(e) = self.error {
+            return Err(StreamFailure::ErrorEvent(e));
+        }
+        if !self.done {
+            return Err(StreamFailure::Truncated);
+        }
+        let mut usage = self.usage;
+        let estimated = !self.output_reported;
+        if estimated {
+            usage.output = self.content_at.len() as u64;
+        }
+        Ok(Measurement {
+            ttft: self.ttft,
+            content_at: self.content_at,
+            usage,
+            estimated,
+        })
+    }
+}
+
+/// A `stream: false` response body: its usage, or why it is not a success.
+pub fn decode_json(provider: Provider, body: &[u8]) -> Result<Measurement, StreamFailure> {
+    let v: Value = serde_json::from_slice(body).map_err(|_| StreamFailure::Truncated)?;
+    let mut d = Decoder::new(provider);
+    if let Some(e) = v.get("error").filter(|e| !e.is_null()) {
+        return Err(StreamFailure::ErrorEvent(e.to_string()));
+    }
+    if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+        match provider {
+            Provider::Anthropic => d.anthropic_usage(u),
+            Provider::OpenAi => d.openai_usage(u),
+        }
+    }
+    let mut usage = d.usage;
+    let estimated = !d.output_reported;
+    if estimated {
+        // No usage: a rough count, four characters a token, of the returned text.
+        let text_len = match provider {
+            Provider::Anthropic => v
+                .get("content")
+                .and_then(Value::as_array)
+                .map(|blocks| {
+                    blocks
+                        .iter()
+                        .filter_map(|b| b.get("text").and_then(Value::as_str))
+                        .map(str::len)
+                        .sum::<usize>()
+                })
+                .unwrap_or(0),
+            Provider::OpenAi => v
+                .pointer("/choices/0/message/content")
+                .and_then(Value::as_str)
+                .map_or(0, str::len),
+        };
+        usage.output = text_len.div_ceil(4) as u64;
+    }
+    Ok(Measurement {
+        ttft: None,
+        content_at: Vec::new(),
+        usage,
+        estimated,
+    })
+}
+
+/// Seconds from a `retry-after` header: delta-seconds (RFC 9110 §10.2.3). The HTTP-date form is
+/// not used by the LLM providers and is ignored.
+pub fn retry_after_secs(value: &str) -> Option<f64> {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::sse::SseParser;
+    use super::*;
+
+    /// Feed a recorded-shape stream in one frame per event, each frame `step` ms after the last.
+    fn run(provider: Provider, stream: &str, step_ms: u64) -> Result<Measurement, StreamFailure> {
+        let mut p = SseParser::new();
+        let mut d = Decoder::new(provider);
+        let mut events = Vec::new();
+        for (i, frame) in stream.split_inclusive("\n\n").enumerate() {
+            p.feed(frame.as_bytes(), &mut events);
+            for ev in events.drain(..) {
+                d.on_event(&ev, Duration::from_millis((i as u64 + 1) * step_ms));
+            }
+        }
+        d.finish()
+    }
+
+    /// The shape of a real Anthropic Messages stream (abridged ids), including a ping and a
+    /// usage-bearing message_delta.
+    pub const ANTHROPIC: &str = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude-sonnet-4-5\",\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":25,\"cache_creation_input_tokens\":3,\"cache_read_input_tokens\":100,\"output_tokens\":1}}}\n\n\
+event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n\
+event: ping\ndata: {\"type\": \"ping\"}\n\n\
+event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello\"}}\n\n\
+event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\" there, friend\"}}\n\n\
+event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n\
+event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":15}}\n\n\
+event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+
+    pub const OPENAI: &str = "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n\
+data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello\"},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n\
+data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" there\"},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n\
+data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usage\":null}\n\n\
+data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":130,\"completion_tokens\":2,\"total_tokens\":132,\"prompt_tokens_details\":{\"cached_tokens\":100}}}\n\n\
+data: [DONE]\n\n";
+
+    #[test]
+    fn anthropic_ttft_is_the_first_text_delta_and_usage_is_assigned() {
+        let m = run(Provider::Anthropic, ANTHROPIC, 10).unwrap();
+        // message_start (10), block start (20), ping (30), first delta at 40 ms.
+        assert_eq!(m.ttft, Some(Duration::from_millis(40)));
+        assert_eq!(m.content_at.len(), 2);
+        // output_tokens: 1 in message_start, then the cumulative 15: assigned, not added (16).
+        assert_eq!(
+            m.usage,
+            Usage {
+                input: 25,
+                output: 15,
+                cache_read: 100,
+                cache_write: 3
+            }
+        );
+        assert!(!m.estimated);
+    }
+
+    #[test]
+    fn openai_ttft_skips_the_role_prelude_and_cached_tokens_are_split_out() {
+        let m = run(Provider::OpenAi, OPENAI, 10).unwrap();
+        assert_eq!(m.ttft, Some(Duration::from_millis(20)));
+        assert_eq!(m.usage.input, 30);
+        assert_eq!(m.usage.cache_read, 100);
+        assert_eq!(m.usage.output, 2);
+        assert!(!m.estimated);
+    }
+
+    #[test]
+    fn without_usage_deltas_are_counted_and_marked_estimated() {
+        let no_usage: String = OPENAI
+            .split_inclusive("\n\n")
+            .filter(|f| !f.contains("\"usage\":{"))
+            .collect();
+        let m = run(Provider::OpenAi, &no_usage, 10).unwrap();
+        assert!(m.estimated);
+        assert_eq!(m.usage.output, 2);
+        let no_delta_usage: String = ANTHROPIC
+            .split_inclusive("\n\n")
+            .filter(|f| !f.contains("usage"))
+            .collect();
+        let m = run(Provider::Anthropic, &no_delta_usage, 10).unwrap();
+        assert!(m.estimated);
+        assert_eq!(m.usage.output, 2);
+    }
+
+    #[test]
+    fn thinking_and_tool_input_deltas_are_content_signatures_are_not() {
+        let s = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}}\n\n\
+event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"abc\"}}\n\n\
+event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"Let me\"}}\n\n\
+event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"a\\\"\"}}\n\n\
+event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+        let m = run(Provider::Anthropic, s, 10).unwrap();
+        assert_eq!(m.ttft, Some(Duration::from_millis(30)));
+        assert_eq!(m.content_at.len(), 2);
+        let tool = "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"tool_calls\":[{\"index\":0,\"id\":\"c\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"\"}}]}}]}\n\n\
+data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"x\\\"\"}}]}}]}\n\ndata: [DONE]\n\n";
+        let m = run(Provider::OpenAi, tool, 10).unwrap();
+        assert_eq!(m.ttft, Some(Duration::from_millis(20)));
+    }
+
+    #[test]
+    fn error_events_and_truncation_are_failures() {
+        let overloaded = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}}\n\n\
+event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n\
+event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
+        assert_eq!(
+            run(Provider::Anthropic, overloaded, 1),
+            Err(StreamFailure::ErrorEvent(
+                "overloaded_error: Overloaded".into()
+            ))
+        );
+        let cut = ANTHROPIC.split("event: message_stop").next().unwrap();
+        assert_eq!(
+            run(Provider::Anthropic, cut, 1),
+            Err(StreamFailure::Truncated)
+        );
+        let cut = OPENAI.split("data: [DONE]").next().unwrap();
+        assert_eq!(run(Provider::OpenAi, cut, 1), Err(StreamFailure::Truncated));
+        let err = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"error\":{\"message\":\"server had an error\",\"type\":\"server_error\"}}\n\n";
+        assert_eq!(
+            run(Provider::OpenAi, err, 1),
+            Err(StreamFailure::ErrorEvent(
+                "server_error: server had an error".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn non_streaming_bodies_give_usage() {
+        let a = br#"{"id":"msg","type":"message","content":[{"type":"text","text":"Hi"}],"usage":{"input_tokens":12,"output_tokens":7,"cache_read_input_tokens":0,"cache_creation_input_tokens":0}}"#;
+        let m = decode_json(Provider::Anthropic, a).unwrap();
+        assert_eq!((m.usage.input, m.usage.output, m.estimated), (12, 7, false));
+        let o = br#"{"choices":[{"message":{"role":"assistant","content":"Hello there"}}],"usage":{"prompt_tokens":9,"completion_tokens":3}}"#;
+        let m = decode_json(Provider::OpenAi, o).unwrap();
+        assert_eq!((m.usage.input, m.usage.output), (9, 3));
+        let o = br#"{"choices":[{"message":{"role":"assistant","content":"Hello there"}}]}"#;
+        let m = decode_json(Provider::OpenAi, o).unwrap();
+        assert!(m.estimated);
+        assert_eq!(m.usage.output, 3);
+    }
+
+    #[test]
+    fn retry_after_reads_seconds() {
+        assert_eq!(retry_after_secs(" 12 "), Some(12.0));
+        assert_eq!(retry_after_secs("1.5"), Some(1.5));
+        assert_eq!(retry_after_secs("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+}

@@ -260,7 +260,18 @@ mod tests {
     /// A random but valid stream: events with names, ids, multi-line and non-ASCII data,
     /// comments, every line ending, an optional BOM.
     fn random_stream(rng: &mut SmallRng) -> Vec<u8> {
-        const PIECES: &[&str] = &["a", "b c", "{\"x\":1}", "é", "世界", "🎉", " ", ":", "x:y", ""];
+        const PIECES: &[&str] = &[
+            "a",
+            "b c",
+            "{\"x\":1}",
+            "é",
+            "世界",
+            "🎉",
+            " ",
+            ":",
+            "x:y",
+            "",
+        ];
         let endings = ["\n", "\r\n", "\r"];
         let mut s = String::new();
         if rng.random_bool(0.2) {
@@ -283,7 +294,11 @@ mod tests {
                 s.push_str(nl(rng));
             }
             for _ in 0..rng.random_range(0..4) {
-                s.push_str(if rng.random_bool(0.5) { "data: " } else { "data:" });
+                s.push_str(if rng.random_bool(0.5) {
+                    "data: "
+                } else {
+                    "data:"
+                });
                 for _ in 0..rng.random_range(0..4) {
                     s.push_str(PIECES[rng.random_range(0..PIECES.len())]);
                 }
