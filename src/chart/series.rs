@@ -186,6 +186,7 @@ mod tests {
                     dropped_arrivals: 0,
                     bytes_received: 0,
                     ramp: None,
+                    llm: None,
                 }
             })
             .collect();

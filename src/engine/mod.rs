@@ -280,5 +280,9 @@ fn endpoint_record(
         dropped_arrivals,
         bytes_received: stats.bytes,
         ramp: s.ramp.clone(),
+        llm: s.llm.as_ref().map(|plan| match &stats.llm {
+            Some(l) => l.to_record(plan, elapsed_s),
+            None => llm::LlmStats::new(plan.models.len()).to_record(plan, elapsed_s),
+        }),
     }
 }

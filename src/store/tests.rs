@@ -34,6 +34,7 @@ pub(crate) fn endpoint(name: &str, hash: &str, base_us: u64) -> EndpointRecord {
         dropped_arrivals: 0,
         bytes_received: 1234,
         ramp: None,
+        llm: None,
     }
 }
 
