@@ -86,8 +86,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use hyper::body::Frame;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use tokio::time::{Instant, Sleep};
 
 /// How a model answers a request that finds it at capacity.
@@ -376,7 +375,7 @@ fn status_529() -> StatusCode {
 }
 
 /// The error response, with `retry-after` when the client should come back later.
-fn error_response(status: StatusCode, refusal: &Refusal, body: Value) -> Response {
+fn error_response(status: StatusCode, refusal: &Refusal, body: impl Serialize) -> Response {
     let mut response = (status, Json(body)).into_response();
     if matches!(refusal, Refusal::RateLimited { .. }) {
         response
@@ -394,49 +393,60 @@ fn anthropic_error(refusal: &Refusal) -> Response {
         Refusal::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error"),
         Refusal::Overloaded => (status_529(), "overloaded_error"),
     };
-    let body = json!({
-        "type": "error",
-        "error": { "type": kind, "message": refusal.to_string() },
-    });
+    let message = refusal.to_string();
+    let body = AnthropicEvent::Error {
+        error: ErrorDetail {
+            kind,
+            message: &message,
+        },
+    };
     error_response(status, refusal, body)
 }
+
+/// OpenAI's message for an overloaded server, in a 503 or inside a stream.
+const OPENAI_OVERLOADED: &str = "The server is overloaded, please try again later.";
 
 fn openai_error(refusal: &Refusal) -> Response {
     let (status, kind, code, message) = match refusal {
         Refusal::Unauthenticated(_) => (
             StatusCode::UNAUTHORIZED,
             "invalid_request_error",
-            Value::from("invalid_api_key"),
+            Some("invalid_api_key"),
             refusal.to_string(),
         ),
         Refusal::BadRequest(_) => (
             StatusCode::BAD_REQUEST,
             "invalid_request_error",
-            Value::Null,
+            None,
             refusal.to_string(),
         ),
         Refusal::UnknownModel(model) => (
             StatusCode::NOT_FOUND,
             "invalid_request_error",
-            Value::from("model_not_found"),
+            Some("model_not_found"),
             format!("The model `{model}` does not exist or you do not have access to it."),
         ),
         Refusal::RateLimited { .. } => (
             StatusCode::TOO_MANY_REQUESTS,
             "requests",
-            Value::from("rate_limit_exceeded"),
+            Some("rate_limit_exceeded"),
             refusal.to_string(),
         ),
         Refusal::Overloaded => (
             StatusCode::SERVICE_UNAVAILABLE,
             "server_error",
-            Value::Null,
-            "The server is overloaded, please try again later.".to_owned(),
+            None,
+            OPENAI_OVERLOADED.to_owned(),
         ),
     };
-    let body = json!({
-        "error": { "message": message, "type": kind, "param": null, "code": code },
-    });
+    let body = OpenAiError {
+        error: OpenAiErrorDetail {
+            message: &message,
+            kind,
+            param: None,
+            code,
+        },
+    };
     error_response(status, refusal, body)
 }
 
@@ -758,7 +768,8 @@ async fn anthropic_reply(
         Ending::Complete => {
             tokio::time::sleep_until(generation.finish_due()).await;
             drop(slot);
-            Ok(Json(anthropic_message(&generation)).into_response())
+            let text = generation.full_text();
+            Ok(Json(anthropic_message(&generation, Some(&text))).into_response())
         }
         Ending::ErrorAfter(_) => {
             tokio::time::sleep_until(generation.cut_due()).await;
@@ -768,7 +779,8 @@ async fn anthropic_reply(
         Ending::TruncateAfter(_) => {
             tokio::time::sleep_until(generation.cut_due()).await;
             drop(slot);
-            Ok(half_json(&anthropic_message(&generation)))
+            let text = generation.full_text();
+            Ok(half_json(&anthropic_message(&generation, Some(&text))))
         }
     }
 }
@@ -785,96 +797,191 @@ fn anthropic_stop_reason(generation: &Generation) -> &'static str {
     }
 }
 
-fn anthropic_message(generation: &Generation) -> Value {
-    json!({
-        "id": anthropic_id(generation),
-        "type": "message",
-        "role": "assistant",
-        "model": generation.model,
-        "content": [{ "type": "text", "text": generation.full_text() }],
-        "stop_reason": anthropic_stop_reason(generation),
-        "stop_sequence": null,
-        "usage": {
-            "input_tokens": generation.input_tokens,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
-            "output_tokens": generation.output_tokens,
+// The wire types below are structs rather than `json!` values so that keys come out in
+// the providers' order (`"type"` first), byte for byte what a real stream looks like.
+
+/// Every Anthropic stream event, and the body of an error response.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum AnthropicEvent<'a> {
+    MessageStart {
+        message: AnthropicMessage<'a>,
+    },
+    ContentBlockStart {
+        index: u32,
+        content_block: TextBlock<'a>,
+    },
+    Ping,
+    ContentBlockDelta {
+        index: u32,
+        delta: TextDelta<'a>,
+    },
+    ContentBlockStop {
+        index: u32,
+    },
+    MessageDelta {
+        delta: StopInfo,
+        usage: OutputUsage,
+    },
+    MessageStop,
+    Error {
+        error: ErrorDetail<'a>,
+    },
+}
+
+impl AnthropicEvent<'_> {
+    /// The SSE event name, which Anthropic sets equal to the `type` field.
+    fn name(&self) -> &'static str {
+        match self {
+            AnthropicEvent::MessageStart { .. } => "message_start",
+            AnthropicEvent::ContentBlockStart { .. } => "content_block_start",
+            AnthropicEvent::Ping => "ping",
+            AnthropicEvent::ContentBlockDelta { .. } => "content_block_delta",
+            AnthropicEvent::ContentBlockStop { .. } => "content_block_stop",
+            AnthropicEvent::MessageDelta { .. } => "message_delta",
+            AnthropicEvent::MessageStop => "message_stop",
+            AnthropicEvent::Error { .. } => "error",
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct AnthropicMessage<'a> {
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    role: &'static str,
+    model: &'a str,
+    content: Vec<TextBlock<'a>>,
+    stop_reason: Option<&'static str>,
+    stop_sequence: Option<&'static str>,
+    usage: AnthropicUsage,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename = "text")]
+struct TextBlock<'a> {
+    text: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename = "text_delta")]
+struct TextDelta<'a> {
+    text: &'a str,
+}
+
+#[derive(Serialize)]
+struct AnthropicUsage {
+    input_tokens: u32,
+    cache_creation_input_tokens: u32,
+    cache_read_input_tokens: u32,
+    output_tokens: u32,
+}
+
+#[derive(Serialize)]
+struct StopInfo {
+    stop_reason: &'static str,
+    stop_sequence: Option<&'static str>,
+}
+
+/// `message_delta` usage: the cumulative output count, not an increment.
+#[derive(Serialize)]
+struct OutputUsage {
+    output_tokens: u32,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    message: &'a str,
+}
+
+/// The complete message (non-streaming), or the empty shell of `message_start`.
+fn anthropic_message<'a>(
+    generation: &'a Generation,
+    text: Option<&'a str>,
+) -> AnthropicMessage<'a> {
+    AnthropicMessage {
+        id: anthropic_id(generation),
+        kind: "message",
+        role: "assistant",
+        model: &generation.model,
+        content: text.map(|text| TextBlock { text }).into_iter().collect(),
+        stop_reason: text.map(|_| anthropic_stop_reason(generation)),
+        stop_sequence: None,
+        usage: AnthropicUsage {
+            input_tokens: generation.input_tokens,
+            cache_creation_input_tokens: 0,
+            cache_read_input_tokens: 0,
+            // message_start reports 1, as the real API does; the final count comes later.
+            output_tokens: if text.is_some() {
+                generation.output_tokens
+            } else {
+                1
+            },
         },
-    })
+    }
 }
 
 fn anthropic_events(generation: &Generation) -> Schedule {
     let mut schedule = Schedule::default();
+    let mut event = |due: Instant, event: AnthropicEvent<'_>| {
+        schedule.push(
+            due,
+            format!("event: {}\ndata: {}\n\n", event.name(), to_json(&event)).as_bytes(),
+        );
+    };
     let opened = generation.prelude_due();
-    let message_start = json!({
-        "type": "message_start",
-        "message": {
-            "id": anthropic_id(generation),
-            "type": "message",
-            "role": "assistant",
-            "model": generation.model,
-            "content": [],
-            "stop_reason": null,
-            "stop_sequence": null,
-            "usage": {
-                "input_tokens": generation.input_tokens,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
-                "output_tokens": 1,
-            },
-        },
-    });
-    schedule.event(opened, "message_start", &message_start);
-    schedule.event(
+    event(
         opened,
-        "content_block_start",
-        &json!({
-            "type": "content_block_start",
-            "index": 0,
-            "content_block": { "type": "text", "text": "" },
-        }),
+        AnthropicEvent::MessageStart {
+            message: anthropic_message(generation, None),
+        },
     );
-    schedule.event(opened, "ping", &json!({ "type": "ping" }));
+    event(
+        opened,
+        AnthropicEvent::ContentBlockStart {
+            index: 0,
+            content_block: TextBlock { text: "" },
+        },
+    );
+    event(opened, AnthropicEvent::Ping);
     for delta in generation.deltas() {
-        schedule.event(
+        event(
             delta.due,
-            "content_block_delta",
-            &json!({
-                "type": "content_block_delta",
-                "index": 0,
-                "delta": { "type": "text_delta", "text": delta.text },
-            }),
+            AnthropicEvent::ContentBlockDelta {
+                index: 0,
+                delta: TextDelta { text: &delta.text },
+            },
         );
     }
     match generation.profile.ending {
         Ending::Complete => {
             let at = generation.finish_due();
-            schedule.event(
+            event(at, AnthropicEvent::ContentBlockStop { index: 0 });
+            event(
                 at,
-                "content_block_stop",
-                &json!({ "type": "content_block_stop", "index": 0 }),
-            );
-            schedule.event(
-                at,
-                "message_delta",
-                &json!({
-                    "type": "message_delta",
-                    "delta": {
-                        "stop_reason": anthropic_stop_reason(generation),
-                        "stop_sequence": null,
+                AnthropicEvent::MessageDelta {
+                    delta: StopInfo {
+                        stop_reason: anthropic_stop_reason(generation),
+                        stop_sequence: None,
                     },
-                    "usage": { "output_tokens": generation.output_tokens },
-                }),
+                    usage: OutputUsage {
+                        output_tokens: generation.output_tokens,
+                    },
+                },
             );
-            schedule.event(at, "message_stop", &json!({ "type": "message_stop" }));
+            event(at, AnthropicEvent::MessageStop);
         }
-        Ending::ErrorAfter(_) => schedule.event(
+        Ending::ErrorAfter(_) => event(
             generation.cut_due(),
-            "error",
-            &json!({
-                "type": "error",
-                "error": { "type": "overloaded_error", "message": "Overloaded" },
-            }),
+            AnthropicEvent::Error {
+                error: ErrorDetail {
+                    kind: "overloaded_error",
+                    message: "Overloaded",
+                },
+            },
         ),
         Ending::TruncateAfter(_) => {}
     }
@@ -987,97 +1094,179 @@ fn unix_time() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn openai_usage(generation: &Generation) -> Value {
-    json!({
-        "prompt_tokens": generation.input_tokens,
-        "completion_tokens": generation.output_tokens,
-        "total_tokens": u64::from(generation.input_tokens) + u64::from(generation.output_tokens),
-    })
+#[derive(Serialize)]
+struct ChatChunk<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: Vec<ChunkChoice<'a>>,
+    /// Absent without `include_usage`; with it, `null` on every chunk but the usage chunk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Option<Usage>>,
 }
 
-fn openai_completion(generation: &Generation) -> Value {
-    json!({
-        "id": openai_id(generation),
-        "object": "chat.completion",
-        "created": unix_time(),
-        "model": generation.model,
-        "choices": [{
-            "index": 0,
-            "message": { "role": "assistant", "content": generation.full_text(), "refusal": null },
-            "logprobs": null,
-            "finish_reason": openai_finish_reason(generation),
+#[derive(Serialize)]
+struct ChunkChoice<'a> {
+    index: u32,
+    delta: ChunkDelta<'a>,
+    logprobs: Option<()>,
+    finish_reason: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct ChunkDelta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct ChatCompletion<'a> {
+    id: String,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: [CompletionChoice; 1],
+    usage: Usage,
+}
+
+#[derive(Serialize)]
+struct CompletionChoice {
+    index: u32,
+    message: AssistantMessage,
+    logprobs: Option<()>,
+    finish_reason: &'static str,
+}
+
+#[derive(Serialize)]
+struct AssistantMessage {
+    role: &'static str,
+    content: String,
+    refusal: Option<()>,
+}
+
+#[derive(Serialize)]
+struct Usage {
+    prompt_tokens: u32,
+    completion_tokens: u32,
+    total_tokens: u32,
+}
+
+#[derive(Serialize)]
+struct OpenAiError<'a> {
+    error: OpenAiErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct OpenAiErrorDetail<'a> {
+    message: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    param: Option<()>,
+    code: Option<&'static str>,
+}
+
+fn openai_usage(generation: &Generation) -> Usage {
+    Usage {
+        prompt_tokens: generation.input_tokens,
+        completion_tokens: generation.output_tokens,
+        total_tokens: generation
+            .input_tokens
+            .saturating_add(generation.output_tokens),
+    }
+}
+
+fn openai_completion(generation: &Generation) -> ChatCompletion<'_> {
+    ChatCompletion {
+        id: openai_id(generation),
+        object: "chat.completion",
+        created: unix_time(),
+        model: &generation.model,
+        choices: [CompletionChoice {
+            index: 0,
+            message: AssistantMessage {
+                role: "assistant",
+                content: generation.full_text(),
+                refusal: None,
+            },
+            logprobs: None,
+            finish_reason: openai_finish_reason(generation),
         }],
-        "usage": openai_usage(generation),
-    })
+        usage: openai_usage(generation),
+    }
 }
 
 fn openai_events(generation: &Generation, include_usage: bool) -> Schedule {
     let id = openai_id(generation);
     let created = unix_time();
-    // With `include_usage`, OpenAI puts `"usage": null` in every chunk but the last.
-    let chunk = |delta: Value, finish_reason: Value| {
-        let mut chunk = json!({
-            "id": id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": generation.model,
-            "choices": [{
-                "index": 0,
-                "delta": delta,
-                "logprobs": null,
-                "finish_reason": finish_reason,
+    let chunk = |delta: ChunkDelta<'_>, finish_reason: Option<&'static str>| {
+        let chunk = ChatChunk {
+            id: &id,
+            object: "chat.completion.chunk",
+            created,
+            model: &generation.model,
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta,
+                logprobs: None,
+                finish_reason,
             }],
-        });
-        if include_usage && let Some(fields) = chunk.as_object_mut() {
-            fields.insert("usage".to_owned(), Value::Null);
-        }
-        chunk
+            usage: include_usage.then_some(None),
+        };
+        format!("data: {}\n\n", to_json(&chunk))
     };
 
     let mut schedule = Schedule::default();
-    schedule.data(
-        generation.prelude_due(),
-        &chunk(json!({ "role": "assistant", "content": "" }), Value::Null),
-    );
+    let role = ChunkDelta {
+        role: Some("assistant"),
+        content: Some(""),
+    };
+    schedule.push(generation.prelude_due(), chunk(role, None).as_bytes());
     for delta in generation.deltas() {
-        schedule.data(
-            delta.due,
-            &chunk(json!({ "content": delta.text }), Value::Null),
-        );
+        let content = ChunkDelta {
+            role: None,
+            content: Some(&delta.text),
+        };
+        schedule.push(delta.due, chunk(content, None).as_bytes());
     }
     match generation.profile.ending {
         Ending::Complete => {
             let at = generation.finish_due();
-            schedule.data(
-                at,
-                &chunk(json!({}), Value::from(openai_finish_reason(generation))),
-            );
+            let empty = ChunkDelta {
+                role: None,
+                content: None,
+            };
+            let finish = chunk(empty, Some(openai_finish_reason(generation)));
+            schedule.push(at, finish.as_bytes());
             if include_usage {
-                schedule.data(
-                    at,
-                    &json!({
-                        "id": id,
-                        "object": "chat.completion.chunk",
-                        "created": created,
-                        "model": generation.model,
-                        "choices": [],
-                        "usage": openai_usage(generation),
-                    }),
-                );
+                let usage = ChatChunk {
+                    id: &id,
+                    object: "chat.completion.chunk",
+                    created,
+                    model: &generation.model,
+                    choices: Vec::new(),
+                    usage: Some(Some(openai_usage(generation))),
+                };
+                schedule.push(at, format!("data: {}\n\n", to_json(&usage)).as_bytes());
             }
             schedule.push(at, b"data: [DONE]\n\n");
         }
-        Ending::ErrorAfter(_) => schedule.data(
-            generation.cut_due(),
-            &json!({
-                "error": {
-                    "message": "The server is overloaded, please try again later.",
-                    "type": "server_error",
-                    "param": null,
-                    "code": null,
+        Ending::ErrorAfter(_) => {
+            let error = OpenAiError {
+                error: OpenAiErrorDetail {
+                    message: OPENAI_OVERLOADED,
+                    kind: "server_error",
+                    param: None,
+                    code: None,
                 },
-            }),
-        ),
+            };
+            schedule.push(
+                generation.cut_due(),
+                format!("data: {}\n\n", to_json(&error)).as_bytes(),
+            );
+        }
         Ending::TruncateAfter(_) => {}
     }
     schedule
@@ -1088,8 +1277,8 @@ fn openai_events(generation: &Generation, include_usage: bool) -> Schedule {
 
 /// A 200 whose JSON body stops halfway: what a non-streaming client sees of a response
 /// cut off mid-generation.
-fn half_json(value: &Value) -> Response {
-    let text = value.to_string();
+fn half_json(value: &impl Serialize) -> Response {
+    let text = to_json(value);
     let mut cut = text.len() / 2;
     while !text.is_char_boundary(cut) {
         cut -= 1;
@@ -1114,16 +1303,12 @@ impl Schedule {
             _ => self.chunks.push_back((due, bytes.to_vec())),
         }
     }
+}
 
-    /// A named SSE event (Anthropic).
-    fn event(&mut self, due: Instant, name: &str, data: &Value) {
-        self.push(due, format!("event: {name}\ndata: {data}\n\n").as_bytes());
-    }
-
-    /// An unnamed SSE event (OpenAI).
-    fn data(&mut self, due: Instant, data: &Value) {
-        self.push(due, format!("data: {data}\n\n").as_bytes());
-    }
+/// JSON text of a wire type. Serializing these plain structs cannot fail; an empty
+/// object is still valid JSON should that ever change.
+fn to_json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned())
 }
 
 fn event_stream(schedule: Schedule, slot: Slot) -> Response {
@@ -1527,10 +1712,13 @@ mod tests {
             json!({ "type": "content_block_start", "index": 0, "content_block": { "type": "text", "text": "" } })
         );
         assert_eq!(stream.events[2].json(), json!({ "type": "ping" }));
-        let first = stream.events[3].json();
-        assert_eq!(first["type"], "content_block_delta");
-        assert_eq!(first["index"], 0);
-        assert_eq!(first["delta"]["type"], "text_delta");
+        let first = &stream.events[3].data;
+        assert!(
+            first.starts_with(
+                r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""#
+            ),
+            "{first}"
+        );
         let deltas = stream.text_deltas();
         assert_eq!(deltas.len(), 12);
         assert_eq!(words(&deltas), 12, "one word per token: {deltas:?}");
@@ -1539,6 +1727,10 @@ mod tests {
         assert_eq!(
             stream.events[n - 3].json(),
             json!({ "type": "content_block_stop", "index": 0 })
+        );
+        assert_eq!(
+            stream.events[n - 2].data,
+            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":12}}"#
         );
         assert_eq!(
             stream.events[n - 2].json(),
@@ -1708,9 +1900,10 @@ mod tests {
         assert_eq!(stream.text_deltas().len(), 10);
         let last = stream.events.last().expect("events");
         assert_eq!(last.name.as_deref(), Some("error"));
+        // Byte for byte, keys in Anthropic's order.
         assert_eq!(
-            last.json(),
-            json!({ "type": "error", "error": { "type": "overloaded_error", "message": "Overloaded" } })
+            last.data,
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#
         );
         assert!(!stream.names().contains(&"message_stop"));
         wait_for_idle(&mock, "mock-midstream-error").await;
