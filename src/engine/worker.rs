@@ -549,6 +549,8 @@ impl Ctx {
             let class = match status {
                 429 => ErrorClass::RateLimited,
                 529 => ErrorClass::Overloaded,
+                // OpenAI has no 529: its "engine is currently overloaded" is a 503.
+                503 if llm.provider == crate::config::Provider::OpenAi => ErrorClass::Overloaded,
                 500..=599 => ErrorClass::Http5xx,
                 400..=499 => ErrorClass::Http4xx,
                 _ => ErrorClass::Expectation,

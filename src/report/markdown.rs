@@ -45,6 +45,7 @@ impl Format for Markdown {
                 escape(&c.status)
             ));
         }
+        out.push_str(&super::llm::markdown(report.run));
         out.into_bytes()
     }
 
