@@ -219,10 +219,24 @@ pub(super) fn scenario_plans(
     };
 
     let path = format!("{}{}", target.base_path, provider.path());
+    // Headers shape the measurement; their text as written (not `${ENV}` values) is hashed.
+    let header_texts: Vec<(String, String)> = spec
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.value.clone()))
+        .collect();
     let plan_for = |endpoint: String, tier_models: Vec<String>, idx: Vec<usize>| {
         let bodies: Vec<Vec<Bytes>> = idx.iter().map(|i| bodies[*i].clone()).collect();
         let prices: Vec<Option<Price>> = idx.iter().map(|i| prices[*i]).collect();
-        let hash = definition_hash(provider, &target, &tier_models, fallback, &bodies, &load);
+        let hash = definition_hash(
+            provider,
+            &target,
+            &tier_models,
+            fallback,
+            &bodies,
+            &header_texts,
+            &load,
+        );
         ScenarioPlan {
             name: endpoint,
             file: file.to_path_buf(),
@@ -420,6 +434,18 @@ fn headers(
             HeaderName::from_static("anthropic-version"),
             HeaderValue::from_static(ANTHROPIC_VERSION),
         ));
+    }
+    for (name, value) in &spec.headers {
+        let field = format!("llm.headers.{name}");
+        let err = |m: String| ConfigError::at(file, Some(value.referenced), &field, m);
+        let header = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| err(format!("`{name}` is not a valid header name")))?;
+        let (expanded, secret) = expand_env(&value.value, lookup).map_err(err)?;
+        let mut v = HeaderValue::from_str(&expanded)
+            .map_err(|_| err("the value holds characters a header cannot carry".into()))?;
+        v.set_sensitive(secret);
+        out.retain(|(n, _)| n != header);
+        out.push((header, v));
     }
     let Some(k) = &spec.api_key else {
         return Ok(out);
@@ -641,6 +667,7 @@ fn definition_hash(
     models: &[String],
     fallback: bool,
     bodies: &[Vec<Bytes>],
+    headers: &[(String, String)],
     load: &Load,
 ) -> String {
     let model = match load.model {
@@ -664,6 +691,7 @@ fn definition_hash(
         "models": models,
         "fallback": fallback,
         "bodies": bodies,
+        "headers": headers,
         "load": model,
     });
     format!(

@@ -136,6 +136,9 @@ pub struct LlmSpec {
     pub base_url: Option<Spanned<String>>,
     /// Must come from the environment: `${ANTHROPIC_API_KEY}`.
     pub api_key: Option<Spanned<String>>,
+    /// Extra request headers (`anthropic-beta`, an organisation id, …); `${ENV}` allowed.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Spanned<String>>,
     pub models: Option<Vec<Spanned<String>>>,
     pub fallback: Option<Vec<Spanned<String>>>,
     pub system: Option<Spanned<String>>,

@@ -69,6 +69,7 @@ impl Format for Markdown {
             .endpoints
             .iter()
             .filter(|e| e.call == Call::Regression)
+            .filter(|e| e.metric == crate::verdict::compare::CompareMetric::Latency)
             .collect();
         if !regressed.is_empty() {
             out.push_str("\n**Where the time went** (Server-Timing, mean per request)\n\n");

@@ -90,7 +90,9 @@ impl Format for Terminal {
         let mut out = Terminal::verdict_table(v);
         for e in &v.endpoints {
             out.push_str(&format!("  {}: {}\n", e.endpoint, e.reason));
-            if e.call == Call::Regression {
+            if e.call == Call::Regression
+                && e.metric == crate::verdict::compare::CompareMetric::Latency
+            {
                 let w = e
                     .where_the_time_went()
                     .unwrap_or_else(|| "no Server-Timing from the target".into());
