@@ -427,3 +427,41 @@ fn bad_llm_scenarios_are_bad_input() {
     );
     assert!(!err.contains("sk-literal-key"), "{err}");
 }
+
+/// A listener that never accepts, with an accept queue of one: the first connection (gate's
+/// reachability check) fills it, and later SYNs are dropped, so a connect hangs as it does
+/// towards an overloaded host.
+fn never_accepting() -> (tokio::runtime::Runtime, tokio::net::TcpListener, String) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt.block_on(async {
+        let s = tokio::net::TcpSocket::new_v4().unwrap();
+        s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        s.listen(0).unwrap()
+    });
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    (rt, listener, url)
+}
+
+#[test]
+fn a_connect_that_hangs_is_a_connect_timeout() {
+    let (_rt, _listener, url) = never_accepting();
+    let dir = suite(
+        &url,
+        &[(
+            "c.yml",
+            "name: c\nllm:\n  provider: anthropic\n  api_key: ${MOCK_KEY}\n  models: [m]\n  prompt: hi\n  \
+             timeouts: { connect: 200ms }\nload: { concurrency: 1, requests: 2 }\n",
+        )],
+    );
+    let (out, doc) = run(dir.path(), &["--no-save"]);
+    let e = endpoint(&doc, "c/m");
+    assert_eq!(
+        e["errors"]["timeout_connect"], 2,
+        "{e}\n{}",
+        text(&out.stderr)
+    );
+    assert_eq!(e["successes"], 0);
+}
