@@ -17,16 +17,15 @@ pub const MODEL_HEADER: [&str; 8] = [
     "Errors",
 ];
 
-/// USD with enough digits for a fraction of a cent.
+/// USD: cents from a dollar up, three significant digits below (a request can cost $0.000261).
 pub fn usd(v: f64) -> String {
-    if v == 0.0 {
+    if v == 0.0 || !v.is_finite() {
         "$0".into()
     } else if v.abs() >= 1.0 {
         format!("${v:.2}")
-    } else if v.abs() >= 0.01 {
-        format!("${v:.4}")
     } else {
-        format!("${v:.6}")
+        let decimals = (2 - v.abs().log10().floor() as i32).clamp(2, 12) as usize;
+        format!("${v:.decimals$}")
     }
 }
 
@@ -279,4 +278,16 @@ pub fn markdown(run: &RunRecord) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn usd_keeps_three_significant_digits_below_a_dollar() {
+        assert_eq!(super::usd(1234.5), "$1234.50");
+        assert_eq!(super::usd(0.261), "$0.261");
+        assert_eq!(super::usd(0.003132), "$0.00313");
+        assert_eq!(super::usd(0.000261), "$0.000261");
+        assert_eq!(super::usd(0.0), "$0");
+    }
 }
