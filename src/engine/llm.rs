@@ -683,6 +683,62 @@ event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\"
     }
 
     #[test]
+    fn one_request_gives_tpot_itl_tok_s_and_cost_as_defined() {
+        let ms = Duration::from_millis;
+        let m = Measurement {
+            ttft: Some(ms(300)),
+            content_at: vec![ms(300), ms(310), ms(320), ms(330)],
+            usage: Usage {
+                input: 1000,
+                output: 4,
+                cache_read: 2000,
+                cache_write: 0,
+            },
+            estimated: false,
+        };
+        let price = Price {
+            input: 3.0,
+            output: 15.0,
+            cache_read: 0.3,
+            cache_write: 3.75,
+        };
+        let mut s = LlmStats::new(1);
+        s.record_success(&m, ms(340), 0, Duration::ZERO, Some(&price));
+        // TPOT = (E2E − TTFT) / (tokens − 1) = 40 ms / 3.
+        let tpot = s.tpot.value_at_quantile(0.5);
+        assert!((13_320..=13_340).contains(&tpot), "{tpot}");
+        assert_eq!(s.itl.len(), 3);
+        assert_eq!(s.itl.value_at_quantile(1.0) / 100, 100, "10 ms gaps");
+        assert_eq!(s.per_token.value_at_quantile(0.5) / 100, 850, "85 ms per token");
+        assert!((s.tps_sum - 4.0 / 0.34).abs() < 1e-9);
+        // 1000 × $3 + 4 × $15 + 2000 × $0.3 per million.
+        assert!((s.cost_total - 0.00366).abs() < 1e-12);
+        let plan = LlmPlan {
+            provider: Provider::Anthropic,
+            models: vec!["m".into()],
+            fallback: false,
+            bodies: vec![],
+            headers: vec![],
+            stream: true,
+            max_tokens: 8,
+            timeouts: crate::config::LlmTimeouts {
+                connect: ms(1),
+                first_token: ms(1),
+                between_tokens: ms(1),
+            },
+            prices: vec![Some(price)],
+            daily_requests: Some(1000),
+        };
+        let r = s.to_record(&plan, 2.0);
+        assert_eq!(r.output_tokens, 4);
+        assert!((r.output_tps_aggregate - 2.0).abs() < 1e-9, "4 tokens in 2 s");
+        let c = r.cost.unwrap();
+        assert!((c.per_1k_usd - 3.66).abs() < 1e-9);
+        assert!((c.monthly_usd.unwrap() - 0.00366 * 1000.0 * 30.0).abs() < 1e-9);
+        assert!((c.p50_usd - 0.00366).abs() < 0.00001);
+    }
+
+    #[test]
     fn retry_after_reads_seconds() {
         assert_eq!(retry_after_secs(" 12 "), Some(12.0));
         assert_eq!(retry_after_secs("1.5"), Some(1.5));

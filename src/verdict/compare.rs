@@ -730,6 +730,44 @@ mod tests {
         assert_eq!(v[0].threshold, ASSUMED_NOISE);
     }
 
+    /// An LLM endpoint: latency around 1 s, TTFT around `ttft_us`, time per token `tpt_us`.
+    fn llm_endpoint(ttft_us: f64, tpt_us: f64, seed: u64) -> EndpointRecord {
+        let mut e = endpoint("chat/m", "h", 1_000_000.0, 4000, seed, 0.0);
+        let h = |median: f64, s: u64| {
+            decode_histogram(&endpoint("x", "x", median, 4000, s, 0.0).latency.histogram).unwrap()
+        };
+        e.llm = Some(crate::record::LlmRecord {
+            ttft: LatencySummary::from_histogram(&h(ttft_us, seed + 1)),
+            time_per_token: LatencySummary::from_histogram(&h(tpt_us, seed + 2)),
+            ..Default::default()
+        });
+        e
+    }
+
+    #[test]
+    fn a_ttft_regression_fails_the_gate_and_tok_s_is_compared_too() {
+        let baseline: Vec<RunRecord> = (0..4)
+            .map(|i| run(vec![llm_endpoint(200_000.0, 5000.0, i * 10)]))
+            .collect();
+        let head = run(vec![llm_endpoint(300_000.0, 5000.0, 99)]);
+        let v = compare(&baseline, &[head], &|_| 0.05, &CompareSettings::default());
+        let names: Vec<&str> = v.iter().map(|c| c.endpoint.as_str()).collect();
+        assert_eq!(names, ["chat/m", "chat/m · TTFT", "chat/m · tok/s"]);
+        assert_eq!(v[0].call, Call::NoChange, "{}", v[0].reason);
+        assert_eq!(v[1].call, Call::Regression, "{}", v[1].reason);
+        assert!(v[1].reason.starts_with("ΔTTFT p95 +"), "{}", v[1].reason);
+        assert_eq!(v[2].call, Call::NoChange, "{}", v[2].reason);
+        assert!(v[1].components.is_empty());
+        // Slower tokens (more time per token) are a tok/s regression.
+        let head = run(vec![llm_endpoint(200_000.0, 7000.0, 98)]);
+        let baseline: Vec<RunRecord> = (0..4)
+            .map(|i| run(vec![llm_endpoint(200_000.0, 5000.0, i * 10)]))
+            .collect();
+        let v = compare(&baseline, &[head], &|_| 0.05, &CompareSettings::default());
+        assert_eq!(v[1].call, Call::NoChange, "{}", v[1].reason);
+        assert_eq!(v[2].call, Call::Regression, "{}", v[2].reason);
+    }
+
     #[test]
     fn one_wild_baseline_run_is_left_out() {
         // Four calm runs and one taken during a noisy neighbour's burst (p95 3x).
