@@ -27,11 +27,7 @@ fn service() -> DemoServer {
 /// A suite directory aimed at `target`, with the given scenario files.
 fn suite(target: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("suite.yml"),
-        format!("target: {target}\n"),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("suite.yml"), format!("target: {target}\n")).unwrap();
     for (name, body) in files {
         std::fs::write(dir.path().join(name), body).unwrap();
     }
@@ -136,9 +132,11 @@ fn two_model_comparison_prints_the_table_counts_usage_and_never_leaks_the_key() 
     );
     assert!(stdout.contains("projected $"), "{stdout}");
     // The slower model's TTFT is the larger, as its profile says.
-    let ttft = |m: &str| endpoint(&doc, &format!("chat/{m}"))["llm"]["ttft"]["p50_ms"]
-        .as_f64()
-        .unwrap();
+    let ttft = |m: &str| {
+        endpoint(&doc, &format!("chat/{m}"))["llm"]["ttft"]["p50_ms"]
+            .as_f64()
+            .unwrap()
+    };
     assert!(ttft("mock-smart") > ttft("mock-fast") + 100.0);
     // The key reached the mock (it refuses requests without one) and nothing else: not the
     // outputs, not the JSON document, not a byte of the history database.
@@ -160,7 +158,11 @@ fn two_model_comparison_prints_the_table_counts_usage_and_never_leaks_the_key() 
     }
     assert!(db_files >= 1, "the run was saved");
     // And the history shows the run back with its LLM figures.
-    let show = gate_in(dir.path(), &dir.path().join("history.db"), &["history", "show", "1"]);
+    let show = gate_in(
+        dir.path(),
+        &dir.path().join("history.db"),
+        &["history", "show", "1"],
+    );
     assert_eq!(show.status.code(), Some(0), "{}", text(&show.stderr));
     assert!(!text(&show.stdout).contains(KEY));
 }
@@ -181,7 +183,12 @@ fn a_ramp_finds_the_knee_where_the_model_runs_out_of_capacity() {
     );
     let (out, doc) = run(dir.path(), &["--no-save"]);
     let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
     assert!(
         stdout.contains("ramp ramp/mock-fast: knee at 16 concurrent"),
         "{stdout}"
@@ -195,9 +202,15 @@ fn a_ramp_finds_the_knee_where_the_model_runs_out_of_capacity() {
         .lines()
         .find(|l| l.contains("◀ knee"))
         .unwrap_or_else(|| panic!("{stdout}"));
-    assert!(knee_row.trim_start_matches('│').trim().starts_with("16"), "{knee_row}");
+    assert!(
+        knee_row.trim_start_matches('│').trim().starts_with("16"),
+        "{knee_row}"
+    );
     let step = endpoint(&doc, "ramp/mock-fast@16");
-    assert!(step["errors"]["rate_limited"].as_u64().unwrap() > 0, "{step}");
+    assert!(
+        step["errors"]["rate_limited"].as_u64().unwrap() > 0,
+        "{step}"
+    );
     assert!(step["llm"]["retry_after"]["count"].as_u64().unwrap() > 0);
     assert_eq!(endpoint(&doc, "ramp/mock-fast@8")["failures"], 0);
 }
@@ -254,7 +267,11 @@ fn ttft_is_the_first_content_delta_not_the_prelude() {
         let chunky = &endpoint(&doc, &format!("{provider}/mock-chunky"))["llm"];
         assert_eq!(chunky["output_tokens"], 24, "{chunky}");
         assert_eq!(chunky["estimated_requests"], 0);
-        assert_eq!(chunky["itl"]["count"], 4 * 2, "two gaps between three deltas");
+        assert_eq!(
+            chunky["itl"]["count"],
+            4 * 2,
+            "two gaps between three deltas"
+        );
     }
     let open = endpoint(&doc, "open/mock-fast");
     assert_eq!(open["load"]["model"], "open");
@@ -316,15 +333,33 @@ fn every_error_kind_is_counted_as_its_kind_and_never_as_a_success() {
         // or 503 (OpenAI's "overloaded").
         (
             "a-429.yml",
-            llm("rl", "anthropic", "mock-fast", "", "{ concurrency: 12, requests: 12 }"),
+            llm(
+                "rl",
+                "anthropic",
+                "mock-fast",
+                "",
+                "{ concurrency: 12, requests: 12 }",
+            ),
         ),
         (
             "b-529.yml",
-            llm("ol", "anthropic", "mock-smart", "", "{ concurrency: 8, requests: 8 }"),
+            llm(
+                "ol",
+                "anthropic",
+                "mock-smart",
+                "",
+                "{ concurrency: 8, requests: 8 }",
+            ),
         ),
         (
             "c-503.yml",
-            llm("ol-openai", "openai", "mock-smart", "", "{ concurrency: 8, requests: 8 }"),
+            llm(
+                "ol-openai",
+                "openai",
+                "mock-smart",
+                "",
+                "{ concurrency: 8, requests: 8 }",
+            ),
         ),
         (
             "d-500.yml",
@@ -358,26 +393,55 @@ fn every_error_kind_is_counted_as_its_kind_and_never_as_a_success() {
         ),
         (
             "g-stream-error.yml",
-            llm("midstream", "anthropic", "mock-midstream-error", "", "{ concurrency: 2, requests: 2 }"),
+            llm(
+                "midstream",
+                "anthropic",
+                "mock-midstream-error",
+                "",
+                "{ concurrency: 2, requests: 2 }",
+            ),
         ),
         (
             "h-stream-error.yml",
-            llm("midstream-openai", "openai", "mock-midstream-error", "", "{ concurrency: 2, requests: 2 }"),
+            llm(
+                "midstream-openai",
+                "openai",
+                "mock-midstream-error",
+                "",
+                "{ concurrency: 2, requests: 2 }",
+            ),
         ),
         (
             "i-truncated.yml",
-            llm("cut", "anthropic", "mock-truncated", "", "{ concurrency: 2, requests: 2 }"),
+            llm(
+                "cut",
+                "anthropic",
+                "mock-truncated",
+                "",
+                "{ concurrency: 2, requests: 2 }",
+            ),
         ),
         (
             "j-truncated.yml",
-            llm("cut-openai", "openai", "mock-truncated", "", "{ concurrency: 2, requests: 2 }"),
+            llm(
+                "cut-openai",
+                "openai",
+                "mock-truncated",
+                "",
+                "{ concurrency: 2, requests: 2 }",
+            ),
         ),
     ];
     let files: Vec<(&str, &str)> = files.iter().map(|(n, b)| (*n, b.as_str())).collect();
     let dir = suite(&url, &files);
     let (out, doc) = run(dir.path(), &["--no-save"]);
     let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
     let kinds = |name: &str| endpoint(&doc, name)["errors"].clone();
     let only = |name: &str, kind: &str, at_least: u64| {
         let e = endpoint(&doc, name);
@@ -394,7 +458,10 @@ fn every_error_kind_is_counted_as_its_kind_and_never_as_a_success() {
     };
     only("rl/mock-fast", "rate_limited", 1);
     let rl = &endpoint(&doc, "rl/mock-fast")["llm"]["retry_after"];
-    assert!(rl["count"].as_u64().unwrap() >= 1 && rl["max_s"] == 1.0, "{rl}");
+    assert!(
+        rl["count"].as_u64().unwrap() >= 1 && rl["max_s"] == 1.0,
+        "{rl}"
+    );
     only("ol/mock-smart", "overloaded", 1);
     only("ol-openai/mock-smart", "overloaded", 1);
     only("five/mock-fast", "http_5xx", 2);
@@ -406,7 +473,10 @@ fn every_error_kind_is_counted_as_its_kind_and_never_as_a_success() {
     for name in ["cut", "cut-openai"] {
         only(&format!("{name}/mock-truncated"), "truncated", 2);
     }
-    assert!(stdout.contains("errors by kind: timeout_first_token 2"), "{stdout}");
+    assert!(
+        stdout.contains("errors by kind: timeout_first_token 2"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -418,7 +488,11 @@ fn bad_llm_scenarios_are_bad_input() {
             "name: x\nllm:\n  provider: openai\n  api_key: sk-literal-key\n  models: [m]\n  prompt: hi\n",
         )],
     );
-    let out = gate_in(dir.path(), &dir.path().join("h.db"), &["run", "--suite", "."]);
+    let out = gate_in(
+        dir.path(),
+        &dir.path().join("h.db"),
+        &["run", "--suite", "."],
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(
@@ -459,7 +533,8 @@ fn a_connect_that_hangs_is_a_connect_timeout() {
     let (out, doc) = run(dir.path(), &["--no-save"]);
     let e = endpoint(&doc, "c/m");
     assert_eq!(
-        e["errors"]["timeout_connect"], 2,
+        e["errors"]["timeout_connect"],
+        2,
         "{e}\n{}",
         text(&out.stderr)
     );

@@ -119,7 +119,12 @@ fn draw(area: &Area<'_>, theme: &Theme, c: &ModelChart) -> Result<(), ChartError
         // The panel's own title above its plot.
         canvas::text(
             area,
-            &canvas::fit(area, p.title, Font::new(theme.note(), INK).bold(), frame.width()),
+            &canvas::fit(
+                area,
+                p.title,
+                Font::new(theme.note(), INK).bold(),
+                frame.width(),
+            ),
             (frame.left, plot_top + theme.px(6.0)),
             Font::new(theme.note(), INK).bold(),
             HPos::Left,
@@ -133,7 +138,11 @@ fn draw(area: &Area<'_>, theme: &Theme, c: &ModelChart) -> Result<(), ChartError
                 let font = Font::new(theme.note(), MUTED);
                 canvas::text(
                     area,
-                    if p.unit == "USD" { "no price" } else { "no data" },
+                    if p.unit == "USD" {
+                        "no price"
+                    } else {
+                        "no data"
+                    },
                     ((xl + xr) / 2, frame.bottom - theme.px(6.0)),
                     font,
                     HPos::Center,

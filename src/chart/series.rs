@@ -126,8 +126,16 @@ pub fn models(run: &RunRecord) -> Vec<super::ModelChart> {
         };
         let bar = super::ModelBar {
             name: model,
-            ttft_p50_ms: if l.ttft.count > 0 { l.ttft.p50_ms } else { f64::NAN },
-            ttft_p95_ms: if l.ttft.count > 0 { l.ttft.p95_ms } else { f64::NAN },
+            ttft_p50_ms: if l.ttft.count > 0 {
+                l.ttft.p50_ms
+            } else {
+                f64::NAN
+            },
+            ttft_p95_ms: if l.ttft.count > 0 {
+                l.ttft.p95_ms
+            } else {
+                f64::NAN
+            },
             tokens_per_s: if e.successes > 0 {
                 l.output_tps_mean
             } else {

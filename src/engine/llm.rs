@@ -709,7 +709,11 @@ event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\"
         assert!((13_320..=13_340).contains(&tpot), "{tpot}");
         assert_eq!(s.itl.len(), 3);
         assert_eq!(s.itl.value_at_quantile(1.0) / 100, 100, "10 ms gaps");
-        assert_eq!(s.per_token.value_at_quantile(0.5) / 100, 850, "85 ms per token");
+        assert_eq!(
+            s.per_token.value_at_quantile(0.5) / 100,
+            850,
+            "85 ms per token"
+        );
         assert!((s.tps_sum - 4.0 / 0.34).abs() < 1e-9);
         // 1000 × $3 + 4 × $15 + 2000 × $0.3 per million.
         assert!((s.cost_total - 0.00366).abs() < 1e-12);
@@ -731,7 +735,10 @@ event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\"
         };
         let r = s.to_record(&plan, 2.0);
         assert_eq!(r.output_tokens, 4);
-        assert!((r.output_tps_aggregate - 2.0).abs() < 1e-9, "4 tokens in 2 s");
+        assert!(
+            (r.output_tps_aggregate - 2.0).abs() < 1e-9,
+            "4 tokens in 2 s"
+        );
         let c = r.cost.unwrap();
         assert!((c.per_1k_usd - 3.66).abs() < 1e-9);
         assert!((c.monthly_usd.unwrap() - 0.00366 * 1000.0 * 30.0).abs() < 1e-9);

@@ -2,8 +2,8 @@
 
 use crate::config::duration::format_ms;
 use crate::record::EndpointRecord;
-use crate::verdict::slo::EndpointSlo;
 use crate::verdict::compare::CompareMetric;
+use crate::verdict::slo::EndpointSlo;
 use crate::verdict::{Call, EndpointComparison};
 
 pub struct RunCells {

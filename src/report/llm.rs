@@ -43,7 +43,11 @@ pub fn model_row(e: &EndpointRecord, l: &LlmRecord) -> [String; 8] {
     let has = e.latency.count > 0;
     let lat = |v: f64| if has { format_ms(v) } else { "—".into() };
     let ttft = if l.ttft.count > 0 {
-        format!("{} / {}", format_ms(l.ttft.p50_ms), format_ms(l.ttft.p95_ms))
+        format!(
+            "{} / {}",
+            format_ms(l.ttft.p50_ms),
+            format_ms(l.ttft.p95_ms)
+        )
     } else if l.stream {
         "—".into()
     } else {
@@ -84,10 +88,7 @@ pub fn detail_lines(e: &EndpointRecord, l: &LlmRecord) -> Vec<String> {
     if e.successes > 0 {
         let mut parts = Vec::new();
         if l.tpot.count > 0 {
-            parts.push(format!(
-                "TPOT p50 {}",
-                format_ms(l.tpot.p50_ms)
-            ));
+            parts.push(format!("TPOT p50 {}", format_ms(l.tpot.p50_ms)));
         }
         if l.itl.count > 0 {
             parts.push(format!(
@@ -110,10 +111,7 @@ pub fn detail_lines(e: &EndpointRecord, l: &LlmRecord) -> Vec<String> {
                 usd(c.total_usd)
             );
             if let (Some(m), Some(d)) = (c.monthly_usd, c.daily_requests) {
-                s.push_str(&format!(
-                    ", projected {}/month at {d} requests/day",
-                    usd(m)
-                ));
+                s.push_str(&format!(", projected {}/month at {d} requests/day", usd(m)));
             }
             if c.unpriced_requests > 0 {
                 s.push_str(&format!(

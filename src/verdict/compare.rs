@@ -13,9 +13,7 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::record::{
-    EndpointRecord, LatencySummary, RunRecord, decode_histogram, new_histogram,
-};
+use crate::record::{EndpointRecord, LatencySummary, RunRecord, decode_histogram, new_histogram};
 use crate::stats::{self, Alternative, NoiseBand, RelChange, Shift};
 
 /// Baseline runs needed before their spread is trusted as the noise band.
@@ -423,12 +421,7 @@ fn drop_outlier_runs(
     eps: Vec<&EndpointRecord>,
     metric: CompareMetric,
 ) -> (Vec<&EndpointRecord>, Vec<f64>) {
-    let p95 = |e: &EndpointRecord| {
-        metric
-            .summary(e)
-            .filter(|s| s.count > 0)
-            .map(|s| s.p95_ms)
-    };
+    let p95 = |e: &EndpointRecord| metric.summary(e).filter(|s| s.count > 0).map(|s| s.p95_ms);
     let p95s: Vec<f64> = eps.iter().filter_map(|e| p95(e)).collect();
     if p95s.len() < MIN_RUNS_FOR_NOISE {
         return (eps, Vec::new());
