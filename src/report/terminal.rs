@@ -202,6 +202,7 @@ pub fn describe_failure(c: &Check) -> String {
     let fmt = |v: f64| match c.metric.as_str() {
         "error_rate" => format!("{:.2}%", v * 100.0).replace(".00%", "%"),
         "throughput" => format!("{v:.1}/s"),
+        "tok_s" => format!("{v:.1} tok/s"),
         _ => format_ms(v),
     };
     let negated = c.op.negated_symbol();
