@@ -540,3 +540,63 @@ fn a_connect_that_hangs_is_a_connect_timeout() {
     );
     assert_eq!(e["successes"], 0);
 }
+
+#[test]
+fn a_ttft_regression_between_two_runs_fails_the_gate() {
+    let svc = service();
+    // Same scenario definition both times (the header's text is `${MOCK_TTFT}`); only the
+    // environment variable, and with it the mock's TTFT, differs.
+    let dir = suite(
+        &svc.url(),
+        &[(
+            "chat.yml",
+            "name: chat\n\
+             llm:\n  provider: anthropic\n  api_key: ${MOCK_KEY}\n  models: [mock-fast]\n  \
+             headers: { x-mock-ttft-ms: \"${MOCK_TTFT}\" }\n  prompt: hello\n  max_tokens: 4\n\
+             load: { concurrency: 8, requests: 40 }\n",
+        )],
+    );
+    let db = dir.path().join("history.db");
+    for ttft in ["100", "200"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gate"))
+            .args(["run", "--suite", "."])
+            .current_dir(dir.path())
+            .env("CI", "true")
+            .env("GATE_DB", &db)
+            .env("MOCK_KEY", KEY)
+            .env("MOCK_TTFT", ttft)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    let out = gate_in(dir.path(), &db, &["compare", "1", "2", "--suite", "."]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    let row = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("│ {name} ")))
+            .unwrap_or_else(|| panic!("no row {name}\n{stdout}"))
+            .to_string()
+    };
+    assert!(
+        row("chat/mock-fast · TTFT").contains("❌ regression"),
+        "{stdout}"
+    );
+    assert!(row("chat/mock-fast · tok/s").contains("tok/s"), "{stdout}");
+    let md = gate_in(
+        dir.path(),
+        &db,
+        &["compare", "1", "2", "--suite", ".", "--format", "markdown"],
+    );
+    assert!(
+        text(&md.stdout).contains("| chat/mock-fast · TTFT |"),
+        "{}",
+        text(&md.stdout)
+    );
+}
