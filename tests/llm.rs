@@ -224,7 +224,7 @@ fn ttft_is_the_first_content_delta_not_the_prelude() {
             "name: {provider}\n\
              llm:\n  provider: {provider}\n  api_key: ${{MOCK_KEY}}\n  models: [mock-prelude, mock-chunky]\n  \
              prompt: hello\n  max_tokens: 6\n\
-             load: {{ concurrency: 1, requests: 4 }}\n"
+             load: {{ concurrency: 2, requests: 4 }}\n"
         )
     };
     let dir = suite(
