@@ -94,6 +94,12 @@ pub(crate) fn write_charts(
             ));
         }
     }
+    // LLM scenarios of the head run: their models side by side.
+    if let (None, Some(h)) = (job.endpoint, head) {
+        for m in series::models(h) {
+            write(chart::file_name("models", &m.title), chart::models(&m, size))?;
+        }
+    }
     for name in names {
         let thresholds = job.plan.map(|p| p.thresholds_for(name)).unwrap_or_default();
         let trend = series::trend(name, job.history, head, job.verdict, &thresholds);
