@@ -97,7 +97,10 @@ pub(crate) fn write_charts(
     // LLM scenarios of the head run: their models side by side.
     if let (None, Some(h)) = (job.endpoint, head) {
         for m in series::models(h) {
-            write(chart::file_name("models", &m.title), chart::models(&m, size))?;
+            write(
+                chart::file_name("models", &m.title),
+                chart::models(&m, size),
+            )?;
         }
     }
     for name in names {
