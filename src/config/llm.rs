@@ -791,6 +791,56 @@ mod tests {
     }
 
     #[test]
+    fn prompts_from_a_file_or_a_message_list() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("prompts.txt"),
+            "first prompt\n\n  second  \n",
+        )
+        .unwrap();
+        let scenario = Source {
+            path: dir.path().join("chat.yml"),
+            text: "name: c\nllm:\n  provider: openai\n  models: [m]\n  prompts_file: prompts.txt\n"
+                .into(),
+        };
+        let p = build_plan(
+            "s",
+            None,
+            &[scenario],
+            &Overrides {
+                target: Some("http://127.0.0.1:1".into()),
+                ..Overrides::default()
+            },
+            &|_| None,
+        )
+        .unwrap();
+        let bodies = &p.scenarios[0].llm.as_ref().unwrap().bodies[0];
+        let texts: Vec<Value> = bodies
+            .iter()
+            .map(|b| serde_json::from_slice::<Value>(b).unwrap()["messages"][0]["content"].clone())
+            .collect();
+        assert_eq!(texts, [json!("first prompt"), json!("second")]);
+        let p = plan(
+            "name: c\nllm:\n  provider: anthropic\n  models: [m]\n  messages:\n    - { role: user, content: hi }\n    - { role: assistant, content: hello }\n    - { role: user, content: again }\n",
+            &[],
+        )
+        .unwrap();
+        let body: Value =
+            serde_json::from_slice(&p.scenarios[0].llm.as_ref().unwrap().bodies[0][0]).unwrap();
+        assert_eq!(body["messages"].as_array().unwrap().len(), 3);
+        let e = plan(
+            "name: c\nllm:\n  provider: anthropic\n  models: [m]\n  messages: [ { content: hi } ]\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("llm.messages: each message needs `role:`"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn bad_llm_scenarios_name_the_field() {
         let err = |s: &str| plan(s, &[("KEY", "k")]).unwrap_err().to_string();
         assert_eq!(

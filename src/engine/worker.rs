@@ -392,7 +392,8 @@ impl Ctx {
         let shared = self.shared.clone();
         let llm = shared.scenario.llm.as_ref().expect("llm scenario");
         let total_deadline = from + shared.scenario.request.timeout;
-        let prompt = self.rng.random_range(0..llm.bodies[0].len().max(1));
+        let prompts = llm.bodies.first().map_or(1, Vec::len).max(1);
+        let prompt = self.rng.random_range(0..prompts);
         let mut outcome = Err(LlmFailure::of(ErrorClass::Other));
         let mut failed_over = Vec::new();
         let mut served_at_start = from;
