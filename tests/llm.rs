@@ -165,7 +165,11 @@ fn two_model_comparison_prints_the_table_counts_usage_and_never_leaks_the_key() 
     );
     assert_eq!(show.status.code(), Some(0), "{}", text(&show.stderr));
     assert!(!text(&show.stdout).contains(KEY));
-    assert!(text(&show.stdout).contains("LLM models"), "{}", text(&show.stdout));
+    assert!(
+        text(&show.stdout).contains("LLM models"),
+        "{}",
+        text(&show.stdout)
+    );
 }
 
 #[test]

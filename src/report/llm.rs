@@ -288,4 +288,110 @@ mod tests {
         assert_eq!(super::usd(0.000261), "$0.000261");
         assert_eq!(super::usd(0.0), "$0");
     }
+
+    use crate::record::{CostRecord, EndpointRecord, LlmRecord, RunRecord, TierRecord};
+
+    fn endpoint(name: &str, llm: LlmRecord, requests: u64, failures: u64) -> EndpointRecord {
+        let mut e: EndpointRecord = serde_json::from_value(serde_json::json!({
+            "name": name, "scenario_file": "s.yml", "scenario_hash": "h", "method": "POST",
+            "url": "/v1/messages",
+            "load": { "model": "closed", "users": 2, "rate_per_s": null, "duration_s": 1.0, "warmup_s": 0.0 },
+            "requests": requests, "successes": requests - failures, "failures": failures,
+            "elapsed_s": 1.0, "throughput_rps": 1.0,
+            "error_rate": failures as f64 / requests as f64,
+            "latency": { "count": 3, "min_ms": 1.0, "mean_ms": 300.0, "stdev_ms": 1.0, "p50_ms": 300.0,
+                         "p90_ms": 310.0, "p95_ms": 320.0, "p99_ms": 330.0, "p999_ms": 330.0, "max_ms": 330.0 },
+            "ttfb": { "count": 3, "min_ms": 1.0, "mean_ms": 1.0, "stdev_ms": 0.0, "p50_ms": 1.0,
+                      "p90_ms": 1.0, "p95_ms": 1.0, "p99_ms": 1.0, "p999_ms": 1.0, "max_ms": 1.0 },
+            "status_counts": {}, "errors": {}, "server_timing": {},
+            "late_starts": 0, "dropped_arrivals": 0, "bytes_received": 0
+        }))
+        .unwrap();
+        e.llm = Some(llm);
+        e
+    }
+
+    fn run(endpoints: Vec<EndpointRecord>) -> RunRecord {
+        serde_json::from_value(serde_json::json!({
+            "version": 1, "gate_version": "0", "started_at": "", "finished_at": "", "target": "",
+            "suite": "", "label": null, "complete": true, "endpoints": endpoints
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn model_table_fallback_tiers_and_markdown_escaping() {
+        let mut plain = LlmRecord {
+            provider: "anthropic".into(),
+            models: vec!["m|a".into()],
+            stream: true,
+            output_tps_mean: 57.75,
+            input_tokens: 40,
+            output_tokens: 300,
+            estimated_requests: 1,
+            cost: Some(CostRecord {
+                total_usd: 0.0125,
+                per_1k_usd: 4.1667,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        plain.ttft.count = 3;
+        plain.ttft.p50_ms = 301.8;
+        plain.ttft.p95_ms = 303.6;
+        let chain = LlmRecord {
+            provider: "openai".into(),
+            models: vec!["big".into(), "small".into()],
+            fallback: true,
+            stream: true,
+            tiers: vec![
+                TierRecord {
+                    model: "big".into(),
+                    served: 2,
+                    failed_over: 1,
+                    p50_ms: 900.0,
+                    p95_ms: 950.0,
+                    failover_ms_mean: 0.0,
+                },
+                TierRecord {
+                    model: "small".into(),
+                    served: 1,
+                    failed_over: 0,
+                    p50_ms: 310.0,
+                    p95_ms: 310.0,
+                    failover_ms_mean: 2.5,
+                },
+            ],
+            ..Default::default()
+        };
+        let r = run(vec![
+            endpoint("chat/m|a", plain, 3, 0),
+            endpoint("chain", chain, 4, 1),
+        ]);
+        let t = super::terminal(&r);
+        let row = t.lines().find(|l| l.starts_with("│ chat/m|a")).unwrap();
+        for cell in [
+            "300ms",
+            "320ms",
+            "302ms / 304ms",
+            "57.8",
+            "40 in / 300 out (est.)",
+            "$0.0125 ($4.17/1k)",
+        ] {
+            assert!(row.contains(cell), "{cell} in {row}");
+        }
+        assert!(t.contains("fallback chain: big → small"), "{t}");
+        let small = t.lines().find(|l| l.contains("┆ small")).unwrap();
+        assert!(
+            small.contains("25.0%") && small.contains("+2.5ms mean"),
+            "{small}"
+        );
+        let failed = t.lines().find(|l| l.contains("(failed)")).unwrap();
+        assert!(failed.contains("25.0%"), "{failed}");
+        assert!(t.contains("no price for big, small"), "{t}");
+        let md = super::markdown(&r);
+        assert!(md.contains("| chat/m\\|a | 300ms | 320ms |"), "{md}");
+        assert!(md.contains("**Fallback chain**: big → small"), "{md}");
+        assert_eq!(super::markdown(&run(vec![])), "");
+    }
 }
