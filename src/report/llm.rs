@@ -132,6 +132,15 @@ pub fn detail_lines(e: &EndpointRecord, l: &LlmRecord) -> Vec<String> {
             l.estimated_requests, e.successes
         ));
     }
+    let refused: u64 = ["401", "403"]
+        .iter()
+        .filter_map(|c| e.status_counts.get(*c))
+        .sum();
+    if refused > 0 {
+        out.push(format!(
+            "{refused} requests refused as unauthorised (401/403): check `llm.api_key` and the variable it reads"
+        ));
+    }
     if let Some(r) = &l.retry_after {
         out.push(format!(
             "429 retry-after: {} responses, mean {:.1}s, max {:.1}s",
