@@ -57,6 +57,7 @@ fn endpoint(name: &str, median_ms: f64, rng: &mut rand::rngs::SmallRng) -> Endpo
         dropped_arrivals: 0,
         bytes_received: 12_345_678,
         ramp: None,
+        llm: None,
     }
 }
 

@@ -89,6 +89,89 @@ pub struct EndpointRecord {
     /// Set when this endpoint is one step of a ramp (`users: [1, 5, 10]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ramp: Option<RampStepInfo>,
+    /// Set on `llm:` scenarios. Absent from records made before LLM benchmarks existed, which
+    /// therefore still load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm: Option<LlmRecord>,
+}
+
+/// What an LLM endpoint measured beyond latency; definitions in the README ("LLM APIs").
+/// Every field defaults, so a record written by a later gate with more fields still loads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct LlmRecord {
+    /// `anthropic` or `openai`.
+    pub provider: String,
+    /// The model, or the fallback chain in order.
+    pub models: Vec<String>,
+    pub fallback: bool,
+    pub stream: bool,
+    /// Time to the first content-bearing delta of successful streamed requests, with its
+    /// histogram (compared between runs like latency).
+    pub ttft: LatencySummary,
+    /// Time per output token after the first: (E2E − TTFT) / (output tokens − 1).
+    pub tpot: LatencySummary,
+    /// Gaps between consecutive content-bearing deltas.
+    pub itl: LatencySummary,
+    /// E2E / output tokens per request, with its histogram: the inverse of per-request tok/s,
+    /// so a drop in tok/s is compared as a rise here, exactly like latency.
+    pub time_per_token: LatencySummary,
+    /// Mean over successful requests of output tokens / E2E seconds.
+    pub output_tps_mean: f64,
+    /// Output tokens of successful requests / measured seconds.
+    pub output_tps_aggregate: f64,
+    /// Token totals of successful requests; `input_tokens` excludes cache reads and writes.
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    /// Successful requests whose output tokens were counted from deltas (no usage in the stream).
+    pub estimated_requests: u64,
+    /// None when the price table has no entry for the model(s).
+    pub cost: Option<CostRecord>,
+    /// 429 responses that said how long to wait.
+    pub retry_after: Option<RetryAfterRecord>,
+    /// Fallback chains: one entry per model, in chain order.
+    pub tiers: Vec<TierRecord>,
+}
+
+/// USD, from the price table and each successful request's usage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct CostRecord {
+    pub total_usd: f64,
+    pub p50_usd: f64,
+    pub p95_usd: f64,
+    pub per_1k_usd: f64,
+    /// Mean cost per request × `daily_requests` × 30, when `daily_requests` is set.
+    pub monthly_usd: Option<f64>,
+    pub daily_requests: Option<u64>,
+    /// Successful requests served by a model without a price (not in the figures above).
+    pub unpriced_requests: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct RetryAfterRecord {
+    pub count: u64,
+    pub mean_s: f64,
+    pub max_s: f64,
+}
+
+/// One model of a fallback chain.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct TierRecord {
+    pub model: String,
+    /// Successful requests this model served.
+    pub served: u64,
+    /// Attempts on this model that moved on to the next one (429, 529, timeout).
+    pub failed_over: u64,
+    /// Latency (from the request's start, earlier attempts included) of the requests it served.
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    /// Mean time the requests it served spent in failed attempts on earlier models.
+    pub failover_ms_mean: f64,
 }
 
 /// One step of a ramp: the scenario it belongs to and its concurrency.

@@ -73,4 +73,19 @@ fn demo_tells_the_whole_story_offline() {
         }
     }
     assert!(charts.path().join("overview.png").exists());
+    // ⑤: two mock LLM models side by side, and their comparison chart.
+    assert!(stdout.contains("⑤ LLM APIs"), "{stdout}");
+    for model in ["mock-fast", "mock-smart"] {
+        let row = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("│ chat-compare/{model}")))
+            .unwrap_or_else(|| panic!("no LLM row for {model}\n{stdout}"));
+        assert!(row.contains(" in / ") && row.contains('$'), "{row}");
+    }
+    let bytes = std::fs::read(charts.path().join("models-chat-compare.png")).unwrap();
+    assert!(
+        png::Decoder::new(std::io::Cursor::new(bytes))
+            .read_info()
+            .is_ok()
+    );
 }

@@ -8,6 +8,7 @@
 
 mod canvas;
 mod distribution;
+mod models;
 mod overview;
 mod ramp;
 pub mod series;
@@ -15,6 +16,7 @@ mod style;
 mod trend;
 
 pub use distribution::{DistributionChart, Spectrum, distribution, spectrum_from_histogram};
+pub use models::{ModelBar, ModelChart, models};
 pub use overview::{OverviewChart, overview};
 pub use ramp::{RampChart, RampStep, ramp};
 pub use trend::{TrendChart, TrendPoint, trend};

@@ -114,6 +114,47 @@ pub fn ramp(summary: &crate::verdict::ramp::RampSummary) -> super::RampChart {
     }
 }
 
+/// One model-comparison chart per LLM scenario of a run (its models side by side); ramp steps
+/// are left to the ramp chart. The scenario is the endpoint name before its `/model`.
+pub fn models(run: &RunRecord) -> Vec<super::ModelChart> {
+    let mut out: Vec<super::ModelChart> = Vec::new();
+    for e in run.endpoints.iter().filter(|e| e.ramp.is_none()) {
+        let Some(l) = &e.llm else { continue };
+        let (scenario, model) = match e.name.rsplit_once('/') {
+            Some((s, m)) if !l.fallback => (s.to_string(), m.to_string()),
+            _ => (e.name.clone(), l.models.join(" → ")),
+        };
+        let bar = super::ModelBar {
+            name: model,
+            ttft_p50_ms: if l.ttft.count > 0 {
+                l.ttft.p50_ms
+            } else {
+                f64::NAN
+            },
+            ttft_p95_ms: if l.ttft.count > 0 {
+                l.ttft.p95_ms
+            } else {
+                f64::NAN
+            },
+            tokens_per_s: if e.successes > 0 {
+                l.output_tps_mean
+            } else {
+                f64::NAN
+            },
+            cost_per_1k: l.cost.as_ref().map(|c| c.per_1k_usd),
+            error_rate: e.error_rate,
+        };
+        match out.iter_mut().find(|c| c.title == scenario) {
+            Some(c) => c.models.push(bar),
+            None => out.push(super::ModelChart {
+                title: scenario,
+                models: vec![bar],
+            }),
+        }
+    }
+    out
+}
+
 /// p95 of every endpoint over the runs (oldest first): the chart a team looks at first.
 pub fn overview(title: &str, runs: &[RunRecord]) -> OverviewChart {
     let mut names: Vec<String> = Vec::new();
@@ -186,6 +227,7 @@ mod tests {
                     dropped_arrivals: 0,
                     bytes_received: 0,
                     ramp: None,
+                    llm: None,
                 }
             })
             .collect();

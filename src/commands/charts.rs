@@ -94,6 +94,15 @@ pub(crate) fn write_charts(
             ));
         }
     }
+    // LLM scenarios of the head run: their models side by side.
+    if let (None, Some(h)) = (job.endpoint, head) {
+        for m in series::models(h) {
+            write(
+                chart::file_name("models", &m.title),
+                chart::models(&m, size),
+            )?;
+        }
+    }
     for name in names {
         let thresholds = job.plan.map(|p| p.thresholds_for(name)).unwrap_or_default();
         let trend = series::trend(name, job.history, head, job.verdict, &thresholds);
@@ -119,10 +128,11 @@ pub(crate) fn print_written(files: &[PathBuf]) {
     }
 }
 
-/// `gate run --charts DIR`: what one run can show on its own (its ramps).
+/// `gate run --charts DIR`: what one run can show on its own (its ramps, its LLM models).
 pub(crate) fn write_run_charts(dir: &Path, run: &RunRecord) -> Result<Vec<PathBuf>, Error> {
     let ramps = crate::verdict::ramp::ramps(run);
-    if ramps.is_empty() {
+    let model_charts = series::models(run);
+    if ramps.is_empty() && model_charts.is_empty() {
         eprintln!(
             "note: no ramp in this run; trend and distribution charts need history: `gate chart`"
         );
@@ -136,6 +146,15 @@ pub(crate) fn write_run_charts(dir: &Path, run: &RunRecord) -> Result<Vec<PathBu
     for r in ramps {
         let path = dir.join(chart::file_name("ramp", &r.group));
         let bytes = chart::ramp(&series::ramp(&r), ChartSize::default())?;
+        std::fs::write(&path, bytes).map_err(|source| Error::Write {
+            path: path.display().to_string(),
+            source,
+        })?;
+        files.push(path);
+    }
+    for m in model_charts {
+        let path = dir.join(chart::file_name("models", &m.title));
+        let bytes = chart::models(&m, ChartSize::default())?;
         std::fs::write(&path, bytes).map_err(|source| Error::Write {
             path: path.display().to_string(),
             source,

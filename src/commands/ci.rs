@@ -193,6 +193,7 @@ pub fn ci(args: CiArgs) -> Result<Outcome, Error> {
     // 4. Publish, or hand over to `gate publish`.
     let publication = Publication {
         verdict,
+        head: record.clone(),
         pr: s.pr,
         charts: chart_files,
         footer: footer(&record, id, s.pr),
@@ -241,6 +242,8 @@ pub fn ci(args: CiArgs) -> Result<Outcome, Error> {
 /// A verdict ready to show: what `gate ci` made, or what `gate publish` read from a bundle.
 pub(crate) struct Publication {
     pub verdict: Verdict,
+    /// The head run (for the LLM model table).
+    pub head: RunRecord,
     pub pr: Option<u64>,
     pub charts: Vec<PathBuf>,
     pub footer: String,
@@ -280,6 +283,7 @@ pub(crate) fn publish(
                     footer: p.footer.clone(),
                     key: p.key.as_deref(),
                     marker: true,
+                    head: Some(&p.head),
                 },
                 COMMENT_LIMIT,
             );
@@ -314,6 +318,7 @@ pub(crate) fn publish(
                 footer: p.footer.clone(),
                 key: p.key.as_deref(),
                 marker: true,
+                head: Some(&p.head),
             },
             SUMMARY_LIMIT,
         );
@@ -531,6 +536,7 @@ async fn publish_to_pr(
             footer: p.footer.clone(),
             key: p.key.as_deref(),
             marker: true,
+            head: Some(&p.head),
         },
         COMMENT_LIMIT,
     );

@@ -111,7 +111,6 @@ pub fn demo(args: DemoArgs) -> Result<Outcome, Error> {
         "demo candidate",
     )?;
     let head_id = store.save(&record)?;
-    server.shutdown();
     print!("{}", String::from_utf8_lossy(&table));
 
     println!("\n③ gate compare main {PR_BRANCH}");
@@ -167,13 +166,15 @@ pub fn demo(args: DemoArgs) -> Result<Outcome, Error> {
         files.len(),
         args.charts.display()
     );
+    llm_comparison(&server, &args.charts)?;
+    server.shutdown();
     let caught = verdict
         .endpoints
         .iter()
         .any(|e| e.endpoint == "user-orders" && e.call == Call::Regression);
     if caught {
         println!(
-            "\nIn CI, `gate ci` would fail this pull request (exit {}) and post the table above as a comment.",
+            "\nIn CI, `gate ci` would fail this pull request (exit {}) and post the table of ③ as a comment.",
             verdict.outcome().code()
         );
         Ok(Outcome::Pass)
@@ -289,4 +290,42 @@ fn measure(plan: &Plan, git: GitInfo, label: &str) -> Result<(RunRecord, Vec<u8>
         slo: &slo,
     });
     Ok((record, table))
+}
+
+/// The LLM scenario `gate demo` runs: two mock models of the sample service compared.
+const DEMO_LLM: (&str, &str) = (
+    "scenarios/llm/compare.yml",
+    include_str!("../../scenarios/llm/compare.yml"),
+);
+
+/// ⑤: the same engine, history record and charts for an LLM API: two mock models of the sample
+/// service side by side (a few seconds: 12 short requests per model).
+fn llm_comparison(server: &DemoServer, charts: &std::path::Path) -> Result<(), Error> {
+    println!("\n⑤ LLM APIs: two models of the sample service's mock provider, side by side");
+    let overrides = Overrides {
+        target: Some(server.url()),
+        ..Overrides::default()
+    };
+    let plan = config::build_plan(
+        "<demo llm scenario>",
+        None,
+        &[Source {
+            path: PathBuf::from(DEMO_LLM.0),
+            text: DEMO_LLM.1.to_string(),
+        }],
+        &overrides,
+        &|name| std::env::var(name).ok(),
+    )?;
+    let opts = EngineOptions {
+        threads: EngineOptions::default_threads(),
+        progress: ProgressMode::Quiet,
+        cancel: super::interrupt_flag(),
+    };
+    let record = engine::execute(&plan, &opts)?;
+    print!("{}", crate::report::llm::terminal(&record));
+    let files = super::charts::write_run_charts(charts, &record)?;
+    if let Some(f) = files.first() {
+        println!("   chart: {}", f.display());
+    }
+    Ok(())
 }

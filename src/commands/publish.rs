@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::PublishArgs;
 use crate::publish::{GitHub, RetryPolicy};
+use crate::record::RunRecord;
 use crate::verdict::Verdict;
 use crate::{Error, Outcome};
 
@@ -34,6 +35,7 @@ struct Bundle {
     footer: String,
     folder: String,
     verdict: Verdict,
+    head: RunRecord,
 }
 
 /// Write `p` to `dir`: `bundle.json` plus the charts under `charts/`.
@@ -60,6 +62,7 @@ pub(crate) fn write_bundle(
         footer: p.footer.clone(),
         folder: p.folder.clone(),
         verdict: p.verdict.clone(),
+        head: p.head.clone(),
     };
     let path = dir.join(BUNDLE_FILE);
     let json = serde_json::to_vec_pretty(&bundle).expect("a verdict serializes");
@@ -149,6 +152,7 @@ pub fn publish(args: PublishArgs) -> Result<Outcome, Error> {
         .or_else(|| env("GITHUB_STEP_SUMMARY").map(PathBuf::from));
     let p = Publication {
         verdict: bundle.verdict,
+        head: bundle.head,
         pr: Some(pr),
         charts,
         footer: bundle.footer,

@@ -2,6 +2,7 @@
 //! templating, durations and threshold expressions. Knows nothing of HTTP I/O or SQL.
 
 pub mod duration;
+mod llm;
 mod model;
 pub mod plan;
 pub mod template;
@@ -416,7 +417,21 @@ fn scenario_plan(
     overrides: &Overrides,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<ScenarioPlan>, ConfigError> {
-    let req = raw.request;
+    if raw.llm.is_some() {
+        let suite_scope = llm::SuiteScope {
+            target: suite_target,
+            path: suite_path,
+            file: suite,
+            tolerance: suite_tolerance,
+        };
+        return llm::scenario_plans(file, name, raw, &suite_scope, overrides, lookup);
+    }
+    let Some(req) = raw.request else {
+        return Err(ConfigError::file(
+            file,
+            "a scenario needs `request:` (an HTTP endpoint) or `llm:` (an LLM API)",
+        ));
+    };
     let method_text = req
         .method
         .as_ref()
@@ -584,6 +599,7 @@ fn scenario_plan(
         thresholds,
         tolerance,
         ramp: None,
+        llm: None,
     }
     .expand(ramp_steps))
 }
@@ -592,7 +608,7 @@ impl ScenarioPlan {
     /// A ramp scenario becomes one closed-model scenario per step, named `<name>@<users>`, each
     /// its own endpoint in the results. SLO thresholds do not apply to ramp steps: a ramp is
     /// meant to go past the knee.
-    fn expand(self, steps: Option<Vec<u32>>) -> Vec<ScenarioPlan> {
+    pub(crate) fn expand(self, steps: Option<Vec<u32>>) -> Vec<ScenarioPlan> {
         let Some(steps) = steps else {
             return vec![self];
         };
@@ -642,12 +658,13 @@ pub fn parse_tolerance(text: &str) -> Result<f64, String> {
 /// Ramp steps are limited so a mistyped list cannot run for hours.
 const MAX_RAMP_STEPS: usize = 20;
 
-/// `users:` as a number, or as a list of ramp steps.
+/// `users:` (or `concurrency:`) as a number, or as a list of ramp steps.
 fn users(
     file: &Path,
+    field: &str,
     u: &Spanned<serde_json::Value>,
 ) -> Result<(u32, Option<Vec<u32>>), ConfigError> {
-    let err = |m: &str| ConfigError::at(file, Some(u.referenced), "load.users", m);
+    let err = |m: &str| ConfigError::at(file, Some(u.referenced), field, m);
     let one = |v: &serde_json::Value| {
         v.as_u64()
             .filter(|n| (1..=10_000).contains(n))
@@ -677,7 +694,19 @@ fn load(
     overrides: &Overrides,
 ) -> Result<(Load, Option<Vec<u32>>), ConfigError> {
     let mut steps = None;
-    let model = match (&spec.users, &spec.rate) {
+    let (users_field, users_spec) = match (&spec.users, &spec.concurrency) {
+        (Some(_), Some(c)) => {
+            return Err(ConfigError::at(
+                file,
+                Some(c.referenced),
+                "load.concurrency",
+                "`concurrency:` is another name for `users:`; give one of them",
+            ));
+        }
+        (None, Some(c)) => ("load.concurrency", Some(c)),
+        (u, None) => ("load.users", u.as_ref()),
+    };
+    let model = match (users_spec, &spec.rate) {
         (Some(u), Some(r)) => {
             let _ = u;
             return Err(ConfigError::at(
@@ -688,7 +717,7 @@ fn load(
             ));
         }
         (Some(u), None) => {
-            let (first, ramp) = users(file, u)?;
+            let (first, ramp) = users(file, users_field, u)?;
             steps = ramp;
             LoadModel::Closed { users: first }
         }
@@ -721,7 +750,7 @@ fn load(
             file,
             Some(st.referenced),
             "load.step",
-            "`step:` needs ramp steps: `users: [1, 5, 10]`",
+            "`step:` needs ramp steps: `users: [1, 5, 10]` (or `concurrency: [1, 5, 10]`)",
         ));
     }
     let duration = match (overrides.duration, &spec.step, &spec.duration) {

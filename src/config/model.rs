@@ -18,6 +18,8 @@ pub struct SuiteFile {
     pub baseline: Option<BaselineSpec>,
     /// Smallest p95 change that counts as a regression (`5%`).
     pub tolerance: Option<Spanned<String>>,
+    /// Price table for `llm:` scenarios: a file (YAML, or LiteLLM's JSON) or an inline map.
+    pub prices: Option<Spanned<serde_json::Value>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -47,7 +49,10 @@ pub struct ScenarioFile {
         reason = "free text for people reading the file; accepted, not used"
     )]
     pub description: Option<String>,
-    pub request: RequestSpec,
+    /// An HTTP request; a scenario has this or `llm:`.
+    pub request: Option<RequestSpec>,
+    /// An LLM API benchmark (see `config::llm`).
+    pub llm: Option<LlmSpec>,
     pub expect: Option<ExpectSpec>,
     #[serde(default)]
     pub load: LoadSpec,
@@ -79,6 +84,8 @@ pub struct ExpectSpec {
 pub struct LoadSpec {
     /// A number (closed model), or a list of steps (`[1, 5, 10, 25]`, a ramp).
     pub users: Option<Spanned<serde_json::Value>>,
+    /// The same as `users`, in the words of LLM benchmarks.
+    pub concurrency: Option<Spanned<serde_json::Value>>,
     /// Measured time of each ramp step.
     pub step: Option<Spanned<String>>,
     pub rate: Option<Spanned<String>>,
@@ -92,12 +99,18 @@ impl LoadSpec {
     /// Field-by-field: the scenario's value where it has one, else the suite default.
     pub fn or(self, defaults: &LoadSpec) -> LoadSpec {
         // A scenario that picks one model must not inherit the other model's key.
-        let scenario_picks_model = self.users.is_some() || self.rate.is_some();
+        let scenario_picks_model =
+            self.users.is_some() || self.concurrency.is_some() || self.rate.is_some();
         LoadSpec {
             users: if scenario_picks_model {
                 self.users
             } else {
                 self.users.or(defaults.users.clone())
+            },
+            concurrency: if scenario_picks_model {
+                self.concurrency
+            } else {
+                self.concurrency.or(defaults.concurrency.clone())
             },
             rate: if scenario_picks_model {
                 self.rate
@@ -111,4 +124,52 @@ impl LoadSpec {
             step: self.step.or(defaults.step.clone()),
         }
     }
+}
+
+/// `llm:` in a scenario file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmSpec {
+    /// `anthropic` or `openai`.
+    pub provider: Spanned<String>,
+    /// `http://host:port[/base]`; default: the suite's target.
+    pub base_url: Option<Spanned<String>>,
+    /// Must come from the environment: `${ANTHROPIC_API_KEY}`.
+    pub api_key: Option<Spanned<String>>,
+    /// Extra request headers (`anthropic-beta`, an organisation id, …); `${ENV}` allowed.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Spanned<String>>,
+    pub models: Option<Vec<Spanned<String>>>,
+    pub fallback: Option<Vec<Spanned<String>>>,
+    pub system: Option<Spanned<String>>,
+    pub prompt: Option<Spanned<String>>,
+    pub messages: Option<Spanned<serde_json::Value>>,
+    /// One prompt per non-empty line; each request picks one.
+    pub prompts_file: Option<Spanned<String>>,
+    pub max_tokens: Option<Spanned<u32>>,
+    pub stream: Option<bool>,
+    pub prices: Option<Spanned<serde_json::Value>>,
+    pub daily_requests: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub timeouts: LlmTimeoutsSpec,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LlmTimeoutsSpec {
+    pub connect: Option<Spanned<String>>,
+    pub first_token: Option<Spanned<String>>,
+    pub between_tokens: Option<Spanned<String>>,
+    /// The whole request, fallbacks included (like `request.timeout`).
+    pub total: Option<Spanned<String>>,
+}
+
+/// One model's entry in a YAML price table: USD per million tokens.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceSpec {
+    pub input: Spanned<f64>,
+    pub output: Spanned<f64>,
+    pub cache_read: Option<Spanned<f64>>,
+    pub cache_write: Option<Spanned<f64>>,
 }

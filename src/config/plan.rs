@@ -78,6 +78,84 @@ pub struct ScenarioPlan {
     pub tolerance: f64,
     /// Set on the steps a ramp scenario expands into.
     pub ramp: Option<crate::record::RampStepInfo>,
+    /// Set on `llm:` scenarios: the provider, model(s) and bodies the engine streams.
+    pub llm: Option<LlmPlan>,
+}
+
+/// The wire format of an LLM API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Provider {
+    /// Anthropic Messages (`POST /v1/messages`).
+    Anthropic,
+    /// OpenAI chat completions (`POST /v1/chat/completions`).
+    OpenAi,
+}
+
+impl Provider {
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Anthropic => "anthropic",
+            Provider::OpenAi => "openai",
+        }
+    }
+
+    pub fn path(self) -> &'static str {
+        match self {
+            Provider::Anthropic => "/v1/messages",
+            Provider::OpenAi => "/v1/chat/completions",
+        }
+    }
+}
+
+/// USD per million tokens of each kind.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
+    pub cache_read: f64,
+    pub cache_write: f64,
+}
+
+impl Price {
+    /// Dollars for one request's tokens (`input` excludes cache reads and writes).
+    pub fn cost(&self, input: u64, output: u64, cache_read: u64, cache_write: u64) -> f64 {
+        (input as f64 * self.input
+            + output as f64 * self.output
+            + cache_read as f64 * self.cache_read
+            + cache_write as f64 * self.cache_write)
+            / 1e6
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LlmTimeouts {
+    /// TCP connect.
+    pub connect: Duration,
+    /// From the request's start to the first content-bearing delta.
+    pub first_token: Duration,
+    /// Longest silence between two content-bearing deltas (pings do not count).
+    pub between_tokens: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct LlmPlan {
+    pub provider: Provider,
+    /// The models tried for each request, in order: one model, or a fallback chain.
+    pub models: Vec<String>,
+    /// A fallback chain: on 429, 529 or a timeout the request moves to the next model.
+    pub fallback: bool,
+    /// Request bodies rendered once, `[model][prompt]`; each request picks a prompt at random.
+    pub bodies: Vec<Vec<bytes::Bytes>>,
+    /// The provider's headers (auth, version). Values from `${ENV}` are marked sensitive and
+    /// never leave the engine.
+    pub headers: Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>,
+    pub stream: bool,
+    pub max_tokens: u32,
+    pub timeouts: LlmTimeouts,
+    /// Per model, in the order of `models`; None when the price table has no entry for it.
+    pub prices: Vec<Option<Price>>,
+    /// For the projected monthly cost: requests a day in production.
+    pub daily_requests: Option<u64>,
 }
 
 #[derive(Clone, Debug)]

@@ -26,6 +26,10 @@ pub enum Metric {
     ErrorRate,
     /// Successful requests per second.
     Throughput,
+    /// LLM: time-to-first-token percentile (0-100), read from the TTFT histogram.
+    TtftPercentile(f64),
+    /// LLM: mean output tokens per second of successful requests (Avg tok/s).
+    TokensPerSecond,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +105,8 @@ pub fn metric_name(metric: Metric) -> String {
         Metric::Max => "max".into(),
         Metric::ErrorRate => "error_rate".into(),
         Metric::Throughput => "throughput".into(),
+        Metric::TtftPercentile(q) => format!("ttft_p{}", trim_float(q)),
+        Metric::TokensPerSecond => "tok_s".into(),
     }
 }
 
@@ -157,9 +163,12 @@ fn parse_metric(m: &str) -> Result<Metric, String> {
         "max" => Ok(Metric::Max),
         "error_rate" | "errors" => Ok(Metric::ErrorRate),
         "throughput" | "rps" => Ok(Metric::Throughput),
+        "tok_s" | "tokens_per_s" => Ok(Metric::TokensPerSecond),
         "" => Err(format!("missing metric; {METRICS}")),
         _ => {
-            if let Some(q) = m.strip_prefix("ttfb_p") {
+            if let Some(q) = m.strip_prefix("ttft_p") {
+                Ok(Metric::TtftPercentile(percentile(q)?))
+            } else if let Some(q) = m.strip_prefix("ttfb_p") {
                 // Only TTFB summaries are kept (no histogram), so only their percentiles exist.
                 let q = percentile(q)?;
                 if ![50.0, 90.0, 95.0, 99.0, 99.9].contains(&q) {
@@ -177,8 +186,7 @@ fn parse_metric(m: &str) -> Result<Metric, String> {
     }
 }
 
-const METRICS: &str =
-    "known metrics: p50, p95, p99, p99.9 (any pNN), mean, max, ttfb_p95, error_rate, throughput";
+const METRICS: &str = "known metrics: p50, p95, p99, p99.9 (any pNN), mean, max, ttfb_p95, error_rate, throughput; for LLM scenarios ttft_p95 (any ttft_pNN), tok_s";
 
 fn parse_limit(metric: Metric, v: &str) -> Result<f64, String> {
     match metric {
@@ -197,7 +205,7 @@ fn parse_limit(metric: Metric, v: &str) -> Result<f64, String> {
                 Err(format!("error rate `{v}` must be between 0% and 100%"))
             }
         }
-        Metric::Throughput => {
+        Metric::Throughput | Metric::TokensPerSecond => {
             let num = v
                 .strip_suffix("/s")
                 .or_else(|| v.strip_suffix("rps"))
@@ -235,6 +243,16 @@ mod tests {
         assert_eq!(
             (t.metric, t.op, t.limit),
             (Metric::Throughput, Op::Ge, 200.0)
+        );
+        let t = parse_threshold("ttft_p95 < 800ms").unwrap();
+        assert_eq!(
+            (t.metric, t.limit, metric_name(t.metric)),
+            (Metric::TtftPercentile(95.0), 800.0, "ttft_p95".to_string())
+        );
+        let t = parse_threshold("tok_s > 40").unwrap();
+        assert_eq!(
+            (t.metric, t.op, t.limit),
+            (Metric::TokensPerSecond, Op::Gt, 40.0)
         );
         let t = parse_threshold("ttfb_p50 < 20ms").unwrap();
         assert_eq!(t.metric, Metric::TtfbPercentile(50.0));

@@ -99,6 +99,10 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(health))
         .layer(middleware::from_fn(json_errors))
         .with_state(state)
+        // The mock LLM provider keeps its own state and timing: no Server-Timing, no simulated
+        // upstream delay (its profiles are its latency), no JSON error rewriting (it answers
+        // errors in each provider's own shape).
+        .merge(super::llm::router())
 }
 
 // ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@
 mod api;
 mod db;
 mod latency;
+mod llm;
 mod seed;
 #[cfg(test)]
 mod tests;

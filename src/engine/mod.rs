@@ -4,7 +4,9 @@
 //! apiece (see `worker`). Timing covers the whole exchange, from the intended send time to the
 //! last body byte. Memory is bounded by threads × histograms, whatever the run length.
 
+pub mod llm;
 mod progress;
+pub mod sse;
 pub mod stats;
 mod worker;
 
@@ -278,5 +280,9 @@ fn endpoint_record(
         dropped_arrivals,
         bytes_received: stats.bytes,
         ramp: s.ramp.clone(),
+        llm: s.llm.as_ref().map(|plan| match &stats.llm {
+            Some(l) => l.to_record(plan, elapsed_s),
+            None => llm::LlmStats::new(plan.models.len()).to_record(plan, elapsed_s),
+        }),
     }
 }

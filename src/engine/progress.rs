@@ -85,8 +85,13 @@ impl Display {
                 self.bar = Some(bar);
             }
             ProgressMode::Lines => {
+                // A request budget usually ends the scenario long before its duration does.
+                let budget = match s.load.max_requests {
+                    Some(n) => format!("{n} requests, at most "),
+                    None => String::new(),
+                };
                 eprintln!(
-                    "{label}: {} {} for {:.1}s (+{:.1}s warmup)",
+                    "{label}: {} {} for {budget}{:.1}s (+{:.1}s warmup)",
                     s.request.method,
                     s.request.url_text,
                     s.load.duration.as_secs_f64(),

@@ -26,10 +26,24 @@ pub enum ErrorClass {
     /// The response body could not be read.
     Body,
     Other,
+    /// LLM: 429 Too Many Requests (the client's rate limit).
+    RateLimited,
+    /// LLM: 529 (Anthropic's "overloaded"): the provider itself is saturated.
+    Overloaded,
+    /// LLM: no TCP connection within `timeouts.connect`.
+    TimeoutConnect,
+    /// LLM: no content-bearing delta within `timeouts.first_token` of the start.
+    TimeoutFirstToken,
+    /// LLM: a silence longer than `timeouts.between_tokens` after a content delta.
+    TimeoutBetweenTokens,
+    /// LLM: an HTTP 200 stream that carried an error event.
+    StreamError,
+    /// LLM: the stream ended before `message_stop` / `[DONE]`.
+    Truncated,
 }
 
 impl ErrorClass {
-    pub const ALL: [ErrorClass; 8] = [
+    pub const ALL: [ErrorClass; 15] = [
         ErrorClass::Connect,
         ErrorClass::Timeout,
         ErrorClass::Reset,
@@ -38,6 +52,13 @@ impl ErrorClass {
         ErrorClass::Expectation,
         ErrorClass::Body,
         ErrorClass::Other,
+        ErrorClass::RateLimited,
+        ErrorClass::Overloaded,
+        ErrorClass::TimeoutConnect,
+        ErrorClass::TimeoutFirstToken,
+        ErrorClass::TimeoutBetweenTokens,
+        ErrorClass::StreamError,
+        ErrorClass::Truncated,
     ];
 
     pub fn name(self) -> &'static str {
@@ -50,6 +71,13 @@ impl ErrorClass {
             ErrorClass::Expectation => "expectation",
             ErrorClass::Body => "body",
             ErrorClass::Other => "other",
+            ErrorClass::RateLimited => "rate_limited",
+            ErrorClass::Overloaded => "overloaded",
+            ErrorClass::TimeoutConnect => "timeout_connect",
+            ErrorClass::TimeoutFirstToken => "timeout_first_token",
+            ErrorClass::TimeoutBetweenTokens => "timeout_between_tokens",
+            ErrorClass::StreamError => "stream_error",
+            ErrorClass::Truncated => "truncated",
         }
     }
 
@@ -79,6 +107,8 @@ pub struct Stats {
     pub sent_measured: u64,
     pub bytes: u64,
     pub last_done: Option<Instant>,
+    /// LLM measurements; only `llm:` scenarios allocate them.
+    pub llm: Option<Box<super::llm::LlmStats>>,
 }
 
 impl Default for Stats {
@@ -95,6 +125,7 @@ impl Default for Stats {
             sent_measured: 0,
             bytes: 0,
             last_done: None,
+            llm: None,
         }
     }
 }
@@ -169,6 +200,11 @@ impl Stats {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
+        match (&mut self.llm, &other.llm) {
+            (Some(mine), Some(theirs)) => mine.merge(theirs),
+            (None, Some(theirs)) => self.llm = Some(theirs.clone()),
+            _ => {}
+        }
     }
 
     pub fn status_counts(&self) -> BTreeMap<String, u64> {

@@ -15,10 +15,12 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
 use hyper_util::rt::TokioIo;
-use rand::SeedableRng;
 use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 use tokio::net::TcpStream;
 
+use super::llm::{Decoder, LlmStats, Measurement, StreamFailure};
+use super::sse::SseParser;
 use super::stats::{ErrorClass, Stats, micros};
 use crate::config::{Body, LoadModel, ScenarioPlan};
 
@@ -243,6 +245,9 @@ impl Ctx {
 
     /// One exchange, timed from `from` (the intended start) to the last body byte.
     async fn exchange(&mut self, from: Instant, measured: bool) {
+        if self.shared.scenario.llm.is_some() {
+            return self.llm_exchange(from, measured).await;
+        }
         let timeout = self.shared.scenario.request.timeout;
         let deadline = tokio::time::Instant::from_std(from + timeout);
         let result = tokio::time::timeout_at(deadline, self.exchange_inner(from)).await;
@@ -347,6 +352,288 @@ impl Ctx {
             server_timing,
             bytes,
         })
+    }
+}
+
+/// How one attempt at an LLM request failed.
+struct LlmFailure {
+    class: ErrorClass,
+    status: Option<u16>,
+    retry_after: Option<f64>,
+}
+
+impl LlmFailure {
+    fn of(class: ErrorClass) -> LlmFailure {
+        LlmFailure {
+            class,
+            status: None,
+            retry_after: None,
+        }
+    }
+
+    /// A fallback chain moves on after these (issue 7: 429, 529, timeouts).
+    fn fails_over(&self) -> bool {
+        matches!(
+            self.class,
+            ErrorClass::RateLimited
+                | ErrorClass::Overloaded
+                | ErrorClass::Timeout
+                | ErrorClass::TimeoutConnect
+                | ErrorClass::TimeoutFirstToken
+                | ErrorClass::TimeoutBetweenTokens
+        )
+    }
+}
+
+impl Ctx {
+    /// One LLM request: each model of the chain in turn (one model unless `fallback:`), timed
+    /// from `from` to the last byte of the attempt that succeeded.
+    async fn llm_exchange(&mut self, from: Instant, measured: bool) {
+        let shared = self.shared.clone();
+        let llm = shared.scenario.llm.as_ref().expect("llm scenario");
+        let total_deadline = from + shared.scenario.request.timeout;
+        let prompts = llm.bodies.first().map_or(1, Vec::len).max(1);
+        let prompt = self.rng.random_range(0..prompts);
+        let mut outcome = Err(LlmFailure::of(ErrorClass::Other));
+        let mut failed_over = Vec::new();
+        let mut served_at_start = from;
+        for tier in 0..llm.models.len() {
+            let attempt_start = if tier == 0 { from } else { Instant::now() };
+            served_at_start = attempt_start;
+            outcome = self
+                .llm_attempt(tier, prompt, from, attempt_start, total_deadline)
+                .await;
+            match &outcome {
+                Err(f) if llm.fallback && f.fails_over() && tier + 1 < llm.models.len() => {
+                    failed_over.push(tier);
+                }
+                _ => break,
+            }
+        }
+        let done = Instant::now();
+        if !measured {
+            return;
+        }
+        self.progress.done.fetch_add(1, Ordering::Relaxed);
+        let mut stats = self.stats.borrow_mut();
+        stats.sent_measured += 1;
+        stats.last_done = Some(done);
+        let s = &mut *stats;
+        let mut l = s
+            .llm
+            .take()
+            .unwrap_or_else(|| Box::new(LlmStats::new(llm.models.len())));
+        for t in failed_over {
+            if let Some(tier) = l.tiers.get_mut(t) {
+                tier.failed_over += 1;
+            }
+        }
+        match outcome {
+            Ok((m, headers_at, tier, bytes)) => {
+                s.record_status(200);
+                s.bytes += bytes;
+                s.record_success(micros(done - from), micros(headers_at - from));
+                let price = llm.prices.get(tier).and_then(Option::as_ref);
+                let lost = served_at_start.saturating_duration_since(from);
+                l.record_success(&m, done - from, tier, lost, price);
+            }
+            Err(f) => {
+                self.progress.failed.fetch_add(1, Ordering::Relaxed);
+                if let Some(secs) = f.retry_after {
+                    l.record_retry_after(secs);
+                }
+                if let Some(st) = f.status {
+                    s.record_status(st);
+                }
+                s.record_error(f.class);
+            }
+        }
+        s.llm = Some(l);
+    }
+
+    /// One attempt on model `tier`. Deadlines: `timeouts.connect` for the connection,
+    /// `timeouts.first_token` from the attempt's start to the first content delta,
+    /// `timeouts.between_tokens` after each content delta, and the request's total timeout.
+    async fn llm_attempt(
+        &mut self,
+        tier: usize,
+        prompt: usize,
+        from: Instant,
+        attempt_start: Instant,
+        total_deadline: Instant,
+    ) -> Result<(Measurement, Instant, usize, u64), LlmFailure> {
+        let shared = self.shared.clone();
+        let llm = shared.scenario.llm.as_ref().expect("llm scenario");
+        let t = llm.timeouts;
+        let connect_deadline = (Instant::now() + t.connect).min(total_deadline);
+        match tokio::time::timeout_at(connect_deadline.into(), self.ensure_connected()).await {
+            Err(_) => {
+                self.conn = None;
+                return Err(LlmFailure::of(if connect_deadline == total_deadline {
+                    ErrorClass::Timeout
+                } else {
+                    ErrorClass::TimeoutConnect
+                }));
+            }
+            Ok(Err(class)) => return Err(LlmFailure::of(class)),
+            Ok(Ok(())) => {}
+        }
+        let body = llm
+            .bodies
+            .get(tier)
+            .and_then(|b| b.get(prompt))
+            .cloned()
+            .unwrap_or_default();
+        let uri = match &self.static_path {
+            Some(u) => u.clone(),
+            None => return Err(LlmFailure::of(ErrorClass::Other)),
+        };
+        let mut builder = hyper::Request::builder()
+            .method(hyper::Method::POST)
+            .uri(uri)
+            .header(HOST, shared.authority.clone());
+        for (name, value) in &llm.headers {
+            builder = builder.header(name.clone(), value.clone());
+        }
+        let request = builder
+            .body(Full::new(body))
+            .map_err(|_| LlmFailure::of(ErrorClass::Other))?;
+        let first_deadline = (attempt_start + t.first_token).min(total_deadline);
+        let timed_out = |deadline: Instant, waiting_first: bool| {
+            LlmFailure::of(if deadline == total_deadline {
+                ErrorClass::Timeout
+            } else if waiting_first {
+                ErrorClass::TimeoutFirstToken
+            } else {
+                ErrorClass::TimeoutBetweenTokens
+            })
+        };
+        let sender = self
+            .conn
+            .as_mut()
+            .ok_or(LlmFailure::of(ErrorClass::Connect))?;
+        let response = match tokio::time::timeout_at(
+            first_deadline.into(),
+            sender.send_request(request),
+        )
+        .await
+        {
+            Err(_) => {
+                self.conn = None;
+                return Err(timed_out(first_deadline, true));
+            }
+            Ok(Err(e)) => {
+                self.conn = None;
+                return Err(LlmFailure::of(classify(&e)));
+            }
+            Ok(Ok(r)) => r,
+        };
+        let headers_at = Instant::now();
+        let status = response.status().as_u16();
+        let closes = response
+            .headers()
+            .get(hyper::header::CONNECTION)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+        if status != 200 {
+            let retry_after = response
+                .headers()
+                .get(hyper::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(super::llm::retry_after_secs);
+            // Read the error body so the connection can be reused; it is small.
+            let drained =
+                tokio::time::timeout_at(total_deadline.into(), response.into_body().collect())
+                    .await;
+            if closes || !matches!(drained, Ok(Ok(_))) {
+                self.conn = None;
+            }
+            let class = match status {
+                429 => ErrorClass::RateLimited,
+                529 => ErrorClass::Overloaded,
+                // OpenAI has no 529: its "engine is currently overloaded" is a 503.
+                503 if llm.provider == crate::config::Provider::OpenAi => ErrorClass::Overloaded,
+                500..=599 => ErrorClass::Http5xx,
+                400..=499 => ErrorClass::Http4xx,
+                _ => ErrorClass::Expectation,
+            };
+            return Err(LlmFailure {
+                class,
+                status: Some(status),
+                retry_after: (status == 429).then_some(retry_after).flatten(),
+            });
+        }
+        let fail = |class: ErrorClass| LlmFailure {
+            class,
+            status: Some(status),
+            retry_after: None,
+        };
+        let mut body = response.into_body();
+        let mut bytes = 0u64;
+        let measurement = if llm.stream {
+            let mut parser = SseParser::new();
+            let mut decoder = Decoder::new(llm.provider);
+            let mut events = Vec::new();
+            loop {
+                let deadline = match decoder.last_content() {
+                    None => first_deadline,
+                    Some(at) => (from + at + t.between_tokens).min(total_deadline),
+                };
+                match tokio::time::timeout_at(deadline.into(), body.frame()).await {
+                    Err(_) => {
+                        self.conn = None;
+                        return Err(LlmFailure {
+                            status: Some(status),
+                            ..timed_out(deadline, decoder.ttft().is_none())
+                        });
+                    }
+                    Ok(None) => break,
+                    Ok(Some(Err(_))) => {
+                        // The connection broke mid-stream: whatever came, the stream is cut.
+                        self.conn = None;
+                        if decoder.finished() {
+                            break;
+                        }
+                        return Err(fail(ErrorClass::Truncated));
+                    }
+                    Ok(Some(Ok(frame))) => {
+                        if let Some(d) = frame.data_ref() {
+                            // Every event completed by this frame arrived now.
+                            let at = Instant::now() - from;
+                            bytes += d.len() as u64;
+                            parser.feed(d, &mut events);
+                            for ev in events.drain(..) {
+                                decoder.on_event(&ev, at);
+                            }
+                        }
+                    }
+                }
+            }
+            decoder.finish()
+        } else {
+            match tokio::time::timeout_at(total_deadline.into(), body.collect()).await {
+                Err(_) => {
+                    self.conn = None;
+                    return Err(fail(ErrorClass::Timeout));
+                }
+                Ok(Err(_)) => {
+                    self.conn = None;
+                    return Err(fail(ErrorClass::Truncated));
+                }
+                Ok(Ok(all)) => {
+                    let all = all.to_bytes();
+                    bytes = all.len() as u64;
+                    super::llm::decode_json(llm.provider, &all)
+                }
+            }
+        };
+        if closes {
+            self.conn = None;
+        }
+        match measurement {
+            Ok(m) => Ok((m, headers_at, tier, bytes)),
+            Err(StreamFailure::ErrorEvent(_)) => Err(fail(ErrorClass::StreamError)),
+            Err(StreamFailure::Truncated) => Err(fail(ErrorClass::Truncated)),
+        }
     }
 }
 

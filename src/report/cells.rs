@@ -2,6 +2,7 @@
 
 use crate::config::duration::format_ms;
 use crate::record::EndpointRecord;
+use crate::verdict::compare::CompareMetric;
 use crate::verdict::slo::EndpointSlo;
 use crate::verdict::{Call, EndpointComparison};
 
@@ -49,6 +50,9 @@ pub struct VerdictCells {
 }
 
 pub fn verdict_row(e: &EndpointComparison) -> VerdictCells {
+    if e.metric == CompareMetric::TokensPerSecond {
+        return tokens_per_second_row(e);
+    }
     let triple = |p: &Option<crate::verdict::compare::Percentiles>| match p {
         Some(p) => format!(
             "{} / {} / {}",
@@ -68,6 +72,43 @@ pub fn verdict_row(e: &EndpointComparison) -> VerdictCells {
         None => "—".into(),
     };
     // The p-value of the direction the estimate points to (Holm-adjusted).
+    let faster = e.call == Call::Improvement || e.p95_change.is_some_and(|r| r.point < 0.0);
+    let p = match (faster, e.p_slower_adjusted, e.p_faster_adjusted) {
+        (true, _, Some(p)) | (false, Some(p), _) => format_p(p),
+        _ => "—".into(),
+    };
+    VerdictCells {
+        base: triple(&e.base),
+        head: triple(&e.head),
+        delta,
+        p,
+    }
+}
+
+/// tok/s is compared as time per token; people read it as tok/s. The time per token at p50,
+/// p95 and p99 is tok/s at p50, p5 and p1 (the slow side), and a change `r` of time per token
+/// is a change `1/(1+r) − 1` of tok/s (so the CI's ends swap).
+fn tokens_per_second_row(e: &EndpointComparison) -> VerdictCells {
+    let tps = |ms: f64| if ms > 0.0 { 1000.0 / ms } else { 0.0 };
+    let triple = |p: &Option<crate::verdict::compare::Percentiles>| match p {
+        Some(p) => format!(
+            "{:.1} / {:.1} / {:.1} tok/s",
+            tps(p.p50_ms),
+            tps(p.p95_ms),
+            tps(p.p99_ms)
+        ),
+        None => "—".into(),
+    };
+    let inv = |r: f64| 1.0 / (1.0 + r) - 1.0;
+    let delta = match e.p95_change {
+        Some(r) => format!(
+            "{:+.1}% ({:+.1} … {:+.1})",
+            inv(r.point) * 100.0,
+            inv(r.ci_high) * 100.0,
+            inv(r.ci_low) * 100.0
+        ),
+        None => "—".into(),
+    };
     let faster = e.call == Call::Improvement || e.p95_change.is_some_and(|r| r.point < 0.0);
     let p = match (faster, e.p_slower_adjusted, e.p_faster_adjusted) {
         (true, _, Some(p)) | (false, Some(p), _) => format_p(p),

@@ -117,5 +117,6 @@ pub fn show(run: &StoredRun) -> String {
         ]);
     }
     out.push_str(&format!("{t}\n"));
+    out.push_str(&super::llm::terminal(r));
     out
 }

@@ -45,6 +45,7 @@ impl Format for Markdown {
                 escape(&c.status)
             ));
         }
+        out.push_str(&super::llm::markdown(report.run));
         out.into_bytes()
     }
 
@@ -58,6 +59,7 @@ impl Format for Markdown {
                 footer: String::new(),
                 key: None,
                 marker: false,
+                head: None,
             },
             usize::MAX,
         );
@@ -102,6 +104,8 @@ pub struct PrComment<'a> {
     pub key: Option<&'a str>,
     /// Start with the hidden marker (comments and summaries; not `gate compare`'s output).
     pub marker: bool,
+    /// The head run, for what only it has (the LLM model table: tokens, cost, errors by kind).
+    pub head: Option<&'a crate::record::RunRecord>,
 }
 
 /// How much of the comment fits: everything, or the compact form with the first `rows`
@@ -214,7 +218,12 @@ fn render_comment(c: &PrComment<'_>, layout: Layout) -> String {
     }
 
     let shown = |name: &str| rows.iter().any(|e| e.endpoint == name);
-    let regressed: Vec<_> = rows.iter().filter(|e| e.call == Call::Regression).collect();
+    // Server-Timing explains latency; an LLM row's TTFT or tok/s has no such breakdown.
+    let regressed: Vec<_> = rows
+        .iter()
+        .filter(|e| e.call == Call::Regression)
+        .filter(|e| e.metric == crate::verdict::compare::CompareMetric::Latency)
+        .collect();
     if !regressed.is_empty() {
         out.push_str("\n**Where the time went** (Server-Timing, mean per request)\n\n");
         for e in regressed {
@@ -226,6 +235,14 @@ fn render_comment(c: &PrComment<'_>, layout: Layout) -> String {
                 escape(&e.endpoint),
                 escape(&what)
             ));
+        }
+    }
+
+    if let Some(head) = c.head.filter(|_| !layout.compact) {
+        let models = super::llm::markdown(head);
+        if !models.is_empty() {
+            out.push_str("\n**LLM models** (head run)\n");
+            out.push_str(&models);
         }
     }
 
@@ -410,6 +427,8 @@ mod tests {
         let change = head_p95 / base_p95 - 1.0;
         EndpointComparison {
             endpoint: name.into(),
+            metric: crate::verdict::compare::CompareMetric::Latency,
+            name: name.into(),
             base: Some(p(base_p95)),
             head: Some(p(head_p95)),
             p95_change: Some(RelChange {
@@ -512,6 +531,7 @@ mod tests {
                 footer: "gate 0.1.0 · run #5 at 9b8c7d6 · PR #7".into(),
                 key: None,
                 marker: true,
+                head: None,
             },
             COMMENT_LIMIT,
         );
@@ -541,6 +561,7 @@ mod tests {
                 footer: String::new(),
                 key: Some("staging"),
                 marker: true,
+                head: None,
             },
             COMMENT_LIMIT,
         );
@@ -574,6 +595,7 @@ mod tests {
                 footer: "f".into(),
                 key: None,
                 marker: true,
+                head: None,
             },
             COMMENT_LIMIT,
         );
@@ -596,6 +618,7 @@ mod tests {
                 footer: "f".into(),
                 key: None,
                 marker: true,
+                head: None,
             },
             2_000_000,
         );

@@ -67,6 +67,7 @@ impl Format for Terminal {
                 ));
             }
         }
+        out.push_str(&super::llm::terminal(run));
         for ramp in crate::verdict::ramp::ramps(run) {
             out.push_str(&ramp_table(&ramp));
         }
@@ -89,7 +90,9 @@ impl Format for Terminal {
         let mut out = Terminal::verdict_table(v);
         for e in &v.endpoints {
             out.push_str(&format!("  {}: {}\n", e.endpoint, e.reason));
-            if e.call == Call::Regression {
+            if e.call == Call::Regression
+                && e.metric == crate::verdict::compare::CompareMetric::Latency
+            {
                 let w = e
                     .where_the_time_went()
                     .unwrap_or_else(|| "no Server-Timing from the target".into());
@@ -148,15 +151,30 @@ impl Terminal {
 
 fn ramp_table(r: &crate::verdict::ramp::RampSummary) -> String {
     let mut table = table();
-    table.set_header(["Concurrency", "p50", "p95", "Throughput", "Errors", ""]);
+    // LLM ramps also say how many output tokens a second each step delivered.
+    let llm = r.rows.iter().any(|row| row.tokens_per_s.is_some());
+    let mut header = vec!["Concurrency", "p50", "p95", "Throughput"];
+    if llm {
+        header.push("tok/s");
+    }
+    header.extend(["Errors", ""]);
+    table.set_header(header);
     for row in &r.rows {
-        table.add_row(vec![
+        let mut cells = vec![
             Cell::new(row.users).set_alignment(CellAlignment::Right),
             Cell::new(crate::config::duration::format_ms(row.p50_ms))
                 .set_alignment(CellAlignment::Right),
             Cell::new(crate::config::duration::format_ms(row.p95_ms))
                 .set_alignment(CellAlignment::Right),
             Cell::new(format!("{:.1}/s", row.throughput_rps)).set_alignment(CellAlignment::Right),
+        ];
+        if llm {
+            cells.push(
+                Cell::new(format!("{:.1}", row.tokens_per_s.unwrap_or(0.0)))
+                    .set_alignment(CellAlignment::Right),
+            );
+        }
+        cells.extend([
             Cell::new(format!("{:.1}%", row.error_rate * 100.0))
                 .set_alignment(CellAlignment::Right),
             Cell::new(if r.knee == Some(row.users) {
@@ -165,6 +183,7 @@ fn ramp_table(r: &crate::verdict::ramp::RampSummary) -> String {
                 ""
             }),
         ]);
+        table.add_row(cells);
     }
     let knee = match r.knee {
         Some(k) => format!(
@@ -183,6 +202,7 @@ pub fn describe_failure(c: &Check) -> String {
     let fmt = |v: f64| match c.metric.as_str() {
         "error_rate" => format!("{:.2}%", v * 100.0).replace(".00%", "%"),
         "throughput" => format!("{v:.1}/s"),
+        "tok_s" => format!("{v:.1} tok/s"),
         _ => format_ms(v),
     };
     let negated = c.op.negated_symbol();

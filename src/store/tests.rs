@@ -34,6 +34,7 @@ pub(crate) fn endpoint(name: &str, hash: &str, base_us: u64) -> EndpointRecord {
         dropped_arrivals: 0,
         bytes_received: 1234,
         ramp: None,
+        llm: None,
     }
 }
 
@@ -384,4 +385,39 @@ fn foreign_newer_and_damaged_files_are_refused_and_left_alone() {
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
     assert!(!err.is_bad_input());
     assert_eq!(std::fs::read(&damaged).unwrap(), bytes, "never overwritten");
+}
+
+#[test]
+fn llm_figures_survive_the_history_and_records_without_them_still_load() {
+    let (_dir, mut store) = temp_store();
+    let mut r = run("llm", Some("main"), Some("c1"), None, "fp");
+    let mut ttft = new_histogram();
+    for v in [150_000u64, 152_000, 160_000] {
+        ttft.record(v).unwrap();
+    }
+    r.endpoints[0].llm = Some(crate::record::LlmRecord {
+        provider: "anthropic".into(),
+        models: vec!["m".into()],
+        ttft: LatencySummary::from_histogram(&ttft),
+        output_tokens: 42,
+        cost: Some(crate::record::CostRecord {
+            total_usd: 0.0125,
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let id = store.save(&r).unwrap();
+    let back = store.load(id).unwrap().record;
+    assert_eq!(back.endpoints[0].llm, r.endpoints[0].llm);
+    assert_eq!(back, r);
+    // A record from before LLM benchmarks has no `llm` key; one from a later gate may hold
+    // LLM fields this one does not know. Both load.
+    let old = serde_json::to_value(&r.endpoints[1]).unwrap();
+    assert!(old.get("llm").is_none());
+    let e: EndpointRecord = serde_json::from_value(old).unwrap();
+    assert_eq!(e.llm, None);
+    let mut newer = serde_json::to_value(&r.endpoints[0]).unwrap();
+    newer["llm"] = serde_json::json!({ "provider": "openai", "some_future_field": 1 });
+    let e: EndpointRecord = serde_json::from_value(newer).unwrap();
+    assert_eq!(e.llm.unwrap().provider, "openai");
 }

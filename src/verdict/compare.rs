@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::record::{EndpointRecord, RunRecord, decode_histogram, new_histogram};
+use crate::record::{EndpointRecord, LatencySummary, RunRecord, decode_histogram, new_histogram};
 use crate::stats::{self, Alternative, NoiseBand, RelChange, Shift};
 
 /// Baseline runs needed before their spread is trusted as the noise band.
@@ -65,6 +65,49 @@ impl Call {
     }
 }
 
+/// What a comparison is about. LLM endpoints are compared three ways, each like HTTP latency
+/// (histograms, Mann-Whitney, bootstrap CI of p95, the same tolerance and noise band).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompareMetric {
+    /// End-to-end latency of successful requests.
+    #[default]
+    Latency,
+    /// Time to first token.
+    Ttft,
+    /// Output tokens per second, compared as its inverse (E2E / output tokens per request), so
+    /// that "slower" means the same thing as for latency: a drop in tok/s is a regression.
+    TokensPerSecond,
+}
+
+impl CompareMetric {
+    /// The summary (with its histogram) this metric reads from an endpoint.
+    pub fn summary(self, e: &EndpointRecord) -> Option<&LatencySummary> {
+        match self {
+            CompareMetric::Latency => Some(&e.latency),
+            CompareMetric::Ttft => e.llm.as_ref().map(|l| &l.ttft),
+            CompareMetric::TokensPerSecond => e.llm.as_ref().map(|l| &l.time_per_token),
+        }
+    }
+
+    /// The row name: the endpoint, plus the metric for LLM rows.
+    pub fn label(self, endpoint: &str) -> String {
+        match self {
+            CompareMetric::Latency => endpoint.to_string(),
+            CompareMetric::Ttft => format!("{endpoint} · TTFT"),
+            CompareMetric::TokensPerSecond => format!("{endpoint} · tok/s"),
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            CompareMetric::Latency => "Δp95",
+            CompareMetric::Ttft => "ΔTTFT p95",
+            CompareMetric::TokensPerSecond => "Δtime per token p95",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
     pub count: u64,
@@ -101,7 +144,11 @@ impl Component {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EndpointComparison {
+    /// The row's name: the endpoint, with ` · TTFT` or ` · tok/s` for LLM metrics.
     pub endpoint: String,
+    /// What was compared; the endpoint's own name is `name`.
+    pub metric: CompareMetric,
+    pub name: String,
     pub base: Option<Percentiles>,
     pub head: Option<Percentiles>,
     /// Relative change of p95 with its bootstrap CI.
@@ -153,11 +200,14 @@ impl EndpointComparison {
     }
 }
 
-/// Merge the latency histograms of one endpoint across runs.
-fn pooled(endpoints: &[&EndpointRecord]) -> Histogram<u64> {
+/// Merge the histograms of one endpoint's metric across runs.
+fn pooled(endpoints: &[&EndpointRecord], metric: CompareMetric) -> Histogram<u64> {
     let mut h = new_histogram();
     for e in endpoints {
-        if let Ok(one) = decode_histogram(&e.latency.histogram) {
+        let Some(summary) = metric.summary(e) else {
+            continue;
+        };
+        if let Ok(one) = decode_histogram(&summary.histogram) {
             // Same bounds everywhere (record::new_histogram); a foreign histogram that does not
             // fit is skipped rather than trusted.
             let _ = h.add(&one);
@@ -213,10 +263,34 @@ pub fn compare(
             }
         }
     }
-    let mut out: Vec<EndpointComparison> = names
-        .iter()
-        .map(|name| compare_endpoint(name, base_runs, head_runs, tolerance(name), settings))
-        .collect();
+    let mut out: Vec<EndpointComparison> = Vec::new();
+    for name in &names {
+        out.push(compare_endpoint(
+            name,
+            CompareMetric::Latency,
+            base_runs,
+            head_runs,
+            tolerance(name),
+            settings,
+        ));
+        // LLM endpoints: TTFT and tok/s too. Ramp steps are left to their ramp table.
+        let llm = head_runs
+            .iter()
+            .flat_map(|r| &r.endpoints)
+            .any(|e| e.name == *name && e.llm.is_some() && e.ramp.is_none());
+        if llm {
+            for metric in [CompareMetric::Ttft, CompareMetric::TokensPerSecond] {
+                out.push(compare_endpoint(
+                    name,
+                    metric,
+                    base_runs,
+                    head_runs,
+                    tolerance(name),
+                    settings,
+                ));
+            }
+        }
+    }
 
     // Holm across every test made (slower and faster, every endpoint).
     let mut ps = Vec::new();
@@ -240,6 +314,7 @@ pub fn compare(
 
 fn compare_endpoint(
     name: &str,
+    metric: CompareMetric,
     base_runs: &[RunRecord],
     head_runs: &[RunRecord],
     tolerance: f64,
@@ -262,11 +337,13 @@ fn compare_endpoint(
         .copied()
         .filter(|e| e.scenario_hash == hash)
         .collect();
-    let (base_eps, outliers) = drop_outlier_runs(base_eps);
-    let head_h = pooled(&head_eps);
-    let base_h = pooled(&base_eps);
+    let (base_eps, outliers) = drop_outlier_runs(base_eps, metric);
+    let head_h = pooled(&head_eps, metric);
+    let base_h = pooled(&base_eps, metric);
     let mut c = EndpointComparison {
-        endpoint: name.to_string(),
+        endpoint: metric.label(name),
+        metric,
+        name: name.to_string(),
         base: (!base_h.is_empty()).then(|| Percentiles::of(&base_h)),
         head: (!head_h.is_empty()).then(|| Percentiles::of(&head_h)),
         p95_change: None,
@@ -282,7 +359,11 @@ fn compare_endpoint(
         outlier_runs: outliers,
         call: Call::Inconclusive,
         reason: String::new(),
-        components: components(&base_eps, &head_eps),
+        components: if metric == CompareMetric::Latency {
+            components(&base_eps, &head_eps)
+        } else {
+            Vec::new()
+        },
     };
     if base_eps.is_empty() {
         c.reason = if same_name.is_empty() {
@@ -304,8 +385,9 @@ fn compare_endpoint(
     // Noise band from each baseline run's own p95: how much p95 moves between runs of the same code.
     let per_run_p95: Vec<f64> = base_eps
         .iter()
-        .filter(|e| e.latency.count > 0)
-        .map(|e| e.latency.p95_ms)
+        .filter_map(|e| metric.summary(e))
+        .filter(|s| s.count > 0)
+        .map(|s| s.p95_ms)
         .collect();
     c.noise = stats::noise_band(&per_run_p95);
     c.threshold = match c.noise {
@@ -335,12 +417,12 @@ fn compare_endpoint(
 /// runs, leave out any whose p95 is further from their median than 3 robust standard
 /// deviations (1.4826 × MAD), and never closer than 10% of the median, so identical runs do not
 /// make every small wobble an outlier.
-fn drop_outlier_runs(eps: Vec<&EndpointRecord>) -> (Vec<&EndpointRecord>, Vec<f64>) {
-    let p95s: Vec<f64> = eps
-        .iter()
-        .filter(|e| e.latency.count > 0)
-        .map(|e| e.latency.p95_ms)
-        .collect();
+fn drop_outlier_runs(
+    eps: Vec<&EndpointRecord>,
+    metric: CompareMetric,
+) -> (Vec<&EndpointRecord>, Vec<f64>) {
+    let p95 = |e: &EndpointRecord| metric.summary(e).filter(|s| s.count > 0).map(|s| s.p95_ms);
+    let p95s: Vec<f64> = eps.iter().filter_map(|e| p95(e)).collect();
     if p95s.len() < MIN_RUNS_FOR_NOISE {
         return (eps, Vec::new());
     }
@@ -358,8 +440,8 @@ fn drop_outlier_runs(eps: Vec<&EndpointRecord>) -> (Vec<&EndpointRecord>, Vec<f6
     let cut = (3.0 * 1.4826 * mad).max(0.10 * m);
     let (kept, dropped): (Vec<&EndpointRecord>, Vec<&EndpointRecord>) = eps
         .into_iter()
-        .partition(|e| e.latency.count == 0 || (e.latency.p95_ms - m).abs() <= cut);
-    (kept, dropped.iter().map(|e| e.latency.p95_ms).collect())
+        .partition(|e| p95(e).is_none_or(|p| (p - m).abs() <= cut));
+    (kept, dropped.iter().filter_map(|e| p95(e)).collect())
 }
 
 fn decide(c: &mut EndpointComparison, settings: &CompareSettings) {
@@ -373,7 +455,8 @@ fn decide(c: &mut EndpointComparison, settings: &CompareSettings) {
     let t = c.threshold;
     let pct = |x: f64| format!("{:+.1}%", x * 100.0);
     let ci = format!(
-        "Δp95 {} (CI {} … {})",
+        "{} {} (CI {} … {})",
+        c.metric.what(),
         pct(rel.point),
         pct(rel.ci_low),
         pct(rel.ci_high)
@@ -497,6 +580,7 @@ mod tests {
             dropped_arrivals: 0,
             bytes_received: 0,
             ramp: None,
+            llm: None,
         }
     }
 
@@ -637,6 +721,44 @@ mod tests {
         ];
         let v = compare(&agree, &[head], &|_| 0.05, &CompareSettings::default());
         assert_eq!(v[0].threshold, ASSUMED_NOISE);
+    }
+
+    /// An LLM endpoint: latency around 1 s, TTFT around `ttft_us`, time per token `tpt_us`.
+    fn llm_endpoint(ttft_us: f64, tpt_us: f64, seed: u64) -> EndpointRecord {
+        let mut e = endpoint("chat/m", "h", 1_000_000.0, 4000, seed, 0.0);
+        let h = |median: f64, s: u64| {
+            decode_histogram(&endpoint("x", "x", median, 4000, s, 0.0).latency.histogram).unwrap()
+        };
+        e.llm = Some(crate::record::LlmRecord {
+            ttft: LatencySummary::from_histogram(&h(ttft_us, seed + 1)),
+            time_per_token: LatencySummary::from_histogram(&h(tpt_us, seed + 2)),
+            ..Default::default()
+        });
+        e
+    }
+
+    #[test]
+    fn a_ttft_regression_fails_the_gate_and_tok_s_is_compared_too() {
+        let baseline: Vec<RunRecord> = (0..4)
+            .map(|i| run(vec![llm_endpoint(200_000.0, 5000.0, i * 10)]))
+            .collect();
+        let head = run(vec![llm_endpoint(300_000.0, 5000.0, 99)]);
+        let v = compare(&baseline, &[head], &|_| 0.05, &CompareSettings::default());
+        let names: Vec<&str> = v.iter().map(|c| c.endpoint.as_str()).collect();
+        assert_eq!(names, ["chat/m", "chat/m · TTFT", "chat/m · tok/s"]);
+        assert_eq!(v[0].call, Call::NoChange, "{}", v[0].reason);
+        assert_eq!(v[1].call, Call::Regression, "{}", v[1].reason);
+        assert!(v[1].reason.starts_with("ΔTTFT p95 +"), "{}", v[1].reason);
+        assert_eq!(v[2].call, Call::NoChange, "{}", v[2].reason);
+        assert!(v[1].components.is_empty());
+        // Slower tokens (more time per token) are a tok/s regression.
+        let head = run(vec![llm_endpoint(200_000.0, 7000.0, 98)]);
+        let baseline: Vec<RunRecord> = (0..4)
+            .map(|i| run(vec![llm_endpoint(200_000.0, 5000.0, i * 10)]))
+            .collect();
+        let v = compare(&baseline, &[head], &|_| 0.05, &CompareSettings::default());
+        assert_eq!(v[1].call, Call::NoChange, "{}", v[1].reason);
+        assert_eq!(v[2].call, Call::Regression, "{}", v[2].reason);
     }
 
     #[test]

@@ -37,10 +37,27 @@ impl Verdict {
         self.slo.as_ref().map_or(0, |s| s.failed_count())
     }
 
+    /// Endpoints (not rows: an LLM endpoint has rows for latency, TTFT and tok/s) with a row
+    /// of this call.
+    fn endpoints_with(&self, call: Call) -> usize {
+        let mut names: Vec<&str> = self
+            .endpoints
+            .iter()
+            .filter(|e| e.call == call)
+            .map(|e| e.name.as_str())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names.len()
+    }
+
     /// "❌ 1 of 4 endpoints regressed" / "✅ no regression across 4 endpoints", plus the rest.
     pub fn headline(&self) -> String {
-        let n = self.endpoints.len();
-        let regressed = self.count(Call::Regression);
+        let mut all: Vec<&str> = self.endpoints.iter().map(|e| e.name.as_str()).collect();
+        all.sort_unstable();
+        all.dedup();
+        let n = all.len();
+        let regressed = self.endpoints_with(Call::Regression);
         let mut parts = vec![if regressed > 0 {
             format!(
                 "❌ {regressed} of {n} endpoint{} regressed",
@@ -52,11 +69,11 @@ impl Verdict {
                 if n == 1 { "" } else { "s" }
             )
         }];
-        let improved = self.count(Call::Improvement);
+        let improved = self.endpoints_with(Call::Improvement);
         if improved > 0 {
             parts.push(format!("🚀 {improved} improved"));
         }
-        let inconclusive = self.count(Call::Inconclusive);
+        let inconclusive = self.endpoints_with(Call::Inconclusive);
         if inconclusive > 0 {
             parts.push(format!(
                 "❔ {inconclusive} inconclusive{}",

@@ -11,6 +11,9 @@ pub struct RampRow {
     pub p95_ms: f64,
     pub throughput_rps: f64,
     pub error_rate: f64,
+    /// LLM ramps: output tokens per second of the step (aggregate).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_per_s: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -52,6 +55,7 @@ pub fn ramps(run: &RunRecord) -> Vec<RampSummary> {
             p95_ms: e.latency.p95_ms,
             throughput_rps: e.throughput_rps,
             error_rate: e.error_rate,
+            tokens_per_s: e.llm.as_ref().map(|l| l.output_tps_aggregate),
         };
         match out.iter_mut().find(|s| s.group == r.group) {
             Some(s) => s.rows.push(row),
@@ -80,6 +84,7 @@ mod tests {
             p95_ms: p95,
             throughput_rps: rps,
             error_rate: err,
+            tokens_per_s: None,
         }
     }
 

@@ -93,5 +93,12 @@ pub fn actual(e: &EndpointRecord, metric: Metric) -> Option<f64> {
         Metric::Max => (e.latency.count > 0).then_some(e.latency.max_ms),
         Metric::ErrorRate => (e.requests > 0).then_some(e.error_rate),
         Metric::Throughput => Some(e.throughput_rps),
+        // LLM metrics: no data (a failure) on an endpoint that is not an LLM one.
+        Metric::TtftPercentile(q) => e.llm.as_ref().and_then(|l| l.ttft.percentile_ms(q)),
+        Metric::TokensPerSecond => e
+            .llm
+            .as_ref()
+            .filter(|_| e.successes > 0)
+            .map(|l| l.output_tps_mean),
     }
 }
