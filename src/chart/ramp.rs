@@ -124,7 +124,7 @@ fn draw(area: &Area<'_>, theme: &Theme, c: &RampChart) -> Result<(), ChartError>
     };
     match (knee, c.knee) {
         (Some(k), _) => subtitle.push_str(&format!(
-            " · knee at {k}: past it latency climbs while throughput stops growing"
+            " · knee at {k}: past it latency or errors climb while throughput stops growing"
         )),
         (None, Some(k)) => subtitle.push_str(&format!(" · knee {k} is outside the steps run")),
         (None, None) => subtitle.push_str(" · no knee found"),

@@ -422,7 +422,18 @@ fn charts(
         base_label: format!("base ({branch})"),
         head_label: "head (this PR)".into(),
     };
-    let files = super::charts::write_charts(dir, &job, crate::chart::ChartSize::default())?;
+    let mut files = super::charts::write_charts(dir, &job, crate::chart::ChartSize::default())?;
+    // Ramps are drawn from the head run alone (latency and throughput per step, the knee).
+    if let Some(run) = head
+        .last()
+        .filter(|r| !crate::verdict::ramp::ramps(r).is_empty())
+    {
+        for f in super::charts::write_run_charts(dir, run)? {
+            if !files.contains(&f) {
+                files.push(f);
+            }
+        }
+    }
     super::charts::print_written(&files);
     Ok(files)
 }

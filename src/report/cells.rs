@@ -129,3 +129,13 @@ pub fn format_p(p: f64) -> String {
         format!("{p:.3}")
     }
 }
+
+/// A threshold metric's value in its unit: `0.5%`, `12.3/s`, `124.2 tok/s`, `5.1ms`.
+pub fn slo_value(metric: &str, v: f64) -> String {
+    match metric {
+        "error_rate" => format!("{:.2}%", v * 100.0).replace(".00%", "%"),
+        "throughput" => format!("{v:.1}/s"),
+        "tok_s" => format!("{v:.1} tok/s"),
+        _ => format_ms(v),
+    }
+}

@@ -271,16 +271,16 @@ fn render_comment(c: &PrComment<'_>, layout: Layout) -> String {
                         Some(a) if check.pass => format!(
                             "{} {} {} {}",
                             escape(&check.metric),
-                            slo_value(&check.metric, a),
+                            cells::slo_value(&check.metric, a),
                             escape(check.op.symbol()),
-                            slo_value(&check.metric, check.limit)
+                            cells::slo_value(&check.metric, check.limit)
                         ),
                         Some(a) => format!(
                             "❌ **{} {} {} {}**",
                             escape(&check.metric),
-                            slo_value(&check.metric, a),
+                            cells::slo_value(&check.metric, a),
                             check.op.negated_symbol(),
-                            slo_value(&check.metric, check.limit)
+                            cells::slo_value(&check.metric, check.limit)
                         ),
                         None => format!("❌ {}: no data", escape(&check.threshold)),
                     })
@@ -307,11 +307,15 @@ fn render_comment(c: &PrComment<'_>, layout: Layout) -> String {
         for ch in &overview {
             out.push_str(&format!("![p95 per endpoint]({})\n", ch.url));
         }
-        // Regressed endpoints' charts open by default; the rest are one click away.
+        // Ramps, model comparisons and regressed endpoints' trends show; the rest are one
+        // click away.
         let is_regressed = |file: &str| {
-            v.endpoints.iter().any(|e| {
-                e.call == Call::Regression && file == crate::chart::file_name("trend", &e.endpoint)
-            })
+            file.starts_with("ramp-")
+                || file.starts_with("models-")
+                || v.endpoints.iter().any(|e| {
+                    e.call == Call::Regression
+                        && file == crate::chart::file_name("trend", &e.endpoint)
+                })
         };
         let (open, closed): (Vec<&ChartLink>, Vec<&ChartLink>) =
             rest.into_iter().partition(|ch| is_regressed(&ch.file_name));
@@ -400,14 +404,6 @@ fn tolerance_text(v: &Verdict) -> String {
         ));
     }
     text
-}
-
-fn slo_value(metric: &str, v: f64) -> String {
-    match metric {
-        "error_rate" => format!("{:.2}%", v * 100.0).replace(".00%", "%"),
-        "throughput" => format!("{v:.1}/s"),
-        _ => crate::config::duration::format_ms(v),
-    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets};
 
 use super::{Format, RunReport};
-use crate::config::duration::format_ms;
 use crate::verdict::slo::Check;
 use crate::verdict::{Call, Verdict};
 
@@ -199,12 +198,7 @@ pub fn describe_failure(c: &Check) -> String {
     let Some(actual) = c.actual else {
         return format!("{}: no data", c.metric);
     };
-    let fmt = |v: f64| match c.metric.as_str() {
-        "error_rate" => format!("{:.2}%", v * 100.0).replace(".00%", "%"),
-        "throughput" => format!("{v:.1}/s"),
-        "tok_s" => format!("{v:.1} tok/s"),
-        _ => format_ms(v),
-    };
+    let fmt = |v: f64| super::cells::slo_value(&c.metric, v);
     let negated = c.op.negated_symbol();
     format!("{} {} {negated} {}", c.metric, fmt(actual), fmt(c.limit))
 }
