@@ -309,7 +309,7 @@ fn render_comment(c: &PrComment<'_>, layout: Layout) -> String {
         }
         // Ramps, model comparisons and regressed endpoints' trends show; the rest are one
         // click away.
-        let is_regressed = |file: &str| {
+        let in_view = |file: &str| {
             file.starts_with("ramp-")
                 || file.starts_with("models-")
                 || v.endpoints.iter().any(|e| {
@@ -318,7 +318,7 @@ fn render_comment(c: &PrComment<'_>, layout: Layout) -> String {
                 })
         };
         let (open, closed): (Vec<&ChartLink>, Vec<&ChartLink>) =
-            rest.into_iter().partition(|ch| is_regressed(&ch.file_name));
+            rest.into_iter().partition(|ch| in_view(&ch.file_name));
         for ch in open {
             out.push_str(&format!(
                 "\n![{}]({})\n",
