@@ -5,9 +5,8 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Duration;
 
-use gate::demo::{DemoOptions, DemoServer, Regression};
+use gate::demo::Regression;
 
 mod common;
 use common::fake_github::FakeGitHub;
@@ -160,16 +159,7 @@ fn marked(gh: &FakeGitHub, pr: u64) -> Vec<common::fake_github::Comment> {
 
 #[test]
 fn ci_publishes_one_sticky_comment_with_charts_and_survives_github_failures() {
-    let svc = DemoServer::start(
-        "127.0.0.1:0".parse().unwrap(),
-        DemoOptions {
-            db_latency: Some(Duration::from_micros(50)),
-            latency: Some(Duration::from_millis(2)),
-            jitter: Some(0.1),
-            ..DemoOptions::default()
-        },
-    )
-    .unwrap();
+    let svc = common::shop_service();
     let target = svc.url();
     let repo = Repo::new();
     let r = repo.path();

@@ -3,9 +3,8 @@
 
 use std::path::Path;
 use std::process::Output;
-use std::time::Duration;
 
-use gate::demo::{DemoOptions, DemoServer, Regression};
+use gate::demo::Regression;
 
 mod common;
 use common::{git, text};
@@ -37,16 +36,7 @@ fn run(dir: &Path, target: &str) -> Output {
 
 #[test]
 fn compare_flags_the_n_plus_one_and_points_at_the_database() {
-    let svc = DemoServer::start(
-        "127.0.0.1:0".parse().unwrap(),
-        DemoOptions {
-            db_latency: Some(Duration::from_micros(50)),
-            latency: Some(Duration::from_millis(2)),
-            jitter: Some(0.1),
-            ..DemoOptions::default()
-        },
-    )
-    .unwrap();
+    let svc = common::shop_service();
     let dir = repo();
     let r = dir.path();
     // Three baseline runs: enough for a measured noise band that one odd run cannot inflate.

@@ -71,17 +71,20 @@ pub fn verdict_row(e: &EndpointComparison) -> VerdictCells {
         ),
         None => "—".into(),
     };
-    // The p-value of the direction the estimate points to (Holm-adjusted).
-    let faster = e.call == Call::Improvement || e.p95_change.is_some_and(|r| r.point < 0.0);
-    let p = match (faster, e.p_slower_adjusted, e.p_faster_adjusted) {
-        (true, _, Some(p)) | (false, Some(p), _) => format_p(p),
-        _ => "—".into(),
-    };
     VerdictCells {
         base: triple(&e.base),
         head: triple(&e.head),
         delta,
-        p,
+        p: p_cell(e),
+    }
+}
+
+/// The Holm-adjusted p-value of the direction the estimate points to.
+fn p_cell(e: &EndpointComparison) -> String {
+    let faster = e.call == Call::Improvement || e.p95_change.is_some_and(|r| r.point < 0.0);
+    match (faster, e.p_slower_adjusted, e.p_faster_adjusted) {
+        (true, _, Some(p)) | (false, Some(p), _) => format_p(p),
+        _ => "—".into(),
     }
 }
 
@@ -109,16 +112,11 @@ fn tokens_per_second_row(e: &EndpointComparison) -> VerdictCells {
         ),
         None => "—".into(),
     };
-    let faster = e.call == Call::Improvement || e.p95_change.is_some_and(|r| r.point < 0.0);
-    let p = match (faster, e.p_slower_adjusted, e.p_faster_adjusted) {
-        (true, _, Some(p)) | (false, Some(p), _) => format_p(p),
-        _ => "—".into(),
-    };
     VerdictCells {
         base: triple(&e.base),
         head: triple(&e.head),
         delta,
-        p,
+        p: p_cell(e),
     }
 }
 

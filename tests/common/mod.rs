@@ -61,3 +61,18 @@ pub fn scratch_repo() -> tempfile::TempDir {
     git(r, &["commit", "-q", "-m", "base"]);
     dir
 }
+
+/// The sample service as the demo runs it: a simulated 50 µs database round trip per statement
+/// (what makes the N+1 cost something) and a 2 ms upstream with a little jitter.
+pub fn shop_service() -> gate::demo::DemoServer {
+    gate::demo::DemoServer::start(
+        "127.0.0.1:0".parse().unwrap(),
+        gate::demo::DemoOptions {
+            db_latency: Some(std::time::Duration::from_micros(50)),
+            latency: Some(std::time::Duration::from_millis(2)),
+            jitter: Some(0.1),
+            ..gate::demo::DemoOptions::default()
+        },
+    )
+    .unwrap()
+}
