@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Output;
 
-use gate::demo::Regression;
+use gate::demo::{DemoOptions, DemoServer, Regression};
 
 mod common;
 use common::{git, text};
