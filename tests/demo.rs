@@ -73,6 +73,22 @@ fn demo_tells_the_whole_story_offline() {
         }
     }
     assert!(charts.path().join("overview.png").exists());
+    // The comment `gate ci` would post, with the charts linked beside it.
+    let comment = std::fs::read_to_string(charts.path().join("pr-comment.md")).unwrap();
+    assert!(
+        comment.starts_with("<!-- gate:verdict -->\n### ❌ "),
+        "{comment}"
+    );
+    assert!(
+        comment
+            .lines()
+            .any(|l| l.starts_with("| user-orders |") && l.ends_with("❌ regression |")),
+        "{comment}"
+    );
+    assert!(
+        comment.contains("![trend-user-orders](trend-user-orders.png)"),
+        "{comment}"
+    );
     // ⑤: two mock LLM models side by side, and their comparison chart.
     assert!(stdout.contains("⑤ LLM APIs"), "{stdout}");
     for model in ["mock-fast", "mock-smart"] {

@@ -16,6 +16,7 @@ use crate::engine::{self, EngineOptions, ProgressMode};
 use crate::environment::Environment;
 use crate::git::GitInfo;
 use crate::record::RunRecord;
+use crate::report::markdown::{COMMENT_LIMIT, ChartLink, PrComment, pr_comment};
 use crate::report::{Format, RunReport, terminal::Terminal};
 use crate::store::{HeadInfo, Store};
 use crate::verdict::{Call, evaluate_slo};
@@ -172,10 +173,38 @@ pub fn demo(args: DemoArgs) -> Result<Outcome, Error> {
         .endpoints
         .iter()
         .any(|e| e.endpoint == "user-orders" && e.call == Call::Regression);
+    // The comment `gate ci` would post, with the charts linked by relative path so a markdown
+    // viewer opened in the charts directory shows them.
+    let links: Vec<ChartLink> = files
+        .iter()
+        .filter_map(|f| f.file_name())
+        .map(|n| ChartLink {
+            file_name: n.to_string_lossy().into_owned(),
+            url: n.to_string_lossy().replace(' ', "%20"),
+        })
+        .collect();
+    let comment = pr_comment(
+        &PrComment {
+            verdict: &verdict,
+            charts: &links,
+            notices: &[],
+            footer: format!("gate {} · gate demo", env!("CARGO_PKG_VERSION")),
+            key: None,
+            marker: true,
+            head: None,
+        },
+        COMMENT_LIMIT,
+    );
+    let comment_path = args.charts.join("pr-comment.md");
+    std::fs::write(&comment_path, comment).map_err(|source| Error::Write {
+        path: comment_path.display().to_string(),
+        source,
+    })?;
     if caught {
         println!(
-            "\nIn CI, `gate ci` would fail this pull request (exit {}) and post the table of ③ as a comment.",
-            verdict.outcome().code()
+            "\nIn CI, `gate ci` would fail this pull request (exit {}) and post this comment on it\n(edited in place on every push): {}",
+            verdict.outcome().code(),
+            comment_path.display()
         );
         Ok(Outcome::Pass)
     } else {
