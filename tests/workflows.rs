@@ -48,6 +48,14 @@ fn the_example_pr_gate_workflow_runs_gate_ci_on_prs_and_saves_main() {
         .expect("a gate ci step");
     assert_eq!(ci["if"], "github.event_name == 'pull_request'");
     assert_eq!(ci["env"]["GITHUB_TOKEN"], "${{ secrets.GITHUB_TOKEN }}");
+    let save = steps
+        .iter()
+        .find(|s| s["uses"] == "actions/cache/save@v4")
+        .unwrap();
+    assert!(
+        save["if"].as_str().unwrap().contains("!cancelled()"),
+        "main's history is saved even when its run broke an SLO"
+    );
     let uses: Vec<&str> = steps.iter().filter_map(|s| s["uses"].as_str()).collect();
     assert!(uses.contains(&"actions/cache/restore@v4") && uses.contains(&"actions/cache/save@v4"));
     for line in runs(job)
