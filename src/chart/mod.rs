@@ -204,6 +204,7 @@ mod tests {
                 .collect(),
             slo_p95_ms: Some(2.5),
             noise_band_ms: Some((1.5, 2.2)),
+            measure: "latency",
         };
         let ramp_chart = RampChart {
             endpoint: "e".into(),
@@ -288,6 +289,7 @@ mod tests {
                 points,
                 slo_p95_ms: Some(next()),
                 noise_band_ms: Some((next(), next())),
+                measure: "latency",
             };
             trend(&t, size).unwrap();
             let steps = (0..n)

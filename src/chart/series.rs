@@ -3,6 +3,7 @@
 
 use crate::config::{Metric, Op, Threshold};
 use crate::record::{RunRecord, decode_histogram, new_histogram};
+use crate::verdict::compare::CompareMetric;
 use crate::verdict::{Call, Verdict};
 
 use super::{DistributionChart, OverviewChart, TrendChart, TrendPoint, spectrum_from_histogram};
@@ -25,30 +26,57 @@ pub fn trend(
     verdict: Option<&Verdict>,
     thresholds: &[Threshold],
 ) -> TrendChart {
+    trend_of(
+        CompareMetric::Latency,
+        endpoint,
+        history,
+        head,
+        verdict,
+        thresholds,
+    )
+}
+
+/// The trend of one metric of an endpoint: latency, or an LLM endpoint's time to first token
+/// (its verdict row is `endpoint · TTFT`, its SLO line a `ttft_p95` threshold).
+pub fn trend_of(
+    metric: CompareMetric,
+    endpoint: &str,
+    history: &[RunRecord],
+    head: Option<&RunRecord>,
+    verdict: Option<&Verdict>,
+    thresholds: &[Threshold],
+) -> TrendChart {
     let point = |r: &RunRecord, highlight: bool| {
         r.endpoints
             .iter()
-            .find(|e| e.name == endpoint && e.latency.count > 0)
-            .map(|e| TrendPoint {
+            .filter(|e| e.name == endpoint)
+            .filter_map(|e| metric.summary(e))
+            .find(|s| s.count > 0)
+            .map(|s| TrendPoint {
                 label: run_label(r),
-                p50_ms: e.latency.p50_ms,
-                p95_ms: e.latency.p95_ms,
-                p99_ms: e.latency.p99_ms,
+                p50_ms: s.p50_ms,
+                p95_ms: s.p95_ms,
+                p99_ms: s.p99_ms,
                 highlight,
                 regression: false,
             })
     };
+    let row = metric.label(endpoint);
     let mut points: Vec<TrendPoint> = history.iter().filter_map(|r| point(r, false)).collect();
-    let comparison = verdict.and_then(|v| v.endpoints.iter().find(|e| e.endpoint == endpoint));
+    let comparison = verdict.and_then(|v| v.endpoints.iter().find(|e| e.endpoint == row));
     if let Some(h) = head.and_then(|h| point(h, true)) {
         points.push(TrendPoint {
             regression: comparison.is_some_and(|c| c.call == Call::Regression),
             ..h
         });
     }
+    let p95 = match metric {
+        CompareMetric::Ttft => Metric::TtftPercentile(95.0),
+        _ => Metric::Percentile(95.0),
+    };
     let slo_p95_ms = thresholds
         .iter()
-        .find(|t| t.metric == Metric::Percentile(95.0) && matches!(t.op, Op::Lt | Op::Le))
+        .find(|t| t.metric == p95 && matches!(t.op, Op::Lt | Op::Le))
         .map(|t| t.limit);
     let noise_band_ms = comparison.and_then(|c| {
         let n = c.noise?;
@@ -64,6 +92,10 @@ pub fn trend(
         points,
         slo_p95_ms,
         noise_band_ms,
+        measure: match metric {
+            CompareMetric::Ttft => "time to first token",
+            _ => "latency",
+        },
     }
 }
 
@@ -251,6 +283,60 @@ mod tests {
             environment: None,
             endpoints,
         }
+    }
+
+    #[test]
+    fn an_llm_endpoint_has_a_ttft_trend_of_its_own() {
+        let with_ttft = |commit: &str, day: u32, latency_ms: f64, ttft_ms: f64| {
+            let mut r = run(commit, day, [("chat", latency_ms), ("list", 2.0)]);
+            let mut h = new_histogram();
+            for i in 0..50u64 {
+                h.record((ttft_ms * 1000.0) as u64 + i).unwrap();
+            }
+            r.endpoints[0].llm = Some(crate::record::LlmRecord {
+                ttft: LatencySummary::from_histogram(&h),
+                ..Default::default()
+            });
+            r
+        };
+        let history = vec![
+            with_ttft("a1", 18, 900.0, 150.0),
+            with_ttft("b2", 19, 910.0, 152.0),
+        ];
+        let head = with_ttft("c3", 20, 905.0, 400.0);
+        let thresholds = vec![
+            crate::config::parse_threshold("p95 < 5s").unwrap(),
+            crate::config::parse_threshold("ttft_p95 < 1s").unwrap(),
+        ];
+        let t = trend_of(
+            CompareMetric::Ttft,
+            "chat",
+            &history,
+            Some(&head),
+            None,
+            &thresholds,
+        );
+        assert_eq!(t.measure, "time to first token");
+        let p50: Vec<f64> = t.points.iter().map(|p| p.p50_ms.round()).collect();
+        assert_eq!(p50, [150.0, 152.0, 400.0], "TTFT, not latency");
+        assert_eq!(
+            t.slo_p95_ms,
+            Some(1000.0),
+            "the ttft_p95 threshold, not p95"
+        );
+        assert!(t.points[2].highlight);
+        let l = trend("chat", &history, Some(&head), None, &thresholds);
+        assert_eq!((l.measure, l.slo_p95_ms), ("latency", Some(5000.0)));
+        // An endpoint without TTFT has no TTFT points.
+        let none = trend_of(
+            CompareMetric::Ttft,
+            "list",
+            &history,
+            Some(&head),
+            None,
+            &[],
+        );
+        assert!(none.points.is_empty());
     }
 
     /// The series that go into the charts, as a reader of the chart would describe them.

@@ -40,6 +40,9 @@ pub struct TrendChart {
     /// The baseline's p95 noise band (low, high), shaded: a p95 inside it is indistinguishable
     /// from the baseline.
     pub noise_band_ms: Option<(f64, f64)>,
+    /// What the points measure, in words: "latency", or "time to first token" for an LLM
+    /// endpoint's TTFT trend.
+    pub measure: &'static str,
 }
 
 /// An SLO more than this many times the highest latency would flatten the data into the floor
@@ -51,14 +54,17 @@ pub fn trend(chart: &TrendChart, size: ChartSize) -> Result<Vec<u8>, ChartError>
 }
 
 fn draw(area: &Area<'_>, theme: &Theme, c: &TrendChart) -> Result<(), ChartError> {
-    let title = format!("{} — latency trend (p50/p95/p99)", c.endpoint);
+    let title = format!("{} — {} trend (p50/p95/p99)", c.endpoint, c.measure);
     let n = c.points.len();
     let data_max = max_finite(c.points.iter().flat_map(|p| [p.p50_ms, p.p95_ms, p.p99_ms]));
     let Some(data_max) = data_max else {
         let detail = if n == 0 {
             "No runs are recorded for this endpoint yet.".to_string()
         } else {
-            format!("{n} run(s) recorded, none with usable latency values.")
+            format!(
+                "{n} run(s) recorded, none with usable {} values.",
+                c.measure
+            )
         };
         return canvas::no_data(area, theme, &title, "no data", &detail);
     };
@@ -143,7 +149,14 @@ fn draw(area: &Area<'_>, theme: &Theme, c: &TrendChart) -> Result<(), ChartError
             ))?;
         }
     }
-    canvas::y_axis(area, theme, &frame, &ticks, "latency (ms)", false)?;
+    canvas::y_axis(
+        area,
+        theme,
+        &frame,
+        &ticks,
+        &format!("{} (ms)", c.measure),
+        false,
+    )?;
     if let Some((lo, hi)) = band {
         area.draw(&Rectangle::new(
             [(frame.left, frame.ypx(hi)), (frame.right, frame.ypx(lo))],
@@ -305,6 +318,7 @@ mod tests {
             points,
             slo_p95_ms: Some(300.0),
             noise_band_ms: Some((110.0, 135.0)),
+            measure: "latency",
         }
     }
 

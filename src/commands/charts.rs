@@ -107,6 +107,26 @@ pub(crate) fn write_charts(
         let thresholds = job.plan.map(|p| p.thresholds_for(name)).unwrap_or_default();
         let trend = series::trend(name, job.history, head, job.verdict, &thresholds);
         write(chart::file_name("trend", name), chart::trend(&trend, size))?;
+        // An LLM endpoint's time to first token has a trend of its own (streamed runs only).
+        let has_ttft = |r: &RunRecord| {
+            r.endpoints
+                .iter()
+                .any(|e| e.name == name && e.llm.as_ref().is_some_and(|l| l.ttft.count > 0))
+        };
+        if head.is_some_and(has_ttft) {
+            let ttft = series::trend_of(
+                crate::verdict::compare::CompareMetric::Ttft,
+                name,
+                job.history,
+                head,
+                job.verdict,
+                &thresholds,
+            );
+            write(
+                chart::file_name("trend-ttft", name),
+                chart::trend(&ttft, size),
+            )?;
+        }
         if !job.base.is_empty() {
             let d =
                 series::distribution(name, job.base, job.head, &job.base_label, &job.head_label);
