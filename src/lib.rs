@@ -13,6 +13,7 @@ pub mod environment;
 mod error;
 pub mod exit;
 pub mod git;
+pub mod http_date;
 pub mod publish;
 pub mod record;
 pub mod report;

@@ -303,14 +303,9 @@ pub fn decode_json(provider: Provider, body: &[u8]) -> Result<Measurement, Strea
     })
 }
 
-/// Seconds from a `retry-after` header: delta-seconds (RFC 9110 §10.2.3). The HTTP-date form is
-/// not used by the LLM providers and is ignored.
+/// Seconds from a `retry-after` header: delta-seconds or an HTTP-date (RFC 9110 §10.2.3).
 pub fn retry_after_secs(value: &str) -> Option<f64> {
-    value
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
+    crate::http_date::retry_after(value, std::time::SystemTime::now()).map(|d| d.as_secs_f64())
 }
 
 /// Cost histogram unit: nano-dollars, so a $0.00001 request and a $50 one both fit at three
@@ -749,6 +744,11 @@ event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\"
     fn retry_after_reads_seconds() {
         assert_eq!(retry_after_secs(" 12 "), Some(12.0));
         assert_eq!(retry_after_secs("1.5"), Some(1.5));
-        assert_eq!(retry_after_secs("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(
+            retry_after_secs("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(0.0),
+            "a date in the past: retry now"
+        );
+        assert_eq!(retry_after_secs("whenever"), None);
     }
 }

@@ -249,10 +249,10 @@ fn retry_after(reply: &Reply, now: SystemTime) -> Option<RetryAdvice> {
     };
     let status = reply.status;
     let limited = status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::FORBIDDEN;
-    if let Some(secs) = header("retry-after").and_then(|v| v.parse::<u64>().ok())
+    if let Some(wait) = header("retry-after").and_then(|v| crate::http_date::retry_after(v, now))
         && (limited || status.is_server_error())
     {
-        return Some(RetryAdvice::After(Duration::from_secs(secs)));
+        return Some(RetryAdvice::After(wait));
     }
     if limited && header("x-ratelimit-remaining") == Some("0") {
         let reset = header("x-ratelimit-reset").and_then(|v| v.parse::<u64>().ok());
@@ -356,6 +356,14 @@ mod tests {
         assert_eq!(
             retry_after(&reply(429, &[("retry-after", "7")]), now),
             Some(RetryAdvice::After(Duration::from_secs(7)))
+        );
+        // Retry-After as an HTTP-date.
+        assert_eq!(
+            retry_after(
+                &reply(503, &[("retry-after", "Thu, 01 Jan 1970 00:16:50 GMT")]),
+                now
+            ),
+            Some(RetryAdvice::After(Duration::from_secs(10)))
         );
         // Secondary rate limit: 403 with Retry-After.
         assert_eq!(
