@@ -125,6 +125,16 @@ pub(crate) fn build_verdict(
     {
         notes.push("HEAD was measured with uncommitted changes (dirty working tree)".into());
     }
+    let delay = |r: &RunRecord| r.environment.as_ref().and_then(|e| e.timer_delay);
+    let base_delays: Vec<_> = base_records.iter().filter_map(delay).collect();
+    if let Some(note) = head_records
+        .iter()
+        .filter_map(delay)
+        .max_by_key(|d| d.p99_us)
+        .and_then(|h| crate::environment::busier_than_baseline(&h, &base_delays))
+    {
+        notes.push(note);
+    }
     let fp = |r: &RunRecord| r.environment.as_ref().map(|e| e.fingerprint.clone());
     if base_records.iter().any(|b| fp(b) != fp(newest_head)) {
         notes.push("some baseline runs were measured in a different environment; differences may be the machine's".into());

@@ -13,7 +13,7 @@ use crate::config::{
 };
 use crate::demo::{DemoOptions, DemoServer, Regression};
 use crate::engine::{self, EngineOptions, ProgressMode};
-use crate::environment::Environment;
+use crate::environment::{Environment, Sentinel};
 use crate::git::GitInfo;
 use crate::record::RunRecord;
 use crate::report::markdown::{COMMENT_LIMIT, ChartLink, PrComment, pr_comment};
@@ -309,9 +309,15 @@ fn measure(plan: &Plan, git: GitInfo, label: &str) -> Result<(RunRecord, Vec<u8>
         progress: ProgressMode::Quiet,
         cancel: super::interrupt_flag(),
     };
-    let mut record = engine::execute(plan, &opts)?;
+    let sentinel = Sentinel::start();
+    let executed = engine::execute(plan, &opts);
+    let timer_delay = sentinel.finish();
+    let mut record = executed?;
     record.label = Some(label.into());
-    record.environment = Some(Environment::detect(Some("demo".into())));
+    record.environment = Some(Environment {
+        timer_delay,
+        ..Environment::detect(Some("demo".into()))
+    });
     record.git = Some(git);
     let slo = evaluate_slo(&record, &|name| plan.thresholds_for(name));
     let table = Terminal.render_run(&RunReport {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::cli::{LoadArgs, RunArgs};
 use crate::config::{self, ConfigError, Overrides, Plan, duration::parse_duration};
 use crate::engine::{self, EngineOptions, ProgressMode};
-use crate::environment::Environment;
+use crate::environment::{Environment, Sentinel};
 use crate::git;
 use crate::record::RunRecord;
 use crate::report::{Format, RunReport, json::Json, terminal::Terminal};
@@ -127,7 +127,12 @@ pub(crate) fn saved_line(id: i64, path: &str, record: &RunRecord) -> String {
 }
 
 /// Git, PR and environment context of a run made here and now.
-pub(crate) fn describe_context(record: &mut RunRecord, plan: &Plan, env_tag: Option<String>) {
+pub(crate) fn describe_context(
+    record: &mut RunRecord,
+    plan: &Plan,
+    env_tag: Option<String>,
+    timer_delay: Option<crate::environment::TimerDelay>,
+) {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     record.git = git::context(&cwd, &plan.baseline.branch);
     record.pr = git::pr_from_event(
@@ -135,7 +140,10 @@ pub(crate) fn describe_context(record: &mut RunRecord, plan: &Plan, env_tag: Opt
             .as_deref()
             .map(Path::new),
     );
-    record.environment = Some(Environment::detect(env_tag));
+    record.environment = Some(Environment {
+        timer_delay,
+        ..Environment::detect(env_tag)
+    });
 }
 
 /// Run a plan, print the table, write the JSON document; shared by `run` and `demo`.
@@ -148,9 +156,12 @@ pub(crate) fn execute_and_report(
         progress: settings.progress,
         cancel: super::interrupt_flag(),
     };
-    let mut record = engine::execute(plan, &opts)?;
+    let sentinel = Sentinel::start();
+    let executed = engine::execute(plan, &opts);
+    let timer_delay = sentinel.finish();
+    let mut record = executed?;
     record.label = settings.label.clone();
-    describe_context(&mut record, plan, settings.env_tag.clone());
+    describe_context(&mut record, plan, settings.env_tag.clone(), timer_delay);
     let slo = evaluate_slo(&record, &|name| plan.thresholds_for(name));
     let report = RunReport {
         run: &record,

@@ -66,6 +66,18 @@ impl Format for Terminal {
                 ));
             }
         }
+        if let Some(wait) = run
+            .environment
+            .as_ref()
+            .and_then(|e| e.timer_delay)
+            .and_then(|d| d.cpu_wait_permille)
+            .filter(|w| *w > crate::environment::OVERLOADED_PERMILLE)
+        {
+            out.push_str(&format!(
+                "⚠️  this machine was overloaded: gate's threads waited for a CPU {:.0}% of the time they were ready; latencies include that wait\n",
+                wait as f64 / 10.0
+            ));
+        }
         out.push_str(&super::llm::terminal(run));
         for ramp in crate::verdict::ramp::ramps(run) {
             out.push_str(&ramp_table(&ramp));
