@@ -24,7 +24,8 @@ pub struct Environment {
     pub timer_delay: Option<TimerDelay>,
 }
 
-/// How late a thread that asks to sleep 1 ms wakes up, sampled all through a run. On an idle
+/// How late a thread that asks to sleep 5 ms wakes up, sampled all through a run, and how long
+/// gate's threads waited for a CPU. On an idle
 /// machine it is tens of microseconds; when other processes compete for the cores (a compiler
 /// on a shared CI runner, a noisy neighbour VM) it grows, and so does every latency gate
 /// measures. Comparing it between HEAD's run and the baseline's tells a slower service from a
@@ -141,7 +142,9 @@ impl Sentinel {
             .spawn(move || {
                 let mut h =
                     hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).ok()?;
-                let asked = std::time::Duration::from_millis(1);
+                // 200 wakeups a second: enough samples for a p99 in a few seconds, too few to
+                // cost the load generator measurable CPU.
+                let asked = std::time::Duration::from_millis(5);
                 let mut sched = SchedTotals::default();
                 let mut i = 0u64;
                 while !flag.load(Ordering::Relaxed) {
@@ -152,7 +155,7 @@ impl Sentinel {
                     i += 1;
                     // Threads come and go with each scenario: read them often enough that a
                     // thread's last stretch is rarely lost.
-                    if i.is_multiple_of(50) {
+                    if i.is_multiple_of(10) {
                         sched.scan();
                     }
                 }
