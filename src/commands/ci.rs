@@ -139,7 +139,8 @@ pub(crate) fn github_config(
             "--server-url",
         )?,
         repository,
-        token: Token::new(token),
+        // A token pasted from a file often ends in a newline, which no header may carry.
+        token: Token::new(token.trim().to_string()),
     })
 }
 
