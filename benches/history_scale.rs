@@ -106,6 +106,7 @@ fn main() {
             suite: "bench".into(),
             label: None,
             complete: true,
+            faults: Vec::new(),
             git: Some(GitInfo {
                 commit: Some(commit),
                 branch: Some(branch),

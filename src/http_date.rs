@@ -1,95 +1,53 @@
-//! `Retry-After` values (RFC 9110 §10.2.3): delta-seconds, or an HTTP-date. A recipient must
-//! accept all three date formats of §5.6.7: IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the
-//! obsolete RFC 850 form (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime (`Sun Nov  6 08:49:37
-//! 1994`). Shared by the LLM engine (429s from providers) and the GitHub client.
+//! `Retry-After` values (RFC 9110 §10.2.3): delta-seconds, or an HTTP-date in any of the three
+//! formats of §5.6.7 (parsed by the `httpdate` crate, which hyper already uses). Shared by the
+//! LLM engine (429s from providers) and the GitHub client.
+//!
+//! The value comes from a server gate does not control: it is parsed without panicking, and a
+//! huge wait is capped at [`MAX_RETRY_AFTER`] rather than trusted.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-/// How long a `Retry-After` value asks to wait, seen at `now`. A date in the past is zero;
-/// anything unreadable is None.
+/// The longest wait a `Retry-After` value is taken to ask for. A day is longer than any retry
+/// gate would make; anything beyond it is a server's mistake or hostility, not advice.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// How long a `Retry-After` value asks to wait, seen at `now`, at most [`MAX_RETRY_AFTER`]. A
+/// date in the past is zero; anything unreadable (a fraction, a sign, a bad date) is None.
 pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let v = value.trim();
-    if let Ok(secs) = v.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        // delta-seconds = 1*DIGIT; a number too long for u64 is still "very long".
+        let secs = v.parse::<u64>().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     }
-    let at = parse(v)?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-/// An HTTP-date in any of the three formats, as a point in time.
-pub fn parse(text: &str) -> Option<SystemTime> {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let (day, month, year, clock) = match words.as_slice() {
-        // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
-        [_, d, m, y, t, "GMT"] => (d.parse().ok()?, month(m)?, y.parse().ok()?, *t),
-        // RFC 850: Sunday, 06-Nov-94 08:49:37 GMT (two-digit years: RFC 9110 says a year that
-        // looks more than 50 years ahead is in the past; 1970-2069 covers gate's lifetime).
-        [_, dmy, t, "GMT"] => {
-            let mut p = dmy.split('-');
-            let d = p.next()?.parse().ok()?;
-            let m = month(p.next()?)?;
-            let y: i64 = p.next()?.parse().ok()?;
-            (d, m, if y < 70 { 2000 + y } else { 1900 + y }, *t)
-        }
-        // asctime: Sun Nov  6 08:49:37 1994
-        [_, m, d, t, y] => (d.parse().ok()?, month(m)?, y.parse().ok()?, *t),
-        _ => return None,
-    };
-    let mut hms = clock.split(':').map(|p| p.parse::<u64>().ok());
-    let (h, mi, s) = (hms.next()??, hms.next()??, hms.next()??);
-    if hms.next().is_some() || h > 23 || mi > 59 || s > 60 || !(1..=31).contains(&day) {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
-    let secs = u64::try_from(days).ok()? * 86_400 + h * 3600 + mi * 60 + s;
-    Some(UNIX_EPOCH + Duration::from_secs(secs))
-}
-
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
-/// The month's number, 1-12.
-fn month(name: &str) -> Option<u32> {
-    MONTHS.iter().position(|m| *m == name).map(|i| i as u32 + 1)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(
+        at.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_RETRY_AFTER),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn the_three_date_formats_name_the_same_instant() {
         // RFC 9110's own example: 784111777 seconds after the epoch.
-        let expected = UNIX_EPOCH + Duration::from_secs(784_111_777);
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_770);
         for text in [
             "Sun, 06 Nov 1994 08:49:37 GMT",
             "Sunday, 06-Nov-94 08:49:37 GMT",
             "Sun Nov  6 08:49:37 1994",
         ] {
-            assert_eq!(parse(text), Some(expected), "{text}");
+            assert_eq!(
+                retry_after(text, now),
+                Some(Duration::from_secs(7)),
+                "{text}"
+            );
         }
-        assert_eq!(
-            parse("Thu, 01 Jan 1970 00:00:00 GMT"),
-            Some(UNIX_EPOCH),
-            "the epoch"
-        );
-        assert_eq!(
-            parse("Tue, 29 Feb 2028 23:59:59 GMT"),
-            Some(UNIX_EPOCH + Duration::from_secs(1_835_481_599)),
-            "a leap day"
-        );
         for bad in [
             "",
             "soon",
@@ -98,7 +56,7 @@ mod tests {
             "Sun, 06 Nov 1994 25:00:00 GMT",
             "Sun, 32 Nov 1994 08:49:37 GMT",
         ] {
-            assert_eq!(parse(bad), None, "{bad}");
+            assert_eq!(retry_after(bad, now), None, "{bad:?}");
         }
     }
 
@@ -106,17 +64,51 @@ mod tests {
     fn retry_after_reads_seconds_and_dates() {
         let now = UNIX_EPOCH + Duration::from_secs(784_111_770);
         assert_eq!(retry_after(" 12 ", now), Some(Duration::from_secs(12)));
-        assert_eq!(retry_after("1.5", now), Some(Duration::from_millis(1500)));
-        assert_eq!(
-            retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
-            Some(Duration::from_secs(7))
-        );
+        assert_eq!(retry_after("0", now), Some(Duration::ZERO));
         assert_eq!(
             retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now),
             Some(Duration::ZERO),
             "a date in the past means now"
         );
-        assert_eq!(retry_after("-3", now), None);
-        assert_eq!(retry_after("later", now), None);
+        // delta-seconds is digits only (RFC 9110 §10.2.3).
+        for bad in ["-3", "1.5", "+7", "1e3", "later", "NaN", "inf", "12 s"] {
+            assert_eq!(retry_after(bad, now), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_huge_wait_is_capped_not_trusted() {
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_770);
+        for huge in [
+            "86401",
+            "99999999999999999999999999999999",
+            "18446744073709551615",
+            "18446744073709551616",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ] {
+            assert_eq!(retry_after(huge, now), Some(MAX_RETRY_AFTER), "{huge}");
+        }
+        // 1e20 is not delta-seconds at all (the panic of issue 12 came from reading it as f64).
+        assert_eq!(retry_after("1e20", now), None);
+    }
+
+    #[test]
+    fn no_input_panics() {
+        // A cheap sweep of odd shapes; the property tests fuzz this further.
+        let now = SystemTime::now();
+        let mut shapes: Vec<String> = vec![
+            "\u{0}".into(),
+            "٣".into(),
+            "Sun, 06 Nov 1994 08:49:37 GMT\u{feff}".into(),
+            "9".repeat(10_000),
+            " ".repeat(100),
+            "Sun, 29 Feb 2023 00:00:00 GMT".into(),
+            "Thu, 01 Jan 1970 00:00:00 GMT".into(),
+            "Mon, 01 Jan 1900 00:00:00 GMT".into(),
+        ];
+        shapes.push(String::from_utf8_lossy(&[0xff, 0xfe, b'1']).into_owned());
+        for s in &shapes {
+            let _ = retry_after(s, now);
+        }
     }
 }

@@ -37,8 +37,13 @@ pub struct RunRecord {
     pub target: String,
     pub suite: String,
     pub label: Option<String>,
-    /// False when the run was interrupted (Ctrl-C) before every scenario finished.
+    /// False when the run was interrupted (Ctrl-C) before every scenario finished, or when a
+    /// load thread died (`faults`). An incomplete run never passes and is never a baseline.
     pub complete: bool,
+    /// What broke the measurement itself, in words ("load thread gate-load-1 of create-order
+    /// died: …"). A run with a fault is incomplete and gate exits 3.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<String>,
     /// Git context; None outside a git checkout.
     #[serde(default)]
     pub git: Option<crate::git::GitInfo>,

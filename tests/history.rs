@@ -264,6 +264,7 @@ fn save_worker() {
             suite: "s".into(),
             label: None,
             complete: true,
+            faults: Vec::new(),
             git: None,
             pr: None,
             environment: None,

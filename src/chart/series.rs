@@ -273,6 +273,7 @@ mod tests {
             suite: String::new(),
             label: None,
             complete: true,
+            faults: Vec::new(),
             git: Some(GitInfo {
                 commit: Some(commit.into()),
                 branch: Some("main".into()),

@@ -157,6 +157,7 @@ pub fn calibrate(args: CalibrateArgs) -> Result<Outcome, Error> {
         threads: EngineOptions::default_threads(),
         progress: ProgressMode::Quiet,
         cancel: super::interrupt_flag(),
+        fault: crate::engine::Fault::from_env(),
     };
     let env = Environment::detect(Some("calibration".into()));
     'rounds: for round in 0..args.trials {
@@ -165,6 +166,7 @@ pub fn calibrate(args: CalibrateArgs) -> Result<Outcome, Error> {
                 s.set_latency_factor(arm.factor);
             }
             let mut record = engine::execute(&plan, &opts)?;
+            engine::died(&record)?;
             if !record.complete {
                 eprintln!("interrupted: reporting the runs measured so far");
                 break 'rounds;

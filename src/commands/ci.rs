@@ -176,6 +176,7 @@ pub fn ci(args: CiArgs) -> Result<Outcome, Error> {
     let (_, record) = execute_and_report(&plan, &s.run)?;
     let id = store.save(&record)?;
     eprintln!("{}", saved_line(id, store.path(), &record));
+    crate::engine::died(&record)?;
     let head = vec![store.load(id)?];
 
     // 2. Judge against the baseline branch.

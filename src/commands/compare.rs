@@ -117,7 +117,10 @@ pub(crate) fn build_verdict(
     let newest_head = head_records
         .last()
         .expect("resolve_head returns at least one run");
-    let slo = plan.map(|p| evaluate_slo(newest_head, &|name| p.thresholds_for(name)));
+    // gate's default checks (a dead endpoint fails) apply with or without a suite.
+    let slo = Some(evaluate_slo(newest_head, &|name| {
+        plan.map_or_else(Vec::new, |p| p.thresholds_for(name))
+    }));
     let mut notes = Vec::new();
     if head_records
         .iter()

@@ -308,11 +308,13 @@ fn measure(plan: &Plan, git: GitInfo, label: &str) -> Result<(RunRecord, Vec<u8>
         threads: EngineOptions::default_threads(),
         progress: ProgressMode::Quiet,
         cancel: super::interrupt_flag(),
+        fault: crate::engine::Fault::from_env(),
     };
     let sentinel = Sentinel::start();
     let executed = engine::execute(plan, &opts);
     let timer_delay = sentinel.finish();
     let mut record = executed?;
+    engine::died(&record)?;
     record.label = Some(label.into());
     record.environment = Some(Environment {
         timer_delay,
@@ -355,8 +357,10 @@ fn llm_comparison(server: &DemoServer, charts: &std::path::Path) -> Result<(), E
         threads: EngineOptions::default_threads(),
         progress: ProgressMode::Quiet,
         cancel: super::interrupt_flag(),
+        fault: crate::engine::Fault::from_env(),
     };
     let record = engine::execute(&plan, &opts)?;
+    engine::died(&record)?;
     print!("{}", crate::report::llm::terminal(&record));
     let files = super::charts::write_run_charts(charts, &record)?;
     if let Some(f) = files.first() {

@@ -100,6 +100,7 @@ pub fn run(args: RunArgs) -> Result<Outcome, Error> {
         let id = store.save(&record)?;
         eprintln!("{}", saved_line(id, store.path(), &record));
     }
+    engine::died(&record)?;
     if let Some(dir) = &settings.charts {
         super::charts::print_written(&super::charts::write_run_charts(dir, &record)?);
     }
@@ -155,6 +156,7 @@ pub(crate) fn execute_and_report(
         threads: settings.threads,
         progress: settings.progress,
         cancel: super::interrupt_flag(),
+        fault: crate::engine::Fault::from_env(),
     };
     let sentinel = Sentinel::start();
     let executed = engine::execute(plan, &opts);

@@ -743,7 +743,16 @@ event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\"
     #[test]
     fn retry_after_reads_seconds() {
         assert_eq!(retry_after_secs(" 12 "), Some(12.0));
-        assert_eq!(retry_after_secs("1.5"), Some(1.5));
+        assert_eq!(
+            retry_after_secs("1.5"),
+            None,
+            "delta-seconds is digits only"
+        );
+        assert_eq!(
+            retry_after_secs("1e20"),
+            None,
+            "issue 12: this panicked a load thread"
+        );
         assert_eq!(
             retry_after_secs("Wed, 21 Oct 2015 07:28:00 GMT"),
             Some(0.0),

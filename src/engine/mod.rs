@@ -43,6 +43,10 @@ pub enum EngineError {
     Resolve { host: String, message: String },
     #[error("cannot start load threads: {0}")]
     Runtime(#[source] std::io::Error),
+    /// A load thread (or one of its virtual users) died: the run did not measure what it
+    /// planned, so it can never pass. The record was still reported and saved as incomplete.
+    #[error("the run did not measure: {}", faults.join("; "))]
+    Died { faults: Vec<String> },
 }
 
 impl EngineError {
@@ -55,6 +59,9 @@ impl EngineError {
             EngineError::Unreachable { .. } => {
                 Some("is the service running? check --target (or `target:` in suite.yml)".into())
             }
+            EngineError::Died { .. } => Some(
+                "this is a bug in gate, not in the target: the run is saved as incomplete and is never a baseline; please report it with the message above".into(),
+            ),
             _ => None,
         }
     }
@@ -65,6 +72,38 @@ pub struct EngineOptions {
     pub progress: ProgressMode,
     /// Set (e.g. by Ctrl-C) to stop early; the record is then marked incomplete.
     pub cancel: Arc<AtomicBool>,
+    /// A fault to inject, for testing that a dead worker never turns into a pass.
+    pub fault: Option<Fault>,
+}
+
+/// Faults the engine can be asked to inject (`GATE_INJECT_FAULT`), so the tests can prove that
+/// a load thread dying for any reason ends as an incomplete run and exit 3, never as a pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// A virtual user's task panics after its first measured request.
+    TaskPanic,
+    /// A load thread panics after its tasks finished, before handing over its measurements.
+    ThreadPanic,
+}
+
+impl Fault {
+    /// Reads `GATE_INJECT_FAULT` (`task-panic` | `thread-panic`); anything else is no fault.
+    pub fn from_env() -> Option<Fault> {
+        match std::env::var("GATE_INJECT_FAULT").ok()?.as_str() {
+            "task-panic" => Some(Fault::TaskPanic),
+            "thread-panic" => Some(Fault::ThreadPanic),
+            _ => None,
+        }
+    }
+}
+
+/// The message of a panic payload (`panic!("...")` carries a `&str` or a `String`).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panicked with a non-text payload".into())
 }
 
 impl EngineOptions {
@@ -115,6 +154,7 @@ pub fn execute(plan: &Plan, opts: &EngineOptions) -> Result<RunRecord, EngineErr
     let mut display = progress::Display::new(opts.progress, plan.scenarios.len());
     let mut endpoints = Vec::new();
     let mut complete = true;
+    let mut faults = Vec::new();
     for (i, scenario) in plan.scenarios.iter().enumerate() {
         if opts.cancel.load(std::sync::atomic::Ordering::Relaxed) {
             complete = false;
@@ -125,8 +165,15 @@ pub fn execute(plan: &Plan, opts: &EngineOptions) -> Result<RunRecord, EngineErr
             .find(|(t, _)| t == &scenario.target)
             .map(|(_, a)| *a)
             .expect("every scenario's target was checked above");
-        let (record, finished) = run_scenario(scenario, addr, threads, opts, &mut display, i)?;
+        let (record, finished, died) =
+            run_scenario(scenario, addr, threads, opts, &mut display, i)?;
         endpoints.push(record);
+        if !died.is_empty() {
+            // The rest of the plan is not run: a broken engine measures nothing worth keeping.
+            faults.extend(died);
+            complete = false;
+            break;
+        }
         if !finished {
             complete = false;
             break;
@@ -143,11 +190,24 @@ pub fn execute(plan: &Plan, opts: &EngineOptions) -> Result<RunRecord, EngineErr
         suite: plan.suite.clone(),
         label: None,
         complete,
+        faults,
         git: None,
         pr: None,
         environment: None,
         endpoints,
     })
+}
+
+/// A run in which a load thread died did not measure what it planned: once it has been reported
+/// and saved (as incomplete), this is the error that ends the invocation with exit 3.
+pub fn died(record: &RunRecord) -> Result<(), EngineError> {
+    if record.faults.is_empty() {
+        Ok(())
+    } else {
+        Err(EngineError::Died {
+            faults: record.faults.clone(),
+        })
+    }
 }
 
 fn new_uid() -> String {
@@ -156,7 +216,8 @@ fn new_uid() -> String {
     format!("{:032x}", rng.random::<u128>())
 }
 
-/// Returns the endpoint's record and whether it ran to its end (not cancelled).
+/// Returns the endpoint's record, whether it ran to its end (not cancelled), and what died
+/// on the way (a load thread or a virtual user that panicked), in words.
 fn run_scenario(
     scenario: &ScenarioPlan,
     addr: SocketAddr,
@@ -164,7 +225,7 @@ fn run_scenario(
     opts: &EngineOptions,
     display: &mut progress::Display,
     index: usize,
-) -> Result<(EndpointRecord, bool), EngineError> {
+) -> Result<(EndpointRecord, bool, Vec<String>), EngineError> {
     let load = scenario.load;
     // Never more threads than users/connections: an idle runtime is pure overhead.
     let tasks = match load.model {
@@ -185,8 +246,10 @@ fn run_scenario(
         measure_start,
         end,
         cancel: opts.cancel.clone(),
+        abort: AtomicBool::new(false),
         issued: AtomicU64::new(0),
         threads,
+        fault: opts.fault,
     });
     let progress: Vec<Arc<Progress>> = (0..threads)
         .map(|_| Arc::new(Progress::default()))
@@ -208,21 +271,32 @@ fn run_scenario(
         std::thread::sleep(Duration::from_millis(100));
     }
     let mut total = Stats::default();
-    for h in handles {
+    let mut died = Vec::new();
+    for (i, h) in handles.into_iter().enumerate() {
         match h.join() {
-            Ok(Ok(stats)) => total.merge(&stats),
-            Ok(Err(e)) => return Err(EngineError::Runtime(e)),
-            Err(_) => {
-                return Err(EngineError::Runtime(std::io::Error::other(
-                    "a load thread panicked",
-                )));
+            Ok(Ok(done)) => {
+                total.merge(&done.stats);
+                died.extend(done.died.into_iter().map(|why| {
+                    format!(
+                        "a virtual user on load thread gate-load-{i} of `{}` died: {why}",
+                        scenario.name
+                    )
+                }));
             }
+            Ok(Err(e)) => return Err(EngineError::Runtime(e)),
+            // Its measurements died with it; what the other threads measured is kept, but
+            // the run is incomplete.
+            Err(payload) => died.push(format!(
+                "load thread gate-load-{i} of `{}` died: {}",
+                scenario.name,
+                panic_message(payload.as_ref())
+            )),
         }
     }
     let cancelled = opts.cancel.load(std::sync::atomic::Ordering::Relaxed);
     let record = endpoint_record(scenario, &total, measure_start, end);
     display.scenario_finished(index, &record);
-    Ok((record, !cancelled))
+    Ok((record, !cancelled, died))
 }
 
 fn endpoint_record(

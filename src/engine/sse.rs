@@ -18,6 +18,11 @@ pub struct SseEvent {
     pub id: String,
 }
 
+/// The most bytes one line, or one event's data, may hold (4 MiB). Real LLM events are a few
+/// hundred bytes; a server that sends a 100 MB line must not make gate buffer it. Past the
+/// limit the parser stops (`overflowed`), and the stream counts as an `event_too_large` error.
+pub const MAX_EVENT_BYTES: usize = 4 << 20;
+
 /// Incremental parser; one per response body.
 #[derive(Debug, Default)]
 pub struct SseParser {
@@ -34,6 +39,8 @@ pub struct SseParser {
     pub retry_ms: Option<u64>,
     /// Comment lines (`: ping`) seen; they keep connections alive and carry nothing.
     pub comments: u64,
+    /// A line or an event went past [`MAX_EVENT_BYTES`]; nothing more is parsed.
+    overflowed: bool,
 }
 
 const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
@@ -43,8 +50,27 @@ impl SseParser {
         SseParser::default()
     }
 
+    /// True once a line or an event went past [`MAX_EVENT_BYTES`]: the stream is unusable.
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
+    }
+
+    /// Append to the pending line, unless that takes it past the limit.
+    fn extend_line(&mut self, bytes: &[u8]) -> bool {
+        if self.line.len() + bytes.len() > MAX_EVENT_BYTES {
+            self.overflowed = true;
+            self.line = Vec::new();
+            return false;
+        }
+        self.line.extend_from_slice(bytes);
+        true
+    }
+
     /// Feed the next chunk of the body; complete events are appended to `out`.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) {
+        if self.overflowed {
+            return;
+        }
         let mut rest = bytes;
         // One U+FEFF at the very start of the stream is dropped, even when it arrives split.
         if !self.started {
@@ -75,15 +101,20 @@ impl SseParser {
             }
             match rest.iter().position(|&b| b == b'\r' || b == b'\n') {
                 None => {
-                    self.line.extend_from_slice(rest);
+                    self.extend_line(rest);
                     return;
                 }
                 Some(i) => {
-                    self.line.extend_from_slice(&rest[..i]);
+                    if !self.extend_line(&rest[..i]) {
+                        return;
+                    }
                     self.after_cr = rest[i] == b'\r';
                     rest = &rest[i + 1..];
                     let line = std::mem::take(&mut self.line);
                     self.process_line(&line, out);
+                    if self.overflowed {
+                        return;
+                    }
                     self.line = line;
                     self.line.clear();
                 }
@@ -111,6 +142,11 @@ impl SseParser {
         match field {
             "event" => self.event = value.to_string(),
             "data" => {
+                if self.data.len() + value.len() >= MAX_EVENT_BYTES {
+                    self.overflowed = true;
+                    self.data = String::new();
+                    return;
+                }
                 self.data.push_str(value);
                 self.data.push('\n');
             }
@@ -332,5 +368,41 @@ mod tests {
             let bytes: Vec<&[u8]> = stream.chunks(1).collect();
             assert_eq!(parse_chunks(&bytes), whole, "case {case}, byte by byte");
         }
+    }
+
+    #[test]
+    fn a_line_past_the_limit_stops_the_parser_without_buffering_it() {
+        let mut p = SseParser::new();
+        let mut out = Vec::new();
+        p.feed(b"data: ok\n\n", &mut out);
+        assert_eq!(out.len(), 1);
+        let chunk = vec![b'x'; 1 << 20];
+        p.feed(b"data: ", &mut out);
+        for _ in 0..100 {
+            // 100 MB of one line, a megabyte at a time.
+            p.feed(&chunk, &mut out);
+        }
+        assert!(p.overflowed());
+        assert!(p.line.capacity() <= MAX_EVENT_BYTES, "the line is not kept");
+        p.feed(b"\n\ndata: late\n\n", &mut out);
+        assert_eq!(out.len(), 1, "nothing is parsed after an overflow");
+    }
+
+    #[test]
+    fn an_event_of_many_lines_past_the_limit_overflows() {
+        let mut p = SseParser::new();
+        let mut out = Vec::new();
+        let line = format!("data: {}\n", "y".repeat(1 << 16));
+        for _ in 0..(MAX_EVENT_BYTES / (1 << 16) + 2) {
+            p.feed(line.as_bytes(), &mut out);
+        }
+        assert!(p.overflowed());
+        assert!(out.is_empty());
+        // Just under the limit is fine.
+        let mut q = SseParser::new();
+        q.feed(line.as_bytes(), &mut out);
+        q.feed(b"\n", &mut out);
+        assert!(!q.overflowed());
+        assert_eq!(out.len(), 1);
     }
 }

@@ -40,10 +40,23 @@ pub enum ErrorClass {
     StreamError,
     /// LLM: the stream ended before `message_stop` / `[DONE]`.
     Truncated,
+    /// The response was not HTTP (`SSH-2.0-…`), or its framing was invalid (bad chunk sizes).
+    Protocol,
+    /// The response's header section exceeded hyper's limit (e.g. a 2 MB header line).
+    HeaderTooLarge,
+    /// The body went past [`MAX_BODY_BYTES`]: gate stopped reading it.
+    BodyTooLarge,
+    /// An SSE line or event went past its limit (e.g. a 100 MB `data:` line).
+    EventTooLarge,
 }
 
+/// The most of one response body gate reads (64 MiB). The HTTP engine only counts bytes, but a
+/// body that never ends must still end the request, with a kind that names why; LLM bodies are
+/// buffered, so their memory is bounded by this.
+pub const MAX_BODY_BYTES: u64 = 64 << 20;
+
 impl ErrorClass {
-    pub const ALL: [ErrorClass; 15] = [
+    pub const ALL: [ErrorClass; 19] = [
         ErrorClass::Connect,
         ErrorClass::Timeout,
         ErrorClass::Reset,
@@ -59,6 +72,10 @@ impl ErrorClass {
         ErrorClass::TimeoutBetweenTokens,
         ErrorClass::StreamError,
         ErrorClass::Truncated,
+        ErrorClass::Protocol,
+        ErrorClass::HeaderTooLarge,
+        ErrorClass::BodyTooLarge,
+        ErrorClass::EventTooLarge,
     ];
 
     pub fn name(self) -> &'static str {
@@ -78,6 +95,10 @@ impl ErrorClass {
             ErrorClass::TimeoutBetweenTokens => "timeout_between_tokens",
             ErrorClass::StreamError => "stream_error",
             ErrorClass::Truncated => "truncated",
+            ErrorClass::Protocol => "protocol",
+            ErrorClass::HeaderTooLarge => "header_too_large",
+            ErrorClass::BodyTooLarge => "body_too_large",
+            ErrorClass::EventTooLarge => "event_too_large",
         }
     }
 
@@ -157,8 +178,10 @@ impl Stats {
     pub fn add_server_timing(&mut self, header: &str) {
         for (name, dur) in parse_server_timing(header) {
             let Some(dur) = dur else { continue };
+            let full = self.server_timing.len() >= MAX_SERVER_TIMING_NAMES;
             let acc = match self.server_timing.iter_mut().find(|(n, _)| n == name) {
                 Some((_, acc)) => acc,
+                None if full => continue,
                 None => {
                     self.server_timing
                         .push((name.to_string(), TimingAcc::default()));
@@ -184,12 +207,14 @@ impl Stats {
             *a += b;
         }
         for (name, acc) in &other.server_timing {
+            let full = self.server_timing.len() >= MAX_SERVER_TIMING_NAMES;
             match self.server_timing.iter_mut().find(|(n, _)| n == name) {
                 Some((_, mine)) => {
                     mine.count += acc.count;
                     mine.sum_ms += acc.sum_ms;
                     mine.max_ms = mine.max_ms.max(acc.max_ms);
                 }
+                None if full => {}
                 None => self.server_timing.push((name.clone(), acc.clone())),
             }
         }
@@ -249,12 +274,25 @@ impl Stats {
 /// Parse a `Server-Timing` header value (W3C Server Timing, §3): a comma-separated list of
 /// `name *( ";" param )`, where `dur` is milliseconds. Quoted parameter values may contain commas
 /// and semicolons. Malformed entries are skipped, never fatal.
+/// The largest `dur` taken from a Server-Timing header (about 11.6 days, in ms). A bigger value
+/// (`dur=1e308`) is a server's nonsense and would turn the sums into infinity, so it is ignored
+/// like a negative or NaN one.
+pub const MAX_SERVER_TIMING_MS: f64 = 1e9;
+/// At most this many distinct Server-Timing names are kept per endpoint, each at most
+/// [`MAX_SERVER_TIMING_NAME`] bytes: a server inventing a new name per response must not make
+/// memory or the per-response lookup grow with the run.
+pub const MAX_SERVER_TIMING_NAMES: usize = 32;
+pub const MAX_SERVER_TIMING_NAME: usize = 64;
+
 pub fn parse_server_timing(value: &str) -> Vec<(&str, Option<f64>)> {
     let mut out = Vec::new();
     for entry in split_outside_quotes(value, ',') {
         let mut parts = split_outside_quotes(entry, ';').into_iter();
         let name = parts.next().unwrap_or("").trim();
-        if name.is_empty() || !name.bytes().all(is_token_byte) {
+        if name.is_empty()
+            || name.len() > MAX_SERVER_TIMING_NAME
+            || !name.bytes().all(is_token_byte)
+        {
             continue;
         }
         let mut dur = None;
@@ -267,7 +305,7 @@ pub fn parse_server_timing(value: &str) -> Vec<(&str, Option<f64>)> {
                     .trim_matches('"')
                     .parse::<f64>()
                     .ok()
-                    .filter(|d| d.is_finite() && *d >= 0.0);
+                    .filter(|d| (0.0..=MAX_SERVER_TIMING_MS).contains(d));
             }
         }
         out.push((name, dur));

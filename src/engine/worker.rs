@@ -19,9 +19,10 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio::net::TcpStream;
 
+use super::Fault;
 use super::llm::{Decoder, LlmStats, Measurement, StreamFailure};
 use super::sse::SseParser;
-use super::stats::{ErrorClass, Stats, micros};
+use super::stats::{ErrorClass, MAX_BODY_BYTES, Stats, micros};
 use crate::config::{Body, LoadModel, ScenarioPlan};
 
 /// A start this much after its scheduled time is "late". tokio's timer has 1 ms granularity and
@@ -45,14 +46,17 @@ pub struct Shared {
     pub measure_start: Instant,
     pub end: Instant,
     pub cancel: Arc<AtomicBool>,
+    /// Set when a virtual user died: the scenario stops at once, whatever its plan.
+    pub abort: AtomicBool,
     /// Measured requests issued, across threads, for `load.requests`.
     pub issued: AtomicU64,
     pub threads: usize,
+    pub fault: Option<Fault>,
 }
 
 impl Shared {
     fn should_stop(&self, now: Instant) -> bool {
-        now >= self.end || self.cancel.load(Ordering::Relaxed)
+        now >= self.end || self.cancel.load(Ordering::Relaxed) || self.abort.load(Ordering::Relaxed)
     }
 
     /// Claim a measured request under `load.requests`; false once the budget is spent.
@@ -64,19 +68,27 @@ impl Shared {
     }
 }
 
+/// What one load thread measured, and which of its virtual users died on the way (their
+/// panic messages). A death stops the scenario on every thread (`Shared::abort`).
+pub struct ThreadDone {
+    pub stats: Stats,
+    pub died: Vec<String>,
+}
+
 /// Run this thread's share of the scenario to completion and return its measurements.
 pub fn run_thread(
     shared: Arc<Shared>,
     index: usize,
     progress: Arc<Progress>,
-) -> std::io::Result<Stats> {
+) -> std::io::Result<ThreadDone> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let local = tokio::task::LocalSet::new();
     let stats = Rc::new(RefCell::new(Stats::default()));
+    let mut died = Vec::new();
     local.block_on(&rt, async {
-        let mut tasks = Vec::new();
+        let mut tasks = tokio::task::JoinSet::new();
         match shared.scenario.load.model {
             LoadModel::Closed { users } => {
                 for user in share(users as usize, shared.threads, index) {
@@ -86,7 +98,7 @@ pub fn run_thread(
                         &progress,
                         (index as u64) << 32 | user as u64,
                     );
-                    tasks.push(tokio::task::spawn_local(closed_user(ctx)));
+                    tasks.spawn_local(closed_user(ctx));
                 }
             }
             LoadModel::Open {
@@ -101,25 +113,32 @@ pub fn run_thread(
                         &progress,
                         (index as u64) << 32 | conn as u64,
                     );
-                    tasks.push(tokio::task::spawn_local(open_connection(
-                        ctx,
-                        rate,
-                        index,
-                        next_slot.clone(),
-                    )));
+                    tasks.spawn_local(open_connection(ctx, rate, index, next_slot.clone()));
                 }
             }
         }
-        for t in tasks {
-            let _ = t.await;
+        // In completion order, so a death is seen (and the scenario stopped) at once.
+        while let Some(joined) = tasks.join_next().await {
+            if let Err(e) = joined {
+                shared.abort.store(true, Ordering::Relaxed);
+                died.push(if e.is_panic() {
+                    super::panic_message(e.into_panic().as_ref())
+                } else {
+                    "its task was cancelled".into()
+                });
+            }
         }
     });
     // Dropping the runtime closes this thread's connections.
     drop(local);
     drop(rt);
-    Ok(Rc::try_unwrap(stats)
+    if shared.fault == Some(Fault::ThreadPanic) && index == 0 {
+        panic!("injected fault: load thread panicked (GATE_INJECT_FAULT=thread-panic)");
+    }
+    let stats = Rc::try_unwrap(stats)
         .map(RefCell::into_inner)
-        .unwrap_or_default())
+        .unwrap_or_default();
+    Ok(ThreadDone { stats, died })
 }
 
 /// The indices of `total` items that thread `index` of `threads` takes (round-robin).
@@ -137,6 +156,8 @@ struct Ctx {
     static_path: Option<hyper::Uri>,
     static_body: Option<Bytes>,
     buf: String,
+    /// This virtual user panics after its first measured request (`Fault::TaskPanic`).
+    doomed: bool,
 }
 
 impl Ctx {
@@ -171,6 +192,13 @@ impl Ctx {
             static_path,
             static_body,
             buf: String::new(),
+            doomed: seed == 0 && shared.fault == Some(Fault::TaskPanic),
+        }
+    }
+
+    fn inject_fault(&self, measured: bool) {
+        if self.doomed && measured {
+            panic!("injected fault: a virtual user panicked (GATE_INJECT_FAULT=task-panic)");
         }
     }
 
@@ -332,6 +360,10 @@ impl Ctx {
                 Ok(f) => {
                     if let Some(d) = f.data_ref() {
                         bytes += d.len() as u64;
+                        if bytes > MAX_BODY_BYTES {
+                            self.conn = None;
+                            return Err(ErrorClass::BodyTooLarge);
+                        }
                     }
                 }
                 Err(e) => {
@@ -540,10 +572,10 @@ impl Ctx {
                 .get(hyper::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(super::llm::retry_after_secs);
-            // Read the error body so the connection can be reused; it is small.
-            let drained =
-                tokio::time::timeout_at(total_deadline.into(), response.into_body().collect())
-                    .await;
+            // Read the error body so the connection can be reused; it is small, and one that
+            // is not (past 1 MiB) costs the connection, not gate's memory.
+            let body = http_body_util::Limited::new(response.into_body(), 1 << 20);
+            let drained = tokio::time::timeout_at(total_deadline.into(), body.collect()).await;
             if closes || !matches!(drained, Ok(Ok(_))) {
                 self.conn = None;
             }
@@ -601,6 +633,14 @@ impl Ctx {
                             let at = Instant::now() - from;
                             bytes += d.len() as u64;
                             parser.feed(d, &mut events);
+                            if parser.overflowed() || bytes > MAX_BODY_BYTES {
+                                self.conn = None;
+                                return Err(fail(if parser.overflowed() {
+                                    ErrorClass::EventTooLarge
+                                } else {
+                                    ErrorClass::BodyTooLarge
+                                }));
+                            }
                             for ev in events.drain(..) {
                                 decoder.on_event(&ev, at);
                             }
@@ -610,14 +650,19 @@ impl Ctx {
             }
             decoder.finish()
         } else {
-            match tokio::time::timeout_at(total_deadline.into(), body.collect()).await {
+            let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES as usize);
+            match tokio::time::timeout_at(total_deadline.into(), limited.collect()).await {
                 Err(_) => {
                     self.conn = None;
                     return Err(fail(ErrorClass::Timeout));
                 }
-                Ok(Err(_)) => {
+                Ok(Err(e)) => {
                     self.conn = None;
-                    return Err(fail(ErrorClass::Truncated));
+                    return Err(fail(if e.is::<http_body_util::LengthLimitError>() {
+                        ErrorClass::BodyTooLarge
+                    } else {
+                        ErrorClass::Truncated
+                    }));
                 }
                 Ok(Ok(all)) => {
                     let all = all.to_bytes();
@@ -648,6 +693,13 @@ fn classify(e: &hyper::Error) -> ErrorClass {
     if e.is_timeout() {
         return ErrorClass::Timeout;
     }
+    // What the server sent was not a valid HTTP/1.1 response head.
+    if e.is_parse_too_large() {
+        return ErrorClass::HeaderTooLarge;
+    }
+    if e.is_parse() || e.is_parse_status() {
+        return ErrorClass::Protocol;
+    }
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(s) = source {
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
@@ -658,6 +710,8 @@ fn classify(e: &hyper::Error) -> ErrorClass {
                 }
                 TimedOut => ErrorClass::Timeout,
                 ConnectionRefused => ErrorClass::Connect,
+                // hyper's body decoder: an invalid chunk size line, a bad chunk end.
+                InvalidData | InvalidInput => ErrorClass::Protocol,
                 _ => ErrorClass::Other,
             };
         }
@@ -684,6 +738,7 @@ async fn closed_user(mut ctx: Ctx) {
             break;
         }
         ctx.exchange(now, measured).await;
+        ctx.inject_fault(measured);
         // A connection error with nothing else to wait for would spin; pace the retries.
         if ctx.conn.is_none() {
             tokio::time::sleep(Duration::from_millis(1)).await;
@@ -726,5 +781,6 @@ async fn open_connection(mut ctx: Ctx, rate: f64, thread: usize, next_slot: Rc<C
             actual
         };
         ctx.exchange(from, measured).await;
+        ctx.inject_fault(measured);
     }
 }

@@ -134,6 +134,7 @@ pub fn slo_value(metric: &str, v: f64) -> String {
         "error_rate" => format!("{:.2}%", v * 100.0).replace(".00%", "%"),
         "throughput" => format!("{v:.1}/s"),
         "tok_s" => format!("{v:.1} tok/s"),
+        crate::verdict::slo::SUCCESSES => format!("{v:.0}"),
         _ => format_ms(v),
     }
 }

@@ -250,7 +250,7 @@ fn render_comment(c: &PrComment<'_>, layout: Layout) -> String {
         let listed: Vec<_> = slo
             .endpoints
             .iter()
-            .filter(|e| !e.checks.is_empty() && shown(&e.endpoint))
+            .filter(|e| e.shown().next().is_some() && shown(&e.endpoint))
             .filter(|e| !layout.compact || !e.pass)
             .collect();
         if !listed.is_empty() {
@@ -265,9 +265,14 @@ fn render_comment(c: &PrComment<'_>, layout: Layout) -> String {
             out.push_str("| Endpoint | Measured vs threshold | Result |\n|---|---|---|\n");
             for e in listed {
                 let checks: Vec<String> = e
-                    .checks
-                    .iter()
+                    .shown()
                     .map(|check| match check.actual {
+                        _ if check.metric == crate::verdict::slo::SUCCESSES && !check.pass => {
+                            format!(
+                                "❌ **{}**",
+                                escape(&super::terminal::describe_failure(check))
+                            )
+                        }
                         Some(a) if check.pass => format!(
                             "{} {} {} {}",
                             escape(&check.metric),
@@ -276,11 +281,12 @@ fn render_comment(c: &PrComment<'_>, layout: Layout) -> String {
                             cells::slo_value(&check.metric, check.limit)
                         ),
                         Some(a) => format!(
-                            "❌ **{} {} {} {}**",
+                            "❌ **{} {} {} {}**{}",
                             escape(&check.metric),
                             cells::slo_value(&check.metric, a),
                             check.op.negated_symbol(),
-                            cells::slo_value(&check.metric, check.limit)
+                            cells::slo_value(&check.metric, check.limit),
+                            if check.default { " (default)" } else { "" }
                         ),
                         None => format!("❌ {}: no data", escape(&check.threshold)),
                     })
@@ -471,6 +477,7 @@ mod tests {
                 .map(|e| EndpointSlo {
                     endpoint: e.endpoint.clone(),
                     checks: vec![Check {
+                        default: false,
                         threshold: "p95 < 20ms".into(),
                         metric: "p95".into(),
                         actual: e.head.map(|h| h.p95_ms),

@@ -205,12 +205,26 @@ fn ramp_table(r: &crate::verdict::ramp::RampSummary) -> String {
     format!("ramp {}: {knee}\n{table}\n", r.group)
 }
 
-/// "p95 312ms ≥ 300ms", "error_rate 2.5% ≥ 1%", "p95: no successful request".
+/// "p95 312ms ≥ 300ms", "error_rate 2.5% ≥ 1%", "p95: no data", "no successful request",
+/// "error_rate 100% ≥ 10% (default)".
 pub fn describe_failure(c: &Check) -> String {
+    if c.metric == crate::verdict::slo::SUCCESSES {
+        return if c.threshold.contains("ramp") {
+            "no successful request at any step of the ramp".into()
+        } else {
+            "no successful request".into()
+        };
+    }
     let Some(actual) = c.actual else {
         return format!("{}: no data", c.metric);
     };
     let fmt = |v: f64| super::cells::slo_value(&c.metric, v);
     let negated = c.op.negated_symbol();
-    format!("{} {} {negated} {}", c.metric, fmt(actual), fmt(c.limit))
+    let default = if c.default { " (default)" } else { "" };
+    format!(
+        "{} {} {negated} {}{default}",
+        c.metric,
+        fmt(actual),
+        fmt(c.limit)
+    )
 }

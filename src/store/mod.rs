@@ -313,7 +313,7 @@ impl Store {
             .conn
             .query_row(
                 "SELECT uid, started_at, finished_at, git_commit, git_branch, merge_base, dirty, pr, target, suite,
-                        label, complete, gate_version, record_version, env_json
+                        label, complete, gate_version, record_version, env_json, faults
                  FROM runs WHERE id = ?1",
                 [id],
                 |r| {
@@ -328,6 +328,7 @@ impl Store {
                             suite: r.get(9)?,
                             label: r.get(10)?,
                             complete: r.get(11)?,
+                            faults: Vec::new(),
                             gate_version: r.get(12)?,
                             version: r.get(13)?,
                             environment: None,
@@ -335,18 +336,24 @@ impl Store {
                         },
                         GitInfo { commit: r.get(3)?, branch: r.get(4)?, merge_base: r.get(5)?, dirty: r.get(6)? },
                         r.get::<_, Option<String>>(14)?,
+                        r.get::<_, Option<String>>(15)?,
                     ))
                 },
             )
             .optional()
             .map_err(|e| self.err(e))?;
-        let (mut record, git, env_json) = row.ok_or(StoreError::NoSuchRun(id))?;
+        let (mut record, git, env_json, faults) = row.ok_or(StoreError::NoSuchRun(id))?;
         let bad = |message: String| StoreError::BadRow { id, message };
         record.git = (git != GitInfo::default()).then_some(git);
         record.environment = env_json
             .map(|j| serde_json::from_str::<Environment>(&j))
             .transpose()
             .map_err(|e| bad(e.to_string()))?;
+        record.faults = faults
+            .map(|j| serde_json::from_str::<Vec<String>>(&j))
+            .transpose()
+            .map_err(|e| bad(e.to_string()))?
+            .unwrap_or_default();
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -520,6 +527,8 @@ fn insert_run(tx: &rusqlite::Transaction<'_>, run: &RunRecord) -> rusqlite::Resu
         .environment
         .as_ref()
         .map(|e| serde_json::to_string(e).expect("plain data serialises"));
+    let faults = (!run.faults.is_empty())
+        .then(|| serde_json::to_string(&run.faults).expect("plain data serialises"));
     let fingerprint = run
         .environment
         .as_ref()
@@ -535,8 +544,8 @@ fn insert_run(tx: &rusqlite::Transaction<'_>, run: &RunRecord) -> rusqlite::Resu
     };
     tx.execute(
         "INSERT INTO runs (uid, started_at, finished_at, git_commit, git_branch, merge_base, dirty, pr, target,
-                           suite, label, complete, gate_version, record_version, env_fingerprint, env_json)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                           suite, label, complete, gate_version, record_version, env_fingerprint, env_json, faults)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         params![
             uid,
             run.started_at,
@@ -554,6 +563,7 @@ fn insert_run(tx: &rusqlite::Transaction<'_>, run: &RunRecord) -> rusqlite::Resu
             run.version,
             fingerprint,
             env_json,
+            faults,
         ],
     )?;
     let id = tx.last_insert_rowid();

@@ -52,6 +52,11 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE runs ADD COLUMN pr INTEGER;
     CREATE INDEX runs_by_pr ON runs (pr) WHERE pr IS NOT NULL;
     "#,
+    // 3: what broke a run's measurement (a load thread that died), as a JSON array of strings;
+    // NULL when nothing did. Such a run is saved with complete = 0, so it is never a baseline.
+    r#"
+    ALTER TABLE runs ADD COLUMN faults TEXT;
+    "#,
 ];
 
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -55,6 +55,7 @@ pub(crate) fn run(
         suite: "s".into(),
         label: None,
         complete: true,
+        faults: Vec::new(),
         git: branch.map(|b| GitInfo {
             commit: commit.map(str::to_string),
             branch: Some(b.into()),

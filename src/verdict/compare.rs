@@ -595,6 +595,7 @@ mod tests {
             suite: String::new(),
             label: None,
             complete: true,
+            faults: Vec::new(),
             git: None,
             pr: None,
             environment: None,
