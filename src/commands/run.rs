@@ -93,12 +93,26 @@ pub fn run(args: RunArgs) -> Result<Outcome, Error> {
         &settings.overrides,
         &|name| std::env::var(name).ok(),
     )?;
-    // Open the history first: a database problem should stop us before minutes of load, not after.
-    let mut store = settings.db.as_deref().map(Store::open).transpose()?;
+    // Open the history first: a database that is not gate's (or is newer) stops us before
+    // minutes of load. One that cannot be written (a read-only or full disk) does not: the run's
+    // table and JSON are what the user came for, so they are written, and gate exits 3 after.
+    let (mut store, unsaved) = match settings.db.as_deref().map(Store::open).transpose() {
+        Ok(store) => (store, None),
+        Err(e) if e.is_refusal() => return Err(e.into()),
+        Err(e) => {
+            eprintln!(
+                "warning: {e}; the run goes on and its report is written, but it cannot be saved (exit 3 at the end)"
+            );
+            (None, Some(e))
+        }
+    };
     let (outcome, record) = execute_and_report(&plan, &settings)?;
     if let Some(store) = &mut store {
         let id = store.save(&record)?;
         eprintln!("{}", saved_line(id, store.path(), &record));
+    }
+    if let Some(e) = unsaved {
+        return Err(e.into());
     }
     engine::died(&record)?;
     if let Some(dir) = &settings.charts {

@@ -67,6 +67,15 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The file is not a history gate may write (another program's file, a newer schema): a
+    /// refusal, as opposed to a database that is fine but cannot be written right now.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            StoreError::NotGateDb { .. } | StoreError::Newer { .. } | StoreError::Corrupt { .. }
+        ) || self.is_bad_input()
+    }
+
     /// Bad input (a run id, an import file) versus a database problem.
     pub fn is_bad_input(&self) -> bool {
         matches!(
