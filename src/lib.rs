@@ -8,6 +8,8 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod demo;
+#[cfg(test)]
+mod docs_examples;
 pub mod engine;
 pub mod environment;
 mod error;
