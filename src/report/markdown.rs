@@ -546,6 +546,70 @@ mod tests {
     }
 
     #[test]
+    fn a_dead_endpoint_is_named_in_the_comment_and_met_defaults_are_not() {
+        let mut v = verdict(vec![
+            endpoint("products-list", Call::NoChange, 4.0, 4.05),
+            endpoint("dead", Call::Inconclusive, 4.0, 4.0),
+        ]);
+        let slo = v.slo.as_mut().unwrap();
+        let default = |metric: &str, threshold: &str, actual: f64, limit: f64, pass: bool| Check {
+            default: true,
+            threshold: threshold.into(),
+            metric: metric.into(),
+            actual: Some(actual),
+            limit,
+            op: if metric == "error_rate" {
+                crate::config::Op::Lt
+            } else {
+                crate::config::Op::Gt
+            },
+            pass,
+        };
+        slo.endpoints[0].checks.push(default(
+            "successes",
+            "successful requests > 0",
+            2500.0,
+            0.0,
+            true,
+        ));
+        slo.endpoints[1].checks = vec![
+            default("successes", "successful requests > 0", 0.0, 0.0, false),
+            default("error_rate", "error_rate < 10%", 1.0, 0.1, false),
+        ];
+        slo.endpoints[1].pass = false;
+        let text = pr_comment(
+            &PrComment {
+                verdict: &v,
+                charts: &[],
+                notices: &[],
+                footer: String::new(),
+                key: None,
+                marker: true,
+                head: None,
+            },
+            COMMENT_LIMIT,
+        );
+        let row = text
+            .lines()
+            .find(|l| l.starts_with("| dead |") && l.contains("FAIL"))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(row.contains("❌ **no successful request**"), "{row}");
+        assert!(
+            row.contains("❌ **error\\_rate 100% ≥ 10%** (default)"),
+            "{row}"
+        );
+        assert!(row.ends_with("❌ FAIL |"), "{row}");
+        let fine = text
+            .lines()
+            .find(|l| l.starts_with("| products-list |") && l.contains("PASS"))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(
+            !fine.contains("successes"),
+            "a met default is noise: {fine}"
+        );
+    }
+
+    #[test]
     fn comment_keys_give_each_environment_its_own_marker() {
         let plain = comment_marker(None);
         let staging = comment_marker(Some("staging"));
