@@ -279,7 +279,10 @@ fn endpoint_record(
         late_starts: stats.late_starts,
         dropped_arrivals,
         bytes_received: stats.bytes,
-        ramp: s.ramp.clone(),
+        ramp: s.ramp.as_ref().map(|r| crate::record::RampStepInfo {
+            group: r.group.clone(),
+            users: r.users,
+        }),
         llm: s.llm.as_ref().map(|plan| match &stats.llm {
             Some(l) => l.to_record(plan, elapsed_s),
             None => llm::LlmStats::new(plan.models.len()).to_record(plan, elapsed_s),
