@@ -14,8 +14,8 @@ fn gate(args: &[&str]) -> (Result<Outcome, Error>, String, String) {
     argv.extend_from_slice(args);
     let cli = crate::cli::Cli::try_parse_from(argv).expect("arguments parse");
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let result = crate::run_with(
-        cli,
+    let result = super::dispatch(
+        cli.command,
         &mut Output {
             out: &mut out,
             err: &mut err,

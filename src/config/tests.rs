@@ -138,20 +138,20 @@ fn scenario_hashes_match_the_ones_in_existing_histories() {
         hashes(
             "name: a\nrequest:\n  url: /x\n  headers: { X-B: one, a-c: two }\nload: { users: 3 }\n"
         ),
-        ["PIN_HTTP"]
+        ["55bd468a2c2ee898"]
     );
     assert_eq!(
         hashes(
             "name: a\nrequest:\n  url: /x\n  headers: { a-c: two, X-B: one }\nload: { users: 3 }\n"
         ),
-        ["PIN_HTTP"],
+        ["55bd468a2c2ee898"],
         "header order as written is not part of an HTTP definition"
     );
     assert_eq!(
         hashes(
             "name: m\nllm:\n  provider: openai\n  api_key: ${K:-k}\n  models: [m1]\n  prompt: hi\n  headers: { X-B: one, a-c: two }\nload: { concurrency: 1, requests: 2 }\n"
         ),
-        ["PIN_LLM"]
+        ["bf377f5378ff7750"]
     );
 }
 
