@@ -1,5 +1,5 @@
-//! Units, in one place: durations as people write them (scenario files, flags) and as tables
-//! show them, and the one conversion the rooms share.
+//! Units, in one place: durations as people write them (scenario files, flags), durations and
+//! rates as tables show them, and the one conversion the rooms share.
 //!
 //! Convention: histograms count whole microseconds (HdrHistogram, 3 significant digits);
 //! records, thresholds and reports speak milliseconds as `f64`. `ms_from_us` and
@@ -74,6 +74,11 @@ impl std::fmt::Display for Millis {
     }
 }
 
+/// A rate per second as tables show it: `100.1/s`.
+pub fn format_rate(per_s: f64) -> String {
+    format!("{per_s:.1}/s")
+}
+
 /// Short human form used in tables: `850µs`, `12.3ms`, `1.20s`.
 pub fn format_ms(ms: f64) -> String {
     if !ms.is_finite() {
@@ -121,6 +126,7 @@ mod tests {
         assert_eq!(format_ms(1200.0), "1.20s");
         assert_eq!(format_ms(f64::NAN), "—");
         assert_eq!(Millis(12.34).to_string(), "12.3ms");
+        assert_eq!(format_rate(100.06), "100.1/s");
     }
 
     #[test]
