@@ -120,3 +120,30 @@ fn compare_names_the_side_it_cannot_resolve() {
     }
     assert!(out.is_empty(), "nothing is printed on an error: {out}");
 }
+
+#[test]
+fn history_export_writes_the_document_to_stdout_and_import_reads_it_back() {
+    let (dir, db) = scratch_history();
+    let (result, out, _) = gate(&["history", "export", "--db", &db, "--branch", "main"]);
+    assert_eq!(result.unwrap(), Outcome::Pass);
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("stdout is the export");
+    let uids: Vec<&str> = doc["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|r| r["uid"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(uids.len(), 3, "{uids:?}");
+    assert!(uids.iter().all(|u| u.starts_with("base-")), "{uids:?}");
+
+    let file = dir.path().join("main.json");
+    std::fs::write(&file, &out).unwrap();
+    let other = dir.path().join("other.db").display().to_string();
+    let file = file.display().to_string();
+    let (result, out, _) = gate(&["history", "import", "--db", &other, &file]);
+    assert_eq!(result.unwrap(), Outcome::Pass);
+    assert_eq!(
+        out,
+        format!("imported 3 run(s) into {other} (0 already present)\n")
+    );
+}
