@@ -7,12 +7,13 @@
 
 use std::time::Instant;
 
+use gate::config::BaselinePolicy;
 use gate::environment::Environment;
 use gate::git::GitInfo;
 use gate::record::{
     EndpointRecord, LatencySummary, LoadRecord, RECORD_VERSION, RunRecord, new_histogram,
 };
-use gate::store::{BaselinePolicy, HeadInfo, ListFilter, Store};
+use gate::store::{HeadInfo, ListFilter, Store};
 use rand::{Rng, SeedableRng};
 
 fn endpoint(name: &str, median_ms: f64, rng: &mut rand::rngs::SmallRng) -> EndpointRecord {

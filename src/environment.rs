@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::units::ms_from_us;
+
 /// Bumped when the engine's measurement changes meaning (what a latency covers, histogram
 /// settings). Runs measured differently are never compared. Kept apart from the package
 /// version so that upgrading gate does not throw away a team's baseline history.
@@ -47,8 +49,8 @@ impl TimerDelay {
     pub fn describe(&self) -> String {
         format!(
             "timer delay p99 {:.2} ms (max {:.1} ms)",
-            self.p99_us as f64 / 1000.0,
-            self.max_us as f64 / 1000.0
+            ms_from_us(self.p99_us),
+            ms_from_us(self.max_us)
         )
     }
 }
@@ -80,8 +82,8 @@ pub fn busier_than_baseline(head: &TimerDelay, base: &[TimerDelay]) -> Option<St
     (head.p99_us > 3 * b && head.p99_us > b + 500).then(|| {
         format!(
             "the measuring machine was busier during HEAD's run (timer delay p99 {:.2} ms vs {:.2} ms in the baseline runs): other work on its cores slows every request, so a regression here may be the machine's; rerun on a quiet runner to be sure",
-            head.p99_us as f64 / 1000.0,
-            b as f64 / 1000.0
+            ms_from_us(head.p99_us),
+            ms_from_us(b)
         )
     })
 }
@@ -225,7 +227,7 @@ impl Environment {
             cores,
             measurement_version: MEASUREMENT_VERSION,
             tag,
-            fingerprint: format!("{:016x}", fnv1a(key.as_bytes())),
+            fingerprint: crate::hash::fnv1a_hex(key.as_bytes()),
             timer_delay: None,
         }
     }
@@ -241,16 +243,6 @@ impl Environment {
         }
         s
     }
-}
-
-/// FNV-1a, 64 bit: a stable, dependency-free hash for identities (not for security).
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The top-level error: each room's error, mapped to an exit code in one place.
 
-use crate::exit::Outcome;
+use crate::exit::{Failure, Outcome};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -15,7 +15,7 @@ pub enum Error {
     #[error(transparent)]
     Chart(#[from] crate::chart::ChartError),
     #[error(transparent)]
-    Publish(#[from] crate::publish::PublishError),
+    Publish(crate::publish::PublishError),
     #[error("{flag}: {message}")]
     Usage { flag: String, message: String },
     #[error("cannot write {path}: {source}")]
@@ -24,6 +24,22 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The async runtime (GitHub calls) could not start: threads or file descriptors exhausted.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+/// A publishing setting that cannot be used (a flag, an Actions variable, a bundle) is the
+/// user's to fix: a usage error, like any other flag.
+impl From<crate::publish::PublishError> for Error {
+    fn from(e: crate::publish::PublishError) -> Self {
+        match e {
+            crate::publish::PublishError::Setting { flag, message } => {
+                Error::Usage { flag, message }
+            }
+            e => Error::Publish(e),
+        }
+    }
 }
 
 impl Error {
@@ -35,6 +51,16 @@ impl Error {
     }
 
     pub fn outcome(&self) -> Outcome {
+        Failure::outcome(self)
+    }
+
+    pub fn hint(&self) -> Option<String> {
+        Failure::hint(self)
+    }
+}
+
+impl Failure for Error {
+    fn outcome(&self) -> Outcome {
         match self {
             Error::Config(_) | Error::Usage { .. } => Outcome::BadInput,
             Error::Engine(e) if e.is_bad_input() => Outcome::BadInput,
@@ -43,12 +69,13 @@ impl Error {
             Error::Engine(_)
             | Error::Demo(_)
             | Error::Write { .. }
+            | Error::Runtime(_)
             | Error::Chart(_)
             | Error::Publish(_) => Outcome::Infrastructure,
         }
     }
 
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         match self {
             Error::Engine(e) => e.hint(),
             Error::Config(e) => e.hint.clone(),

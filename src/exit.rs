@@ -15,14 +15,25 @@ pub enum Outcome {
     Infrastructure = 3,
 }
 
+/// The exit code after a second Ctrl-C: 128 + SIGINT, what shells report for a process the
+/// interrupt ended. Not an `Outcome`: nothing was judged.
+pub const INTERRUPTED: i32 = 130;
+
 impl Outcome {
     pub fn code(self) -> u8 {
         self as u8
     }
 }
 
+/// An error that knows its exit code and, perhaps, what to do about it (`crate::Error`). A trait,
+/// so exit codes stay a leaf every room may name.
+pub trait Failure: std::fmt::Display {
+    fn outcome(&self) -> Outcome;
+    fn hint(&self) -> Option<String>;
+}
+
 /// Print an error chain (`{:#}` style, one line) and turn the result into the process exit code.
-pub fn finish(result: Result<Outcome, crate::Error>) -> ExitCode {
+pub fn finish(result: Result<Outcome, impl Failure>) -> ExitCode {
     match result {
         Ok(outcome) => ExitCode::from(outcome.code()),
         Err(err) => {

@@ -1,4 +1,5 @@
-//! Git context of a run: commit, branch, merge-base with the baseline branch, dirty flag.
+//! Git context of a run: commit, branch, merge-base with the baseline branch, dirty flag; nothing
+//! else (the CI environment is read by `publish::actions`).
 //! Uses the `git` command (what every CI image has) rather than a library: it honours the
 //! user's config, worktrees and safe.directory rules exactly as their own git does.
 
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub struct GitInfo {
     /// Full commit hash of HEAD.
     pub commit: Option<String>,
-    /// Branch name; in GitHub Actions pull requests, `GITHUB_HEAD_REF` (HEAD is detached there).
+    /// Branch name (in an Actions pull request, whose HEAD is detached, `commands` sets the PR's).
     pub branch: Option<String>,
     /// Merge-base of HEAD with the baseline branch, when both exist.
     pub merge_base: Option<String>,
@@ -47,10 +48,7 @@ fn git(dir: &Path, args: &[&str]) -> Option<String> {
 pub fn context(dir: &Path, baseline_branch: &str) -> Option<GitInfo> {
     git(dir, &["rev-parse", "--is-inside-work-tree"]).filter(|s| s == "true")?;
     let commit = git(dir, &["rev-parse", "--verify", "-q", "HEAD"]);
-    let branch = std::env::var("GITHUB_HEAD_REF")
-        .ok()
-        .filter(|b| !b.is_empty())
-        .or_else(|| git(dir, &["symbolic-ref", "-q", "--short", "HEAD"]));
+    let branch = git(dir, &["symbolic-ref", "-q", "--short", "HEAD"]);
     let merge_base = commit.as_ref().and_then(|_| {
         let base = resolve(dir, baseline_branch)?;
         git(dir, &["merge-base", "HEAD", &base])
@@ -92,15 +90,6 @@ pub fn merge_base(dir: &Path, a: &str, b: &str) -> Option<String> {
     git(dir, &["merge-base", a, b])
 }
 
-/// The PR number from the GitHub Actions event payload (`GITHUB_EVENT_PATH`), if any.
-pub fn pr_from_event(event_path: Option<&Path>) -> Option<u64> {
-    let text = std::fs::read_to_string(event_path?).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["pull_request"]["number"]
-        .as_u64()
-        .or_else(|| v["number"].as_u64())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,12 +121,10 @@ mod tests {
         sh(d, &["checkout", "-q", "-b", "feature"]);
         std::fs::write(d.join("a"), "2").unwrap();
         sh(d, &["commit", "-q", "-am", "two"]);
-        // SAFETY of the test: GITHUB_HEAD_REF is unset in a developer's shell and in CI's
-        // `cargo test`; if a runner sets it, the branch check below is skipped.
+        // The branch is the repository's even inside an Actions PR job (`GITHUB_HEAD_REF` is
+        // read by `commands`, not here).
         let info = context(d, "main").unwrap();
-        if std::env::var("GITHUB_HEAD_REF").is_err() {
-            assert_eq!(info.branch.as_deref(), Some("feature"));
-        }
+        assert_eq!(info.branch.as_deref(), Some("feature"));
         assert_eq!(info.merge_base.as_deref(), Some(main_commit.as_str()));
         assert_ne!(info.commit, Some(main_commit.clone()));
         assert!(!info.dirty);
@@ -146,16 +133,5 @@ mod tests {
         assert_eq!(context(d, "no-such-branch").unwrap().merge_base, None);
         assert_eq!(resolve(d, "--help"), None);
         assert_eq!(info.short_commit().unwrap().len(), 7);
-    }
-
-    #[test]
-    fn pr_number_from_the_event_payload() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("event.json");
-        std::fs::write(&p, r#"{"pull_request": {"number": 42}}"#).unwrap();
-        assert_eq!(pr_from_event(Some(&p)), Some(42));
-        std::fs::write(&p, "not json").unwrap();
-        assert_eq!(pr_from_event(Some(&p)), None);
-        assert_eq!(pr_from_event(None), None);
     }
 }

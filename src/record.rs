@@ -10,6 +10,8 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use serde::{Deserialize, Serialize};
 
+use crate::units::{ms_from_us, ms_from_us_f64};
+
 /// Version of the record/JSON document shape. Bump on any incompatible change.
 pub const RECORD_VERSION: u32 = 1;
 
@@ -232,7 +234,6 @@ impl LatencySummary {
     }
 
     pub fn from_histogram(h: &Histogram<u64>) -> LatencySummary {
-        let ms = |us: u64| us as f64 / 1000.0;
         if h.is_empty() {
             return LatencySummary {
                 histogram: encode_histogram(h),
@@ -241,15 +242,15 @@ impl LatencySummary {
         }
         LatencySummary {
             count: h.len(),
-            min_ms: ms(h.min()),
-            mean_ms: h.mean() / 1000.0,
-            stdev_ms: h.stdev() / 1000.0,
-            p50_ms: ms(h.value_at_quantile(0.50)),
-            p90_ms: ms(h.value_at_quantile(0.90)),
-            p95_ms: ms(h.value_at_quantile(0.95)),
-            p99_ms: ms(h.value_at_quantile(0.99)),
-            p999_ms: ms(h.value_at_quantile(0.999)),
-            max_ms: ms(h.max()),
+            min_ms: ms_from_us(h.min()),
+            mean_ms: ms_from_us_f64(h.mean()),
+            stdev_ms: ms_from_us_f64(h.stdev()),
+            p50_ms: ms_from_us(h.value_at_quantile(0.50)),
+            p90_ms: ms_from_us(h.value_at_quantile(0.90)),
+            p95_ms: ms_from_us(h.value_at_quantile(0.95)),
+            p99_ms: ms_from_us(h.value_at_quantile(0.99)),
+            p999_ms: ms_from_us(h.value_at_quantile(0.999)),
+            max_ms: ms_from_us(h.max()),
             histogram: encode_histogram(h),
         }
     }
@@ -272,7 +273,7 @@ impl LatencySummary {
         }
         decode_histogram(&self.histogram)
             .ok()
-            .map(|h| h.value_at_quantile(p / 100.0) as f64 / 1000.0)
+            .map(|h| ms_from_us(h.value_at_quantile(p / 100.0)))
     }
 }
 

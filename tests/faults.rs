@@ -257,32 +257,22 @@ fn big_export(dir: &Path, n: usize) -> PathBuf {
     path
 }
 
+/// Runs in the export that is imported and killed: enough that SQLite spills pages to the WAL
+/// while the one transaction is still open.
+const RUNS: usize = 300;
+/// WAL bytes past which the import's own transaction is writing (the schema's pages at open
+/// are a few 16 KB frames; past 2 MB of page cache, SQLite spills the import's pages).
+const SPILLED: u64 = 256 << 10;
+
 #[test]
 fn kill_9_during_saves_never_leaves_a_half_written_run() {
     let dir = tempfile::tempdir().unwrap();
-    let export = big_export(dir.path(), 120);
+    let export = big_export(dir.path(), RUNS);
     let db = dir.path().join("history.db");
-    // How long a whole import takes here, so the kills can be spread over all of it.
-    let timed = std::time::Instant::now();
-    let whole = Command::new(env!("CARGO_BIN_EXE_gate"))
-        .args(["history", "import"])
-        .arg(&export)
-        .arg("--db")
-        .arg(dir.path().join("timing.db"))
-        .output()
-        .unwrap();
-    assert!(
-        whole.status.success(),
-        "{}",
-        String::from_utf8_lossy(&whole.stderr)
-    );
-    let span = timed.elapsed().as_secs_f64();
-    // Aim the kills at the write: later when the import finished first or had not begun
-    // writing, earlier when it had finished, until enough kills have landed mid-transaction.
-    let mut delay = span * 0.8;
-    let (mut hot, mut rounds) = (0, 0);
-    while hot < 4 && rounds < 60 {
-        rounds += 1;
+    let wal_path = db.with_extension("db-wal");
+    let wal_len = || std::fs::metadata(&wal_path).map_or(0, |m| m.len());
+    // Start an import; return it once it has opened the database (its WAL exists).
+    let start = || {
         let mut child = Command::new(env!("CARGO_BIN_EXE_gate"))
             .args(["history", "import"])
             .arg(&export)
@@ -292,16 +282,32 @@ fn kill_9_during_saves_never_leaves_a_half_written_run() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_secs_f64(delay));
+        while wal_len() == 0 && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        child
+    };
+    // How long an import runs after opening the database, so the kills can bracket its commit.
+    let t = std::time::Instant::now();
+    let mut whole = start();
+    let t = {
+        let t0 = t.elapsed();
+        whole.wait().unwrap();
+        t.elapsed() - t0
+    };
+    std::fs::remove_file(&db).unwrap();
+    let (mut before_commit, mut recovered) = (0, 0);
+    let rounds = 20u32;
+    for round in 0..rounds {
+        let mut child = start();
+        std::thread::sleep(t * (round + 1) / rounds);
         let finished = child.try_wait().unwrap().is_some();
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
-        // A WAL with frames in it: the kill landed while the transaction was being written.
-        let wal = std::fs::metadata(db.with_extension("db-wal")).map_or(0, |m| m.len());
+        let wal = wal_len();
         let runs = runs_in(&db);
         eprintln!(
-            "round {rounds}: {:.0} ms, {}, WAL {wal} bytes, {} runs stored",
-            delay * 1000.0,
+            "round {round}: {}, WAL {wal} bytes, {} runs stored",
             if finished {
                 "finished before the kill"
             } else {
@@ -309,28 +315,27 @@ fn kill_9_during_saves_never_leaves_a_half_written_run() {
             },
             runs.len()
         );
-        // One import is one transaction: all 120 runs or none, each with its 8 endpoints.
+        // One import is one transaction: all runs or none, each with its 8 endpoints.
         assert!(
-            runs.is_empty() || runs.len() == 120,
-            "round {rounds}: {} runs",
+            runs.is_empty() || runs.len() == RUNS,
+            "round {round}: {} runs",
             runs.len()
         );
         assert!(runs.iter().all(|&(_, complete, eps)| complete && eps == 8));
-        if finished {
-            delay *= 0.9;
-        } else if wal == 0 {
-            delay *= 1.05;
-        } else {
-            hot += 1;
+        if !finished && runs.is_empty() {
+            before_commit += 1;
+        }
+        if !finished && runs.len() == RUNS && wal > SPILLED {
+            // Committed into the WAL but not yet checkpointed: the next open replayed it.
+            recovered += 1;
         }
         if !runs.is_empty() {
-            // Start again from an empty history, so later kills land inside an import too.
             std::fs::remove_file(&db).unwrap();
         }
     }
     assert!(
-        hot >= 4,
-        "only {hot} of {rounds} kills landed mid-transaction"
+        before_commit > 0 && recovered > 0,
+        "the kills bracket the commit: {before_commit} before it, {recovered} with a WAL to replay"
     );
 }
 

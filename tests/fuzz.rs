@@ -197,9 +197,9 @@ fn text(b: &[u8]) -> String {
 
 #[test]
 fn fuzz_durations_thresholds_templates_env() {
-    use gate::config::duration::parse_duration;
     use gate::config::parse_threshold;
     use gate::config::template::{Template, expand_env};
+    use gate::units::parse_duration;
     fuzz(
         "duration",
         &[
@@ -434,7 +434,7 @@ fn fuzz_history_import_histograms_and_github_event() {
             let dir = tempfile::tempdir().unwrap();
             let p = dir.path().join("event.json");
             std::fs::write(&p, b).unwrap();
-            let _ = gate::git::pr_from_event(Some(&p));
+            let _ = gate::publish::actions::pr_from_event(Some(&p));
         },
     );
 }

@@ -14,8 +14,8 @@ use plotters::prelude::{
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{Color, FontStyle, FontTransform, RGBColor, ShapeStyle, TextStyle};
 
+use super::size::{ChartError, ChartSize, MAX_SIDE};
 use super::style::{self, AXIS, FAMILY, GRID, INK, MUTED, SUPERSAMPLE, Theme, WHITE};
-use super::{ChartError, ChartSize};
 
 pub(super) type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
@@ -24,10 +24,6 @@ impl<E: std::error::Error + Send + Sync> From<DrawingAreaErrorKind<E>> for Chart
         ChartError::Draw(e.to_string())
     }
 }
-
-/// The largest side accepted; a bigger request is a caller bug, not something to allocate for
-/// (4096x4096 already means a 200 MB supersampled canvas).
-pub(super) const MAX_SIDE: u32 = 4096;
 
 /// Renders at `SUPERSAMPLE`x, averages down and encodes, so every chart is a function of data only.
 pub(super) fn render(

@@ -62,7 +62,7 @@ pub fn spectrum_from_histogram(label: &str, h: &hdrhistogram::Histogram<u64>) ->
         xs.sort_by(f64::total_cmp);
         for x in xs {
             let q = 1.0 - 10f64.powf(-x);
-            let ms = h.value_at_quantile(q) as f64 / 1000.0;
+            let ms = crate::units::ms_from_us(h.value_at_quantile(q));
             points.push((q * 100.0, ms));
         }
     }

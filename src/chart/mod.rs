@@ -12,6 +12,7 @@ mod models;
 mod overview;
 mod ramp;
 pub mod series;
+mod size;
 mod style;
 mod trend;
 
@@ -19,39 +20,8 @@ pub use distribution::{DistributionChart, Spectrum, distribution, spectrum_from_
 pub use models::{ModelBar, ModelChart, models};
 pub use overview::{OverviewChart, overview};
 pub use ramp::{RampChart, RampStep, ramp};
+pub use size::{ChartError, ChartSize};
 pub use trend::{TrendChart, TrendPoint, trend};
-
-/// Output size in pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChartSize {
-    pub width: u32,
-    pub height: u32,
-}
-
-impl Default for ChartSize {
-    /// 1200x600: full width of a GitHub comment at 2:1, and the size the type scale is designed for.
-    fn default() -> Self {
-        Self {
-            width: 1200,
-            height: 600,
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ChartError {
-    #[error(
-        "chart size {width}x{height} is not drawable (each side must be 1 to {} pixels)",
-        canvas::MAX_SIDE
-    )]
-    InvalidSize { width: u32, height: u32 },
-    #[error("the embedded chart font could not be loaded")]
-    Font,
-    #[error("drawing the chart failed: {0}")]
-    Draw(String),
-    #[error("encoding the chart as PNG failed")]
-    Encode(#[from] png::EncodingError),
-}
 
 /// Longest slug kept from an endpoint name; the rest is replaced by a hash so names stay unique.
 const MAX_SLUG: usize = 60;
@@ -67,10 +37,16 @@ pub fn file_name(kind: &str, endpoint: &str) -> String {
     };
     let full = slug(endpoint);
     let name = if full.is_empty() {
-        format!("endpoint-{:08x}", fnv1a(endpoint) as u32)
+        format!(
+            "endpoint-{:08x}",
+            crate::hash::fnv1a(endpoint.as_bytes()) as u32
+        )
     } else if full.len() > MAX_SLUG {
         let cut = full[..MAX_SLUG].trim_end_matches('-');
-        format!("{cut}-{:08x}", fnv1a(endpoint) as u32)
+        format!(
+            "{cut}-{:08x}",
+            crate::hash::fnv1a(endpoint.as_bytes()) as u32
+        )
     } else {
         full
     };
@@ -90,14 +66,6 @@ fn slug(s: &str) -> String {
         out.pop();
     }
     out
-}
-
-/// FNV-1a: tiny, and unlike `DefaultHasher` its output is fixed across Rust releases, which file
-/// names committed to a branch need.
-fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 #[cfg(test)]

@@ -14,15 +14,17 @@ use std::time::Duration;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
-use super::demo::demo_sources;
 use crate::cli::CalibrateArgs;
-use crate::config::{self, ConfigError, Overrides, Plan, duration::parse_duration};
+use crate::config::{self, ConfigError, Overrides, Plan};
 use crate::demo::{DemoOptions, DemoServer};
 use crate::engine::{self, EngineOptions, ProgressMode};
 use crate::environment::Environment;
 use crate::record::RunRecord;
+use crate::units::parse_duration;
 use crate::verdict::{Call, CompareSettings, compare::compare as compare_runs};
 use crate::{Error, Outcome};
+
+use super::pipeline::{Output, demo_sources, interrupt_flag};
 
 /// The calibration service: a 20 ms upstream call with a log-normal spread dominates latency,
 /// so scaling it by 1.1 slows p95 by about 10%.
@@ -44,7 +46,7 @@ struct Pool {
 
 const POOL_FORMAT: &str = "gate-calibration-pool-v1";
 
-pub fn calibrate(args: CalibrateArgs) -> Result<Outcome, Error> {
+pub fn calibrate(args: CalibrateArgs, io: &mut Output<'_>) -> Result<Outcome, Error> {
     if args.trials < args.baseline_runs + 1 {
         return Err(Error::usage(
             "--trials",
@@ -94,10 +96,10 @@ pub fn calibrate(args: CalibrateArgs) -> Result<Outcome, Error> {
                 ..overrides_base
             },
         )?;
-        print!(
+        io.print(format_args!(
             "{}",
             evaluate(&pool.arms, &plan, args.baseline_runs, args.subsets)
-        );
+        ))?;
         return Ok(Outcome::Pass);
     }
     let server = match &args.target {
@@ -139,24 +141,26 @@ pub fn calibrate(args: CalibrateArgs) -> Result<Outcome, Error> {
             });
         }
     } else {
-        eprintln!("note: --target given: measuring false alarms (A/A) only");
+        io.note(format_args!(
+            "note: --target given: measuring false alarms (A/A) only"
+        ));
     }
     let per_run: f64 = plan
         .scenarios
         .iter()
         .map(|s| (s.load.duration + s.load.warmup).as_secs_f64())
         .sum();
-    eprintln!(
+    io.note(format_args!(
         "calibrating against {target}: {} arm(s) × {} runs, ~{:.0}s per run, ~{:.0} min in all",
         arms.len(),
         args.trials,
         per_run,
         per_run * (arms.len() * args.trials) as f64 / 60.0
-    );
+    ));
     let opts = EngineOptions {
         threads: EngineOptions::default_threads(),
         progress: ProgressMode::Quiet,
-        cancel: super::interrupt_flag(),
+        cancel: interrupt_flag(),
         fault: crate::engine::Fault::from_env(),
     };
     let env = Environment::detect(Some("calibration".into()));
@@ -168,11 +172,13 @@ pub fn calibrate(args: CalibrateArgs) -> Result<Outcome, Error> {
             let mut record = engine::execute(&plan, &opts)?;
             engine::died(&record)?;
             if !record.complete {
-                eprintln!("interrupted: reporting the runs measured so far");
+                io.note(format_args!(
+                    "interrupted: reporting the runs measured so far"
+                ));
                 break 'rounds;
             }
             record.environment = Some(env.clone());
-            eprintln!(
+            io.note(format_args!(
                 "  round {}/{} {}: {}",
                 round + 1,
                 args.trials,
@@ -183,7 +189,7 @@ pub fn calibrate(args: CalibrateArgs) -> Result<Outcome, Error> {
                     .map(|e| format!("{} p95 {:.2}ms", e.name, e.latency.p95_ms))
                     .collect::<Vec<_>>()
                     .join(", ")
-            );
+            ));
             arm.runs.push(record);
         }
     }
@@ -200,11 +206,11 @@ pub fn calibrate(args: CalibrateArgs) -> Result<Outcome, Error> {
             path: path.display().to_string(),
             source,
         })?;
-        eprintln!("saved the pool to {}", path.display());
+        io.note(format_args!("saved the pool to {}", path.display()));
         arms = pool.arms;
     }
     let report = evaluate(&arms, &plan, args.baseline_runs, args.subsets);
-    print!("{report}");
+    io.print(format_args!("{report}"))?;
     Ok(Outcome::Pass)
 }
 

@@ -4,13 +4,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::charts::{ChartJob, write_charts};
-use super::compare::build_verdict;
 use crate::chart::ChartSize;
 use crate::cli::DemoArgs;
-use crate::config::{
-    self, ConfigError, LoadModel, Overrides, Plan, Source, duration::parse_duration,
-};
+use crate::config::{self, ConfigError, LoadModel, Overrides, Plan, Source};
 use crate::demo::{DemoOptions, DemoServer, Regression};
 use crate::engine::{self, EngineOptions, ProgressMode};
 use crate::environment::{Environment, Sentinel};
@@ -19,33 +15,14 @@ use crate::record::RunRecord;
 use crate::report::markdown::{COMMENT_LIMIT, ChartLink, PrComment, pr_comment};
 use crate::report::{Format, RunReport, terminal::Terminal};
 use crate::store::{HeadInfo, Store};
+use crate::units::parse_duration;
 use crate::verdict::{Call, evaluate_slo};
 use crate::{Error, Outcome};
 
-/// The example suite, compiled in so `gate demo` works from any directory. The first entry is
-/// the suite file; scenarios run in file-name order, as `gate run` reads a directory.
-pub const DEMO_SUITE: &[(&str, &str)] = &[
-    (
-        "scenarios/suite.yml",
-        include_str!("../../scenarios/suite.yml"),
-    ),
-    (
-        "scenarios/products-list.yml",
-        include_str!("../../scenarios/products-list.yml"),
-    ),
-    (
-        "scenarios/product-detail.yml",
-        include_str!("../../scenarios/product-detail.yml"),
-    ),
-    (
-        "scenarios/create-order.yml",
-        include_str!("../../scenarios/create-order.yml"),
-    ),
-    (
-        "scenarios/user-orders.yml",
-        include_str!("../../scenarios/user-orders.yml"),
-    ),
-];
+use super::pipeline::{
+    ChartJob, Output, build_verdict, demo_sources, head_info, interrupt_flag, write_charts,
+    write_run_charts,
+};
 
 /// Fake but well-formed commits, so the story reads like a real repository's.
 const MAIN_COMMIT: &str = "3f2a1c94b7e0d5a6c8f1e2d3b4a5968778695a4b";
@@ -53,7 +30,7 @@ const PR_COMMIT: &str = "9c1e7d20a4b6c8e0f2a4b6c8d0e2f4a6b8c0d2e4";
 const PR_BRANCH: &str = "feature/order-history";
 const DEMO_RATE_FACTOR: f64 = 4.0;
 
-pub fn demo(args: DemoArgs) -> Result<Outcome, Error> {
+pub fn demo(args: DemoArgs, io: &mut Output<'_>) -> Result<Outcome, Error> {
     let duration =
         parse_duration(&args.duration).map_err(|m| ConfigError::flag("--duration", m))?;
     if duration.is_zero() {
@@ -69,18 +46,18 @@ pub fn demo(args: DemoArgs) -> Result<Outcome, Error> {
     })?;
     let mut store = Store::open(&scratch.path().join("history.db"))?;
 
-    println!(
+    io.println(format_args!(
         "gate demo: a pull request makes `user-orders` slower with an N+1 query. Does the gate catch it?\n"
-    );
-    println!(
+    ))?;
+    io.println(format_args!(
         "① Baseline: {} run(s) of `main` against the sample service",
         args.baseline_runs
-    );
-    let server = start_service()?;
+    ))?;
+    let server = start_service(io)?;
     let plan = demo_plan(&server, duration)?;
     // A fresh process is cold (page cache, statement caches, thread pools): its first run is
     // slower and noisier than the rest. Deployments get the same treatment: warm up, then measure.
-    eprintln!("   warming the service up (not recorded)");
+    io.note(format_args!("   warming the service up (not recorded)"));
     let mut warm = plan.clone();
     for s in &mut warm.scenarios {
         s.load.duration = duration.min(Duration::from_millis(500));
@@ -91,19 +68,19 @@ pub fn demo(args: DemoArgs) -> Result<Outcome, Error> {
     for i in 0..args.baseline_runs {
         let (record, table) = measure(&plan, git_info("main", MAIN_COMMIT, None), "demo baseline")?;
         baseline_ids.push(store.save(&record)?);
-        eprintln!(
+        io.note(format_args!(
             "   baseline run {}/{} saved as #{}",
             i + 1,
             args.baseline_runs,
             baseline_ids.last().unwrap_or(&0)
-        );
+        ));
         last_table = table;
     }
-    print!("{}", String::from_utf8_lossy(&last_table));
+    io.print(format_args!("{}", String::from_utf8_lossy(&last_table)))?;
 
-    println!(
+    io.println(format_args!(
         "\n② The pull request `{PR_BRANCH}`: the sample service now runs with --regress n-plus-one"
-    );
+    ))?;
     // Same process, regression switched on: what changed is the code path, not the machine.
     server.set_regression(Some(Regression::NPlusOne));
     let (record, table) = measure(
@@ -112,23 +89,13 @@ pub fn demo(args: DemoArgs) -> Result<Outcome, Error> {
         "demo candidate",
     )?;
     let head_id = store.save(&record)?;
-    print!("{}", String::from_utf8_lossy(&table));
+    io.print(format_args!("{}", String::from_utf8_lossy(&table)))?;
 
-    println!("\n③ gate compare main {PR_BRANCH}");
+    io.println(format_args!("\n③ gate compare main {PR_BRANCH}"))?;
     let head = vec![store.load(head_id)?];
     let info = HeadInfo {
         merge_base: Some(MAIN_COMMIT.into()),
-        env_fingerprint: record
-            .environment
-            .as_ref()
-            .map(|e| e.fingerprint.clone())
-            .unwrap_or_default(),
-        scenario_hashes: record
-            .endpoints
-            .iter()
-            .map(|e| e.scenario_hash.clone())
-            .collect(),
-        exclude_run: Some(head_id),
+        ..head_info(&record, Some(head_id))
     };
     let selection = store.select_baseline(&plan.baseline, &info)?;
     let base = selection
@@ -146,10 +113,10 @@ pub fn demo(args: DemoArgs) -> Result<Outcome, Error> {
         None,
         false,
     )?;
-    print!(
+    io.print(format_args!(
         "{}",
         String::from_utf8_lossy(&Terminal.render_verdict(&verdict))
-    );
+    ))?;
     let base_records: Vec<RunRecord> = base.iter().map(|r| r.record.clone()).collect();
     let job = ChartJob {
         history: &base_records,
@@ -162,12 +129,12 @@ pub fn demo(args: DemoArgs) -> Result<Outcome, Error> {
         head_label: format!("head ({PR_BRANCH} {})", &PR_COMMIT[..7]),
     };
     let files = write_charts(&args.charts, &job, ChartSize::default())?;
-    println!(
+    io.println(format_args!(
         "\n④ Charts: {} PNGs in {} (an overview, and a trend and a distribution per endpoint)",
         files.len(),
         args.charts.display()
-    );
-    llm_comparison(&server, &args.charts)?;
+    ))?;
+    llm_comparison(&server, &args.charts, io)?;
     server.shutdown();
     let caught = verdict
         .endpoints
@@ -201,22 +168,22 @@ pub fn demo(args: DemoArgs) -> Result<Outcome, Error> {
         source,
     })?;
     if caught {
-        println!(
+        io.println(format_args!(
             "\nIn CI, `gate ci` would fail this pull request (exit {}) and post this comment on it\n(edited in place on every push): {}",
             verdict.outcome().code(),
             comment_path.display()
-        );
+        ))?;
         Ok(Outcome::Pass)
     } else {
-        println!(
+        io.println(format_args!(
             "\nThe regression was not caught this time: the runs were too short or too noisy for the tolerance."
-        );
-        println!("Try a longer run: `gate demo --duration 5s`.");
+        ))?;
+        io.println(format_args!("Try a longer run: `gate demo --duration 5s`."))?;
         Ok(Outcome::GateFailed)
     }
 }
 
-fn start_service() -> Result<DemoServer, Error> {
+fn start_service(io: &mut Output<'_>) -> Result<DemoServer, Error> {
     let addr: SocketAddr = "127.0.0.1:0".parse().expect("constant address");
     let opts = DemoOptions {
         // A database across a network (50 µs a statement) and an upstream call (~2 ms): the
@@ -228,28 +195,15 @@ fn start_service() -> Result<DemoServer, Error> {
     };
     let server = DemoServer::start(addr, opts)?;
     let s = server.seed_stats();
-    eprintln!(
+    io.note(format_args!(
         "   sample service on {} ({} products, {} users, {} orders; seeded in {} ms)",
         server.url(),
         s.products,
         s.users,
         s.orders,
         s.seed_time.as_millis()
-    );
+    ));
     Ok(server)
-}
-
-/// The bundled suite as sources: `suite.yml` first, then the scenarios in file-name order.
-pub(crate) fn demo_sources() -> Vec<Source> {
-    let mut sources: Vec<Source> = DEMO_SUITE
-        .iter()
-        .map(|(path, text)| Source {
-            path: PathBuf::from(path),
-            text: (*text).to_string(),
-        })
-        .collect();
-    sources[1..].sort_by(|a, b| a.path.cmp(&b.path));
-    sources
 }
 
 fn demo_plan(server: &DemoServer, duration: Duration) -> Result<Plan, Error> {
@@ -307,7 +261,7 @@ fn measure(plan: &Plan, git: GitInfo, label: &str) -> Result<(RunRecord, Vec<u8>
     let opts = EngineOptions {
         threads: EngineOptions::default_threads(),
         progress: ProgressMode::Quiet,
-        cancel: super::interrupt_flag(),
+        cancel: interrupt_flag(),
         fault: crate::engine::Fault::from_env(),
     };
     let sentinel = Sentinel::start();
@@ -337,8 +291,14 @@ const DEMO_LLM: (&str, &str) = (
 
 /// ⑤: the same engine, history record and charts for an LLM API: two mock models of the sample
 /// service side by side (a few seconds: 12 short requests per model).
-fn llm_comparison(server: &DemoServer, charts: &std::path::Path) -> Result<(), Error> {
-    println!("\n⑤ LLM APIs: two models of the sample service's mock provider, side by side");
+fn llm_comparison(
+    server: &DemoServer,
+    charts: &std::path::Path,
+    io: &mut Output<'_>,
+) -> Result<(), Error> {
+    io.println(format_args!(
+        "\n⑤ LLM APIs: two models of the sample service's mock provider, side by side"
+    ))?;
     let overrides = Overrides {
         target: Some(server.url()),
         ..Overrides::default()
@@ -356,15 +316,15 @@ fn llm_comparison(server: &DemoServer, charts: &std::path::Path) -> Result<(), E
     let opts = EngineOptions {
         threads: EngineOptions::default_threads(),
         progress: ProgressMode::Quiet,
-        cancel: super::interrupt_flag(),
+        cancel: interrupt_flag(),
         fault: crate::engine::Fault::from_env(),
     };
     let record = engine::execute(&plan, &opts)?;
     engine::died(&record)?;
-    print!("{}", crate::report::llm::terminal(&record));
-    let files = super::charts::write_run_charts(charts, &record)?;
+    io.print(format_args!("{}", crate::report::llm::terminal(&record)))?;
+    let files = write_run_charts(charts, &record, io)?;
     if let Some(f) = files.first() {
-        println!("   chart: {}", f.display());
+        io.println(format_args!("   chart: {}", f.display()))?;
     }
     Ok(())
 }

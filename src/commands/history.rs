@@ -1,13 +1,16 @@
 //! `gate history list | show | prune | export | import`.
 
-use std::io::{Read, Write};
+use std::io::Read;
 
 use crate::cli::HistoryCommand;
+use crate::config::BaselinePolicy;
 use crate::report::history as view;
-use crate::store::{BaselinePolicy, Export, ListFilter, Store};
+use crate::store::{Export, ListFilter, Store};
 use crate::{Error, Outcome};
 
-pub fn history(cmd: HistoryCommand) -> Result<Outcome, Error> {
+use super::pipeline::Output;
+
+pub fn history(cmd: HistoryCommand, io: &mut Output<'_>) -> Result<Outcome, Error> {
     match cmd {
         HistoryCommand::List { db, branch, last } => {
             let store = Store::open(&db.db)?;
@@ -19,15 +22,15 @@ pub fn history(cmd: HistoryCommand) -> Result<Outcome, Error> {
                 let scope = branch
                     .map(|b| format!(" of branch {b}"))
                     .unwrap_or_default();
-                println!("no runs{scope} in {}", store.path());
+                io.println(format_args!("no runs{scope} in {}", store.path()))?;
             } else {
-                print!("{}", view::list(&runs));
+                io.print(format_args!("{}", view::list(&runs)))?;
             }
         }
         HistoryCommand::Show { db, run } => {
             let store = Store::open(&db.db)?;
             let stored = store.load(run)?;
-            print!("{}", view::show(&stored));
+            io.print(format_args!("{}", view::show(&stored)))?;
         }
         HistoryCommand::Prune {
             db,
@@ -47,10 +50,10 @@ pub fn history(cmd: HistoryCommand) -> Result<Outcome, Error> {
                 runs: baseline_runs.max(1),
             };
             let r = store.prune(keep, &policy)?;
-            println!(
+            io.println(format_args!(
                 "deleted {} run(s); kept {} older run(s) that a baseline of {} needs",
                 r.deleted, r.protected, policy.branch
-            );
+            ))?;
         }
         HistoryCommand::Export { db, branch, out } => {
             let store = Store::open(&db.db)?;
@@ -62,18 +65,13 @@ pub fn history(cmd: HistoryCommand) -> Result<Outcome, Error> {
                         path: path.display().to_string(),
                         source,
                     })?;
-                    eprintln!(
+                    io.note(format_args!(
                         "exported {} run(s) to {}",
                         export.runs.len(),
                         path.display()
-                    );
+                    ));
                 }
-                None => std::io::stdout()
-                    .write_all(&bytes)
-                    .map_err(|source| Error::Write {
-                        path: "<stdout>".into(),
-                        source,
-                    })?,
+                None => io.bytes(false, &bytes)?,
             }
         }
         HistoryCommand::Import { db, file } => {
@@ -88,10 +86,10 @@ pub fn history(cmd: HistoryCommand) -> Result<Outcome, Error> {
             let export = Export::parse(&shown, &text)?;
             let mut store = Store::open(&db.db)?;
             let (added, present) = store.import(&export)?;
-            println!(
+            io.println(format_args!(
                 "imported {added} run(s) into {} ({present} already present)",
                 store.path()
-            );
+            ))?;
         }
     }
     Ok(Outcome::Pass)

@@ -1,61 +1,35 @@
-//! One file per subcommand: the only place the rooms meet.
+//! One thin file per subcommand; the steps they share (measure → save → judge → chart) live in
+//! `pipeline`, which is not a subcommand. Commands write to the writers they are given, so
+//! tests run them in-process.
 
 mod calibrate;
-mod charts;
+mod chart;
 mod ci;
 mod compare;
 mod demo;
 mod history;
+mod pipeline;
 mod publish;
 mod run;
 mod serve_demo;
+#[cfg(test)]
+mod tests;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+pub use pipeline::Output;
 
 use crate::cli::Command;
 use crate::{Error, Outcome};
 
-pub fn dispatch(command: Command) -> Result<Outcome, Error> {
+pub fn dispatch(command: Command, io: &mut Output<'_>) -> Result<Outcome, Error> {
     match command {
-        Command::Run(args) => run::run(args),
-        Command::Compare(args) => compare::compare(args),
-        Command::Chart(args) => charts::chart(args),
-        Command::Calibrate(args) => calibrate::calibrate(args),
-        Command::Demo(args) => demo::demo(args),
-        Command::ServeDemo(args) => serve_demo::serve_demo(args),
-        Command::Ci(args) => ci::ci(args),
-        Command::Publish(args) => publish::publish(args),
-        Command::History(cmd) => history::history(cmd),
+        Command::Run(args) => run::run(args, io),
+        Command::Compare(args) => compare::compare(args, io),
+        Command::Chart(args) => chart::chart(args, io),
+        Command::Calibrate(args) => calibrate::calibrate(args, io),
+        Command::Demo(args) => demo::demo(args, io),
+        Command::ServeDemo(args) => serve_demo::serve_demo(args, io),
+        Command::Ci(args) => ci::ci(args, io),
+        Command::Publish(args) => publish::publish(args, io),
+        Command::History(cmd) => history::history(cmd, io),
     }
-}
-
-/// First Ctrl-C: stop sending, report what was measured (marked partial). Second: exit now.
-pub(crate) fn interrupt_flag() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let f = flag.clone();
-    let spawned = std::thread::Builder::new()
-        .name("gate-signal".into())
-        .spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    f.store(true, Ordering::Relaxed);
-                    eprintln!(
-                        "\ninterrupted: finishing in-flight requests (Ctrl-C again to abort)"
-                    );
-                    if tokio::signal::ctrl_c().await.is_ok() {
-                        std::process::exit(130);
-                    }
-                }
-            });
-        });
-    // Without the handler, Ctrl-C still stops the process; only the partial report is lost.
-    let _ = spawned;
-    flag
 }

@@ -1,14 +1,15 @@
 //! `gate serve-demo`: the sample service alone, until Ctrl-C.
 
-use std::io::Write;
 use std::net::SocketAddr;
 
 use crate::cli::ServeDemoArgs;
-use crate::config::duration::parse_duration;
 use crate::demo::{DemoOptions, DemoServer, Regression};
+use crate::units::parse_duration;
 use crate::{Error, Outcome};
 
-pub fn serve_demo(args: ServeDemoArgs) -> Result<Outcome, Error> {
+use super::pipeline::Output;
+
+pub fn serve_demo(args: ServeDemoArgs, io: &mut Output<'_>) -> Result<Outcome, Error> {
     let addr: SocketAddr = args.addr.parse().map_err(|_| {
         Error::usage(
             "--addr",
@@ -69,7 +70,7 @@ pub fn serve_demo(args: ServeDemoArgs) -> Result<Outcome, Error> {
     let server = DemoServer::start(addr, opts)?;
     let s = server.seed_stats();
     // A closed stdout (the reader went away) must not take the service down with it.
-    let mut out = std::io::stdout();
+    let out = &mut *io.out;
     let _ = writeln!(
         out,
         "sample service on {} ({} products, {} users, {} orders, {} line items; seeded in {} ms){}{}",

@@ -696,7 +696,7 @@ fn definition_hash(
     });
     format!(
         "{:016x}",
-        crate::environment::fnv1a(canonical.to_string().as_bytes())
+        crate::hash::fnv1a(canonical.to_string().as_bytes())
     )
 }
 

@@ -1,7 +1,6 @@
 //! Scenario files → a validated `Plan`. Owns the YAML model, `${ENV}` and `{{ generator }}`
 //! templating, durations and threshold expressions. Knows nothing of HTTP I/O or SQL.
 
-pub mod duration;
 mod llm;
 mod model;
 pub mod plan;
@@ -252,7 +251,7 @@ pub fn build_plan(
         return Err(ConfigError::flag("--suite", format!("{suite_name} holds no scenario files"))
             .with_hint("a scenario is a .yml file with `name:` and `request:`; see scenarios/ for examples"));
     }
-    let mut baseline = crate::store::BaselinePolicy::default();
+    let mut baseline = BaselinePolicy::default();
     if let Some(b) = &suite_file.baseline {
         if let Some(branch) = &b.branch {
             if branch.value.trim().is_empty() {
@@ -335,7 +334,7 @@ fn spanned_duration(
     field: &str,
     v: &Spanned<String>,
 ) -> Result<Duration, ConfigError> {
-    duration::parse_duration(&v.value)
+    crate::units::parse_duration(&v.value)
         .map_err(|m| ConfigError::at(file, Some(v.referenced), field, m))
 }
 
@@ -367,7 +366,7 @@ fn expect(file: &Path, field: &str, spec: &ExpectSpec) -> Result<Expect, ConfigE
 
 /// Accepts `http://host[:port][/base]`. https needs TLS, which the engine does not speak yet.
 pub fn parse_target(text: &str) -> Result<Target, String> {
-    let uri: hyper::Uri = text
+    let uri: http::Uri = text
         .trim()
         .parse()
         .map_err(|e| format!("`{text}` is not a URL ({e}); write e.g. http://127.0.0.1:8080"))?;
@@ -437,7 +436,7 @@ fn scenario_plan(
         .as_ref()
         .map(|m| m.value.as_str())
         .unwrap_or("GET");
-    let method: hyper::Method = method_text.to_ascii_uppercase().parse().map_err(|_| {
+    let method: http::Method = method_text.to_ascii_uppercase().parse().map_err(|_| {
         ConfigError::at(
             file,
             req.method.as_ref().map(|m| m.referenced),
@@ -479,7 +478,7 @@ fn scenario_plan(
     // every request at run time.
     let sample = path.render(&mut <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(1));
     sample
-        .parse::<hyper::Uri>()
+        .parse::<http::Uri>()
         .ok()
         .filter(|u| u.scheme().is_none() && u.path().starts_with('/'))
         .ok_or_else(|| {
@@ -500,7 +499,7 @@ fn scenario_plan(
         for (name, value) in set {
             let field = format!("{prefix}.{name}");
             let err = |m: String| ConfigError::at(hfile, Some(value.referenced), &field, m);
-            let header_name = hyper::header::HeaderName::from_bytes(name.as_bytes())
+            let header_name = http::header::HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| err(format!("`{name}` is not a valid header name")))?;
             let (expanded, secret) = expand_env(&value.value, lookup).map_err(err)?;
             let template = Template::parse(&expanded).map_err(err)?;
@@ -619,11 +618,11 @@ impl ScenarioPlan {
                 step.name = format!("{}@{users}", self.name);
                 step.hash = format!(
                     "{:016x}",
-                    crate::environment::fnv1a(format!("{}@{users}", self.hash).as_bytes())
+                    crate::hash::fnv1a(format!("{}@{users}", self.hash).as_bytes())
                 );
                 step.load.model = LoadModel::Closed { users };
                 step.thresholds.clear();
-                step.ramp = Some(crate::record::RampStepInfo {
+                step.ramp = Some(RampStep {
                     group: self.name.clone(),
                     users,
                 });
@@ -820,38 +819,53 @@ fn parse_rate(text: &str) -> Result<f64, String> {
     Ok(rate)
 }
 
-/// FNV-1a over a canonical JSON rendering of what shapes the measurement. Stable across
-/// formatting and comment changes; changes when the request, expectation or load changes.
+/// The identity of an HTTP scenario: FNV-1a over a canonical JSON rendering of what shapes the
+/// measurement. Stable across formatting and comment changes; changes when the request,
+/// expectation or load changes. The hash is stored with every endpoint in the history and
+/// baselines are matched on it, so its input must never change shape.
+///
+/// Headers are sorted here: suite defaults and the scenario's own are merged, and the order of
+/// that merge is not part of the definition. The LLM scenarios' hash (`llm::definition_hash`)
+/// hashes the headers in the order the file's map yields them (names as written, then
+/// lowercased) without sorting; both kinds are stored in existing histories, so each keeps its
+/// own rule, and both share `definition_hash_of` for the hashing itself.
 fn definition_hash(
-    method: &hyper::Method,
+    method: &http::Method,
     url: &str,
     headers: &[(String, String)],
     req: &model::RequestSpec,
     expect: &Expect,
     load: &Load,
 ) -> String {
-    let model = match load.model {
-        LoadModel::Closed { users } => serde_json::json!({ "users": users }),
-        LoadModel::Open {
-            rate,
-            max_in_flight,
-        } => serde_json::json!({ "rate": rate, "max_in_flight": max_in_flight }),
-    };
     let mut sorted_headers = headers.to_vec();
     sorted_headers.sort();
-    let canonical = serde_json::json!({
+    definition_hash_of(&serde_json::json!({
         "method": method.as_str(),
         "url": url,
         "headers": sorted_headers,
         "json": req.json.as_ref().map(|j| &j.value),
         "body": req.body.as_ref().map(|b| &b.value),
         "expect": expect.statuses,
-        "load": model,
-    });
-    format!(
-        "{:016x}",
-        crate::environment::fnv1a(canonical.to_string().as_bytes())
-    )
+        "load": load_identity(load),
+    }))
+}
+
+/// The part of a load that shapes the measurement (not its duration: a longer run of the same
+/// definition is comparable).
+pub(crate) fn load_identity(load: &Load) -> serde_json::Value {
+    match load.model {
+        LoadModel::Closed { users } => serde_json::json!({ "users": users }),
+        LoadModel::Open {
+            rate,
+            max_in_flight,
+        } => serde_json::json!({ "rate": rate, "max_in_flight": max_in_flight }),
+    }
+}
+
+/// A scenario identity from its canonical JSON (keys sorted by `serde_json`'s map): 16 hex digits
+/// of FNV-1a over the compact rendering.
+pub(crate) fn definition_hash_of(canonical: &serde_json::Value) -> String {
+    crate::hash::fnv1a_hex(canonical.to_string().as_bytes())
 }
 
 #[cfg(test)]

@@ -13,7 +13,25 @@ pub struct Plan {
     pub target: Target,
     pub scenarios: Vec<ScenarioPlan>,
     /// Which branch's runs are the baseline, and how many of them.
-    pub baseline: crate::store::BaselinePolicy,
+    pub baseline: BaselinePolicy,
+}
+
+/// Which branch's runs are the baseline, and how many: the suite's `baseline:` setting, which
+/// the history applies when it selects runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BaselinePolicy {
+    pub branch: String,
+    /// K: how many runs make a baseline.
+    pub runs: usize,
+}
+
+impl Default for BaselinePolicy {
+    fn default() -> Self {
+        BaselinePolicy {
+            branch: "main".into(),
+            runs: 5,
+        }
+    }
 }
 
 impl Plan {
@@ -77,9 +95,18 @@ pub struct ScenarioPlan {
     /// Smallest relative p95 change that counts as a regression or an improvement (0.05 = 5%).
     pub tolerance: f64,
     /// Set on the steps a ramp scenario expands into.
-    pub ramp: Option<crate::record::RampStepInfo>,
+    pub ramp: Option<RampStep>,
     /// Set on `llm:` scenarios: the provider, model(s) and bodies the engine streams.
     pub llm: Option<LlmPlan>,
+}
+
+/// One step of a ramp scenario: the scenario it belongs to and its concurrency. The engine
+/// copies it into the run record (`record::RampStepInfo`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RampStep {
+    /// The scenario's name; each step's endpoint is named `<group>@<users>`.
+    pub group: String,
+    pub users: u32,
 }
 
 /// The wire format of an LLM API.
@@ -148,7 +175,7 @@ pub struct LlmPlan {
     pub bodies: Vec<Vec<bytes::Bytes>>,
     /// The provider's headers (auth, version). Values from `${ENV}` are marked sensitive and
     /// never leave the engine.
-    pub headers: Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>,
+    pub headers: Vec<(http::header::HeaderName, http::header::HeaderValue)>,
     pub stream: bool,
     pub max_tokens: u32,
     pub timeouts: LlmTimeouts,
@@ -160,7 +187,7 @@ pub struct LlmPlan {
 
 #[derive(Clone, Debug)]
 pub struct RequestPlan {
-    pub method: hyper::Method,
+    pub method: http::Method,
     /// The URL as written in the scenario (templates and `${ENV}` unexpanded): safe to show/store.
     pub url_text: String,
     /// Path and query, base path included, with generators.
@@ -172,7 +199,7 @@ pub struct RequestPlan {
 
 #[derive(Clone, Debug)]
 pub struct HeaderPlan {
-    pub name: hyper::header::HeaderName,
+    pub name: http::header::HeaderName,
     pub value: Template,
     /// The value came from the environment: it may reach the wire, never a record or a log.
     pub secret: bool,

@@ -58,7 +58,7 @@ fn scenarios_inherit_suite_defaults_and_override_them() {
     assert_eq!(a.request.path.render(&mut rng), "/base/x");
 
     let b = &p.scenarios[1];
-    assert_eq!(b.request.method, hyper::Method::POST);
+    assert_eq!(b.request.method, http::Method::POST);
     assert_eq!(
         b.load.model,
         LoadModel::Open {
@@ -114,6 +114,45 @@ fn scenario_hash_tracks_the_definition_not_the_formatting() {
     );
     assert_ne!(base, more_users);
     assert_ne!(base, other_url);
+}
+
+/// Hashes are stored in histories and baselines are matched on them: these values were
+/// produced by the code that wrote existing histories, and must not change. HTTP scenarios sort
+/// their headers; LLM scenarios keep the order of the file's map (names as written, so `X-B`
+/// before `a-c`), then lowercase them.
+#[test]
+fn scenario_hashes_match_the_ones_in_existing_histories() {
+    let overrides = Overrides {
+        target: Some("http://127.0.0.1:1".into()),
+        ..Overrides::default()
+    };
+    let hashes = |text: &str| -> Vec<String> {
+        build_plan("s", None, &[src("a.yml", text)], &overrides, &|_| None)
+            .unwrap()
+            .scenarios
+            .iter()
+            .map(|s| s.hash.clone())
+            .collect()
+    };
+    assert_eq!(
+        hashes(
+            "name: a\nrequest:\n  url: /x\n  headers: { X-B: one, a-c: two }\nload: { users: 3 }\n"
+        ),
+        ["55bd468a2c2ee898"]
+    );
+    assert_eq!(
+        hashes(
+            "name: a\nrequest:\n  url: /x\n  headers: { a-c: two, X-B: one }\nload: { users: 3 }\n"
+        ),
+        ["55bd468a2c2ee898"],
+        "header order as written is not part of an HTTP definition"
+    );
+    assert_eq!(
+        hashes(
+            "name: m\nllm:\n  provider: openai\n  api_key: ${K:-k}\n  models: [m1]\n  prompt: hi\n  headers: { X-B: one, a-c: two }\nload: { concurrency: 1, requests: 2 }\n"
+        ),
+        ["bf377f5378ff7750"]
+    );
 }
 
 fn error_of(scenario: &str) -> String {

@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::duration::parse_duration;
+use crate::units::{ms_from_duration, parse_duration};
 
 pub const THRESHOLD_HELP: &str =
     "write `<metric> <op> <value>`, e.g. `p95 < 300ms`, `error_rate < 1%`, `throughput > 100/s`";
@@ -217,7 +217,7 @@ fn parse_limit(metric: Metric, v: &str) -> Result<f64, String> {
                 .ok_or_else(|| format!("`{v}` is not a rate; write e.g. 100/s"))
         }
         _ => parse_duration(v)
-            .map(|d| d.as_secs_f64() * 1000.0)
+            .map(ms_from_duration)
             .map_err(|_| format!("`{v}` is not a latency; write e.g. 300ms or 1.5s")),
     }
 }

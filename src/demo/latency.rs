@@ -4,8 +4,11 @@
 use std::cell::RefCell;
 use std::time::Duration;
 
+use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+
+// One normal sampler in the crate: the one the bootstrap uses (Marsaglia's polar method).
+use crate::stats::standard_normal;
 
 /// Cap on a jittered draw, as a multiple of the median: the log-normal tail is
 /// unbounded, and one 100x outlier would make a short demo run meaningless.
@@ -31,7 +34,7 @@ impl Upstream {
         let Some(sigma) = self.sigma else {
             return self.median;
         };
-        let z = RNG.with(|rng| standard_normal(&mut rng.borrow_mut()));
+        let z = RNG.with(|rng| standard_normal(&mut *rng.borrow_mut()));
         lognormal(self.median, sigma, z)
     }
 }
@@ -56,14 +59,6 @@ fn new_rng() -> SmallRng {
             .map_or(0, |d| d.as_nanos() as u64);
         SmallRng::seed_from_u64(nanos)
     })
-}
-
-/// Box-Muller transform: one standard normal draw from two uniforms.
-fn standard_normal(rng: &mut SmallRng) -> f64 {
-    // u1 in (0, 1] so that ln(u1) is finite.
-    let u1 = 1.0 - rng.random::<f64>();
-    let u2 = rng.random::<f64>();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
 #[cfg(test)]

@@ -120,7 +120,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 // Deliberately a plain #[test]: start() must work without a caller runtime.
 #[test]
-fn seeds_expected_volumes_quickly_and_cleans_up() {
+fn seeds_expected_volumes_and_cleans_up() {
     let server = start(DemoOptions::default());
     let stats = server.seed_stats();
     assert_eq!(stats.products, 2000);
@@ -130,7 +130,6 @@ fn seeds_expected_volumes_quickly_and_cleans_up() {
         (3 * stats.orders..=5 * stats.orders).contains(&stats.line_items),
         "{stats:?}"
     );
-    assert!(stats.seed_time < Duration::from_secs(2), "{stats:?}");
     assert!(server.url().starts_with("http://127.0.0.1:"));
     assert_ne!(server.addr().port(), 0);
 

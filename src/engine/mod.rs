@@ -19,6 +19,8 @@ use hyper::header::HeaderValue;
 
 pub use progress::ProgressMode;
 use stats::Stats;
+pub use worker::Fault;
+use worker::panic_message;
 use worker::{Progress, Shared};
 
 use crate::config::{LoadModel, Plan, ScenarioPlan, Target};
@@ -74,36 +76,6 @@ pub struct EngineOptions {
     pub cancel: Arc<AtomicBool>,
     /// A fault to inject, for testing that a dead worker never turns into a pass.
     pub fault: Option<Fault>,
-}
-
-/// Faults the engine can be asked to inject (`GATE_INJECT_FAULT`), so the tests can prove that
-/// a load thread dying for any reason ends as an incomplete run and exit 3, never as a pass.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fault {
-    /// A virtual user's task panics after its first measured request.
-    TaskPanic,
-    /// A load thread panics after its tasks finished, before handing over its measurements.
-    ThreadPanic,
-}
-
-impl Fault {
-    /// Reads `GATE_INJECT_FAULT` (`task-panic` | `thread-panic`); anything else is no fault.
-    pub fn from_env() -> Option<Fault> {
-        match std::env::var("GATE_INJECT_FAULT").ok()?.as_str() {
-            "task-panic" => Some(Fault::TaskPanic),
-            "thread-panic" => Some(Fault::ThreadPanic),
-            _ => None,
-        }
-    }
-}
-
-/// The message of a panic payload (`panic!("...")` carries a `&str` or a `String`).
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "panicked with a non-text payload".into())
 }
 
 impl EngineOptions {
@@ -353,7 +325,10 @@ fn endpoint_record(
         late_starts: stats.late_starts,
         dropped_arrivals,
         bytes_received: stats.bytes,
-        ramp: s.ramp.clone(),
+        ramp: s.ramp.as_ref().map(|r| crate::record::RampStepInfo {
+            group: r.group.clone(),
+            users: r.users,
+        }),
         llm: s.llm.as_ref().map(|plan| match &stats.llm {
             Some(l) => l.to_record(plan, elapsed_s),
             None => llm::LlmStats::new(plan.models.len()).to_record(plan, elapsed_s),

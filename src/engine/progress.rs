@@ -10,8 +10,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::worker::Progress;
 use crate::config::ScenarioPlan;
-use crate::config::duration::format_ms;
 use crate::record::EndpointRecord;
+use crate::units::format_ms;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProgressMode {

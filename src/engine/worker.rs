@@ -19,7 +19,6 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio::net::TcpStream;
 
-use super::Fault;
 use super::llm::{Decoder, LlmStats, Measurement, StreamFailure};
 use super::sse::SseParser;
 use super::stats::{ErrorClass, MAX_BODY_BYTES, Stats, micros};
@@ -28,6 +27,36 @@ use crate::config::{Body, LoadModel, ScenarioPlan};
 /// A start this much after its scheduled time is "late". tokio's timer has 1 ms granularity and
 /// rounds sleeps up, so lateness below this is the generator's clock, not the target.
 pub const LATE_AFTER: Duration = Duration::from_millis(2);
+
+/// Faults the engine can be asked to inject (`GATE_INJECT_FAULT`), so the tests can prove that
+/// a load thread dying for any reason ends as an incomplete run and exit 3, never as a pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// A virtual user's task panics after its first measured request.
+    TaskPanic,
+    /// A load thread panics after its tasks finished, before handing over its measurements.
+    ThreadPanic,
+}
+
+impl Fault {
+    /// Reads `GATE_INJECT_FAULT` (`task-panic` | `thread-panic`); anything else is no fault.
+    pub fn from_env() -> Option<Fault> {
+        match std::env::var("GATE_INJECT_FAULT").ok()?.as_str() {
+            "task-panic" => Some(Fault::TaskPanic),
+            "thread-panic" => Some(Fault::ThreadPanic),
+            _ => None,
+        }
+    }
+}
+
+/// The message of a panic payload (`panic!("...")` carries a `&str` or a `String`).
+pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panicked with a non-text payload".into())
+}
 
 /// Progress counters of one thread, read by the progress display.
 #[derive(Default)]
@@ -122,7 +151,7 @@ pub fn run_thread(
             if let Err(e) = joined {
                 shared.abort.store(true, Ordering::Relaxed);
                 died.push(if e.is_panic() {
-                    super::panic_message(e.into_panic().as_ref())
+                    panic_message(e.into_panic().as_ref())
                 } else {
                     "its task was cancelled".into()
                 });

@@ -5,7 +5,7 @@
 //! comment's pictures.
 
 use base64::Engine as _;
-use hyper::{Method, StatusCode};
+use http::{Method, StatusCode};
 use serde_json::json;
 
 use super::PublishError;

@@ -9,7 +9,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hyper::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, Method, StatusCode};
 use octocrab::Octocrab;
 use serde_json::Value;
 
@@ -61,10 +61,10 @@ impl GitHub {
             .map_err(|e| PublishError::Setup(format!("GitHub API URL {}: {e}", config.api_url)))?
             .personal_token(config.token.expose().to_string())
             .add_header(
-                hyper::header::HeaderName::from_static("x-github-api-version"),
+                http::header::HeaderName::from_static("x-github-api-version"),
                 "2022-11-28".into(),
             )
-            .add_header(hyper::header::ACCEPT, "application/vnd.github+json".into())
+            .add_header(http::header::ACCEPT, "application/vnd.github+json".into())
             .build()
             .map_err(|e| PublishError::Setup(format!("GitHub client: {e}")))?;
         Ok(GitHub {
@@ -328,7 +328,7 @@ pub fn expect_success(what: &'static str, reply: Reply) -> Result<Value, Publish
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hyper::header::HeaderValue;
+    use http::header::HeaderValue;
 
     fn reply(status: u16, headers: &[(&'static str, &str)]) -> Reply {
         let mut map = HeaderMap::new();

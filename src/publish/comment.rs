@@ -2,7 +2,7 @@
 //! PR's comments, edited in place, created only when none exists. Re-running CI never adds a
 //! second comment, even when a create is retried after a gateway error that may have landed.
 
-use hyper::Method;
+use http::Method;
 use serde_json::{Value, json};
 
 use super::PublishError;
@@ -99,11 +99,11 @@ async fn find(gh: &GitHub, number: u64, marker: &str) -> Result<Option<u64>, Pub
             .await?;
         let has_next = reply
             .headers
-            .get_all(hyper::header::LINK)
+            .get_all(http::header::LINK)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .any(|v| v.contains("rel=\"next\""));
-        let has_link = reply.headers.contains_key(hyper::header::LINK);
+        let has_link = reply.headers.contains_key(http::header::LINK);
         let body = expect_success("list the PR's comments", reply)?;
         let comments = body
             .as_array()

@@ -1,15 +1,21 @@
 //! Putting a verdict where reviewers look: one sticky PR comment (found by a hidden marker and
-//! edited in place), the charts committed to an assets branch and linked by commit, and the
-//! Actions job summary. Knows nothing of how the verdict was made: it moves markdown and bytes.
+//! edited in place), the charts committed to an assets branch and linked by commit, the
+//! Actions job summary, and the bundle that carries a fork PR's verdict to a trusted job. Also
+//! reads the Actions environment (`actions`). Knows nothing of how the verdict was made.
 
+pub mod actions;
 mod assets;
+mod bundle;
 mod client;
 mod comment;
+mod pr;
 mod summary;
 
 pub use assets::{Asset, Uploaded, upload_assets};
+pub use bundle::{Bundle, read_bundle, write_bundle};
 pub use client::{GitHub, RetryPolicy};
 pub use comment::{CommentOutcome, upsert_comment};
+pub use pr::{Destination, Publication, Publish, check_head, publish};
 pub use summary::append_summary;
 
 /// `owner/name`, as in `GITHUB_REPOSITORY`.
@@ -100,6 +106,15 @@ pub enum PublishError {
     Shape(String),
     #[error("cannot set up the GitHub client: {0}")]
     Setup(String),
+    /// A setting (flag, variable or bundle) that cannot be used; a usage error (exit 2).
+    #[error("{flag}: {message}")]
+    Setting { flag: String, message: String },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot append to the job summary {path}: {source}")]
     Summary {
         path: String,

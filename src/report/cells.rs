@@ -1,7 +1,7 @@
 //! Cell texts shared by the table formats (terminal and markdown), so both say the same thing.
 
-use crate::config::duration::format_ms;
 use crate::record::EndpointRecord;
+use crate::units::format_ms;
 use crate::verdict::compare::CompareMetric;
 use crate::verdict::slo::EndpointSlo;
 use crate::verdict::{Call, EndpointComparison};

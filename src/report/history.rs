@@ -2,8 +2,8 @@
 
 use comfy_table::{Cell, CellAlignment};
 
-use crate::config::duration::format_ms;
 use crate::store::{RunSummary, StoredRun};
+use crate::units::format_ms;
 
 use super::terminal::table;
 

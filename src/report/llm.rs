@@ -3,8 +3,8 @@
 
 use comfy_table::{Cell, CellAlignment};
 
-use crate::config::duration::format_ms;
 use crate::record::{EndpointRecord, LlmRecord, RunRecord};
+use crate::units::format_ms;
 
 pub const MODEL_HEADER: [&str; 8] = [
     "Model",

@@ -173,10 +173,8 @@ fn ramp_table(r: &crate::verdict::ramp::RampSummary) -> String {
     for row in &r.rows {
         let mut cells = vec![
             Cell::new(row.users).set_alignment(CellAlignment::Right),
-            Cell::new(crate::config::duration::format_ms(row.p50_ms))
-                .set_alignment(CellAlignment::Right),
-            Cell::new(crate::config::duration::format_ms(row.p95_ms))
-                .set_alignment(CellAlignment::Right),
+            Cell::new(crate::units::format_ms(row.p50_ms)).set_alignment(CellAlignment::Right),
+            Cell::new(crate::units::format_ms(row.p95_ms)).set_alignment(CellAlignment::Right),
             Cell::new(format!("{:.1}/s", row.throughput_rps)).set_alignment(CellAlignment::Right),
         ];
         if llm {

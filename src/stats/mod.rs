@@ -40,6 +40,7 @@ pub use mann_whitney::{Alternative, MannWhitney, mann_whitney};
 pub use noise::{NoiseBand, noise_band};
 pub use proportion::wilson;
 pub use quantile::{RelChange, quantile_change};
+pub use random::standard_normal;
 pub use shift::{Shift, hodges_lehmann};
 
 #[cfg(test)]

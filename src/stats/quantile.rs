@@ -89,8 +89,8 @@ pub fn quantile_change(
         ci_high: percentile(&replicates, 1.0 - alpha / 2.0),
         confidence,
         quantile: q,
-        base_ms: base_q as f64 / 1000.0,
-        head_ms: head_q as f64 / 1000.0,
+        base_ms: crate::units::ms_from_us(base_q),
+        head_ms: crate::units::ms_from_us(head_q),
     })
 }
 

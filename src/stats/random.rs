@@ -9,7 +9,7 @@ fn open_unit<R: Rng + ?Sized>(rng: &mut R) -> f64 {
 }
 
 /// A standard normal draw by Marsaglia's polar method (Marsaglia & Bray 1964).
-pub(super) fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> f64 {
+pub fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> f64 {
     loop {
         let u = 2.0 * rng.random::<f64>() - 1.0;
         let v = 2.0 * rng.random::<f64>() - 1.0;

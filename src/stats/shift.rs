@@ -94,9 +94,9 @@ pub fn hodges_lehmann(
     let ci_high_us = differences.order_statistic(pairs + 1 - k) as f64;
 
     Some(Shift {
-        estimate_ms: estimate_us / 1000.0,
-        ci_low_ms: ci_low_us / 1000.0,
-        ci_high_ms: ci_high_us / 1000.0,
+        estimate_ms: crate::units::ms_from_us_f64(estimate_us),
+        ci_low_ms: crate::units::ms_from_us_f64(ci_low_us),
+        ci_high_ms: crate::units::ms_from_us_f64(ci_high_us),
         confidence,
         exact,
     })

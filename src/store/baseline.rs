@@ -7,23 +7,14 @@
 
 use rusqlite::{Connection, params_from_iter};
 
-use super::PruneReport;
+use crate::config::BaselinePolicy;
 use crate::git::short;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BaselinePolicy {
-    pub branch: String,
-    /// K: how many runs make a baseline.
-    pub runs: usize,
-}
-
-impl Default for BaselinePolicy {
-    fn default() -> Self {
-        BaselinePolicy {
-            branch: "main".into(),
-            runs: 5,
-        }
-    }
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PruneReport {
+    pub deleted: usize,
+    /// Older than `--keep` but needed by a baseline, so kept.
+    pub protected: usize,
 }
 
 /// What the baseline is chosen for.

@@ -15,7 +15,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
-pub use baseline::{BaselinePolicy, BaselineSelection, HeadInfo};
+use crate::config::BaselinePolicy;
+pub use baseline::{BaselineSelection, HeadInfo, PruneReport};
 pub use export::{EXPORT_FORMAT, EXPORT_VERSION, Export};
 pub use schema::CURRENT_VERSION;
 use schema::{APPLICATION_ID, MIGRATIONS};
@@ -121,13 +122,6 @@ pub struct StoredRun {
 pub struct ListFilter {
     pub branch: Option<String>,
     pub last: Option<usize>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct PruneReport {
-    pub deleted: usize,
-    /// Older than `--keep` but needed by a baseline, so kept.
-    pub protected: usize,
 }
 
 pub struct Store {
@@ -546,7 +540,7 @@ fn insert_run(tx: &rusqlite::Transaction<'_>, run: &RunRecord) -> rusqlite::Resu
         // A record from an older JSON document has no uid: derive one from its content.
         format!(
             "{:016x}",
-            crate::environment::fnv1a(serde_json::to_string(run).unwrap_or_default().as_bytes())
+            crate::hash::fnv1a(serde_json::to_string(run).unwrap_or_default().as_bytes())
         )
     } else {
         run.uid.clone()
@@ -606,4 +600,4 @@ fn insert_run(tx: &rusqlite::Transaction<'_>, run: &RunRecord) -> rusqlite::Resu
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

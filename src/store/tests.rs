@@ -1,4 +1,5 @@
 use super::*;
+use crate::config::BaselinePolicy;
 use crate::record::{LatencySummary, LoadRecord, RECORD_VERSION, new_histogram};
 
 pub(crate) fn endpoint(name: &str, hash: &str, base_us: u64) -> EndpointRecord {

@@ -1,15 +1,14 @@
-//! Writing chart files: the one place that turns the chart room's PNG bytes into files. Shared
-//! by `chart`, `compare --charts` and `demo`.
+//! Chart: the one place that turns the chart room's PNG bytes into files. Shared by `chart`,
+//! `compare --charts`, `run --charts`, `ci` and `demo`.
 
 use std::path::{Path, PathBuf};
 
+use super::output::Output;
+use crate::Error;
 use crate::chart::{self, ChartSize, series};
-use crate::cli::ChartArgs;
 use crate::config::Plan;
 use crate::record::RunRecord;
-use crate::store::{HeadInfo, ListFilter, Store};
 use crate::verdict::Verdict;
-use crate::{Error, Outcome};
 
 pub(crate) struct ChartJob<'a> {
     /// Runs drawn before the head on the trend (oldest first).
@@ -139,23 +138,31 @@ pub(crate) fn write_charts(
     Ok(written)
 }
 
-pub(crate) fn print_written(files: &[PathBuf]) {
+pub(crate) fn print_written(files: &[PathBuf], io: &mut Output<'_>) {
     if let Some(dir) = files.first().and_then(|f| f.parent()) {
-        eprintln!("wrote {} chart(s) to {}:", files.len(), dir.display());
+        io.note(format_args!(
+            "wrote {} chart(s) to {}:",
+            files.len(),
+            dir.display()
+        ));
         for f in files {
-            eprintln!("  {}", f.display());
+            io.note(format_args!("  {}", f.display()));
         }
     }
 }
 
 /// `gate run --charts DIR`: what one run can show on its own (its ramps, its LLM models).
-pub(crate) fn write_run_charts(dir: &Path, run: &RunRecord) -> Result<Vec<PathBuf>, Error> {
+pub(crate) fn write_run_charts(
+    dir: &Path,
+    run: &RunRecord,
+    io: &mut Output<'_>,
+) -> Result<Vec<PathBuf>, Error> {
     let ramps = crate::verdict::ramp::ramps(run);
     let model_charts = series::models(run);
     if ramps.is_empty() && model_charts.is_empty() {
-        eprintln!(
+        io.note(format_args!(
             "note: no ramp in this run; trend and distribution charts need history: `gate chart`"
-        );
+        ));
         return Ok(Vec::new());
     }
     std::fs::create_dir_all(dir).map_err(|source| Error::Write {
@@ -184,90 +191,45 @@ pub(crate) fn write_run_charts(dir: &Path, run: &RunRecord) -> Result<Vec<PathBu
     Ok(files)
 }
 
-/// `gate chart`: the last N runs of a branch; the newest is the head, compared with its baseline.
-pub fn chart(args: ChartArgs) -> Result<Outcome, Error> {
-    let size = parse_size(&args.size)?;
-    if args.last == 0 {
-        return Err(Error::usage("--last", "must be at least 1"));
+/// `gate ci`'s charts: base (the baseline branch's runs) against this run, plus the head run's
+/// ramps, in a directory emptied of older PNGs so only this run's charts are attached.
+pub(crate) fn write_pr_charts(
+    dir: &Path,
+    plan: &Plan,
+    base: &[RunRecord],
+    head: &[RunRecord],
+    verdict: &Verdict,
+    io: &mut Output<'_>,
+) -> Result<Vec<PathBuf>, Error> {
+    if dir.is_dir() {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if entry.path().extension().is_some_and(|e| e == "png") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
-    let store = Store::open(&args.db.db)?;
-    let plan = super::compare::suite_settings(&args.suite);
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let policy = plan
-        .as_ref()
-        .map(|p| p.baseline.clone())
-        .unwrap_or_default();
-    let branch = args
-        .branch
-        .clone()
-        .or_else(|| crate::git::context(&cwd, &policy.branch).and_then(|g| g.branch))
-        .unwrap_or_else(|| policy.branch.clone());
-    let summaries = store.list(&ListFilter {
-        branch: Some(branch.clone()),
-        last: Some(args.last),
-    })?;
-    let mut runs: Vec<crate::store::StoredRun> = summaries
-        .iter()
-        .filter(|s| s.complete)
-        .map(|s| store.load(s.id))
-        .collect::<Result<_, _>>()?;
-    let Some(head) = runs.pop() else {
-        return Err(Error::usage(
-            "--branch",
-            format!("no complete runs of `{branch}` in {}", store.path()),
-        ));
-    };
-    let info = HeadInfo {
-        merge_base: head.record.git.as_ref().and_then(|g| g.merge_base.clone()),
-        env_fingerprint: head
-            .record
-            .environment
-            .as_ref()
-            .map(|e| e.fingerprint.clone())
-            .unwrap_or_default(),
-        scenario_hashes: head
-            .record
-            .endpoints
-            .iter()
-            .map(|e| e.scenario_hash.clone())
-            .collect(),
-        exclude_run: Some(head.id),
-    };
-    let selection = store.select_baseline(&policy, &info)?;
-    let base: Vec<crate::store::StoredRun> = selection
-        .runs
-        .iter()
-        .map(|id| store.load(*id))
-        .collect::<Result<_, _>>()?;
-    let head_label = format!("head: run #{} ({branch})", head.id);
-    let verdict = if base.is_empty() {
-        eprintln!("note: {}; drawing trends only", selection.explanation);
-        None
-    } else {
-        super::compare::build_verdict(
-            &base,
-            std::slice::from_ref(&head),
-            selection.explanation.clone(),
-            head_label.clone(),
-            plan.as_ref(),
-            None,
-            false,
-        )
-        .ok()
-    };
-    let history: Vec<RunRecord> = runs.into_iter().map(|r| r.record).collect();
-    let base_records: Vec<RunRecord> = base.into_iter().map(|r| r.record).collect();
     let job = ChartJob {
-        history: &history,
-        base: &base_records,
-        head: std::slice::from_ref(&head.record),
-        verdict: verdict.as_ref(),
-        plan: plan.as_ref(),
-        endpoint: args.endpoint.as_deref(),
-        base_label: format!("base ({} run(s) of {})", base_records.len(), policy.branch),
-        head_label: format!("head (run #{})", head.id),
+        history: base,
+        base,
+        head,
+        verdict: Some(verdict),
+        plan: Some(plan),
+        endpoint: None,
+        base_label: format!("base ({})", plan.baseline.branch),
+        head_label: "head (this PR)".into(),
     };
-    let files = write_charts(&args.out, &job, size)?;
-    print_written(&files);
-    Ok(Outcome::Pass)
+    let mut files = write_charts(dir, &job, ChartSize::default())?;
+    // Ramps are drawn from the head run alone (latency and throughput per step, the knee).
+    if let Some(run) = head
+        .last()
+        .filter(|r| !crate::verdict::ramp::ramps(r).is_empty())
+    {
+        for f in write_run_charts(dir, run, io)? {
+            if !files.contains(&f) {
+                files.push(f);
+            }
+        }
+    }
+    print_written(&files, io);
+    Ok(files)
 }

@@ -1,5 +1,12 @@
-//! Durations as people write them in scenario files and flags: `500ms`, `60s`, `2m`, `1h`,
-//! `1m30s`, `1.5s`, `250us`. A bare number is refused: `60` could mean seconds or milliseconds.
+//! Units, in one place: durations as people write them (scenario files, flags), durations and
+//! rates as tables show them, and the one conversion the rooms share.
+//!
+//! Convention: histograms count whole microseconds (HdrHistogram, 3 significant digits);
+//! records, thresholds and reports speak milliseconds as `f64`. `ms_from_us` and
+//! `ms_from_duration` are the only places that scale between them.
+//!
+//! Parsing: `500ms`, `60s`, `2m`, `1h`, `1m30s`, `1.5s`, `250us`. A bare number is refused: `60`
+//! could mean seconds or milliseconds.
 
 use std::time::Duration;
 
@@ -40,6 +47,36 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err(format!("`{text}` is longer than a week"));
     }
     Ok(Duration::from_secs_f64(total))
+}
+
+/// Microseconds (a histogram value) as milliseconds.
+pub fn ms_from_us(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+/// Microseconds as a float (a histogram mean or a shift estimate) as milliseconds.
+pub fn ms_from_us_f64(us: f64) -> f64 {
+    us / 1000.0
+}
+
+/// A `Duration` as milliseconds.
+pub fn ms_from_duration(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Milliseconds that print themselves in the short table form (see `format_ms`).
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
+pub struct Millis(pub f64);
+
+impl std::fmt::Display for Millis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&format_ms(self.0))
+    }
+}
+
+/// A rate per second as tables show it: `100.1/s`.
+pub fn format_rate(per_s: f64) -> String {
+    format!("{per_s:.1}/s")
 }
 
 /// Short human form used in tables: `850µs`, `12.3ms`, `1.20s`.
@@ -87,5 +124,15 @@ mod tests {
         assert_eq!(format_ms(12.34), "12.3ms");
         assert_eq!(format_ms(312.4), "312ms");
         assert_eq!(format_ms(1200.0), "1.20s");
+        assert_eq!(format_ms(f64::NAN), "—");
+        assert_eq!(Millis(12.34).to_string(), "12.3ms");
+        assert_eq!(format_rate(100.06), "100.1/s");
+    }
+
+    #[test]
+    fn one_scale_between_histograms_and_tables() {
+        assert_eq!(ms_from_us(1500), 1.5);
+        assert_eq!(ms_from_us_f64(250.0), 0.25);
+        assert_eq!(ms_from_duration(Duration::from_micros(2500)), 2.5);
     }
 }
