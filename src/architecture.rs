@@ -26,10 +26,6 @@ const KNOWN_CIRCLES: &[(&str, &str)] = &[
         "engine/llm.rs + engine/stats.rs",
         "provider room engineer: stream decoding moves to provider/",
     ),
-    (
-        "report/cells.rs + report/llm.rs + report/markdown.rs + report/terminal.rs",
-        "the lead: report's shared cell model",
-    ),
 ];
 
 /// Rooms that must not import other rooms: (room, forbidden rooms, why).
@@ -165,18 +161,7 @@ const FORBIDDEN: &[(&str, &[&str], &str)] = &[
 ];
 
 /// Forbidden arrows that other work removes: (from room, to room, who removes it).
-const KNOWN_BACKWARD: &[(&str, &str, &str)] = &[
-    (
-        "report",
-        "chart",
-        "the lead: `chart::file_name` for the comment's links",
-    ),
-    (
-        "report",
-        "store",
-        "the lead: the history tables take store rows",
-    ),
-];
+const KNOWN_BACKWARD: &[(&str, &str, &str)] = &[];
 
 /// Where the `hyper` crate may be named: the engine (the transport) and the sample service
 /// (served through axum). Everyone else shares the `http` crate's types.

@@ -19,6 +19,7 @@ pub mod exit;
 pub mod git;
 pub mod hash;
 pub mod http_date;
+pub mod names;
 pub mod publish;
 pub mod record;
 pub mod report;

@@ -324,6 +324,26 @@ pub fn format_rfc3339(unix_secs: i64, millis: u32) -> String {
     )
 }
 
+/// One row of `gate history list`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunSummary {
+    pub id: i64,
+    pub uid: String,
+    pub started_at: String,
+    pub git: crate::git::GitInfo,
+    pub pr: Option<u64>,
+    pub label: Option<String>,
+    pub complete: bool,
+    pub env_fingerprint: String,
+    pub endpoints: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredRun {
+    pub id: i64,
+    pub record: RunRecord,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,9 +1,13 @@
-//! Cell texts shared by the table formats (terminal and markdown), so both say the same thing.
+//! The shared cell model: cell texts for the table formats (terminal and markdown), so both say
+//! the same thing, the terminal's table look, and markdown escaping. Every format depends on
+//! this file and on nothing of each other's.
+
+use comfy_table::{ContentArrangement, Table, presets};
 
 use crate::record::EndpointRecord;
 use crate::units::format_ms;
 use crate::verdict::compare::CompareMetric;
-use crate::verdict::slo::EndpointSlo;
+use crate::verdict::slo::{Check, EndpointSlo};
 use crate::verdict::{Call, EndpointComparison};
 
 pub struct RunCells {
@@ -35,7 +39,7 @@ pub fn run_row(e: &EndpointRecord, slo: &EndpointSlo) -> RunCells {
                 .checks
                 .iter()
                 .filter(|c| !c.pass)
-                .map(super::terminal::describe_failure)
+                .map(describe_failure)
                 .collect();
             format!("❌ FAIL {}", broken.join(", "))
         },
@@ -137,4 +141,56 @@ pub fn slo_value(metric: &str, v: f64) -> String {
         crate::verdict::slo::SUCCESSES => format!("{v:.0}"),
         _ => format_ms(v),
     }
+}
+
+/// Every table gate prints has this look: box-drawing borders, never wrapped (logs keep lines).
+pub fn table() -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled);
+    t
+}
+
+/// Escape text for a GFM table cell or a line of prose.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '|' => out.push_str("\\|"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '~' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// "p95 312ms ≥ 300ms", "error_rate 2.5% ≥ 1%", "p95: no data", "no successful request",
+/// "error_rate 100% ≥ 10% (default)".
+pub fn describe_failure(c: &Check) -> String {
+    if c.metric == crate::verdict::slo::SUCCESSES {
+        return if c.threshold.contains("ramp") {
+            "no successful request at any step of the ramp".into()
+        } else {
+            "no successful request".into()
+        };
+    }
+    let Some(actual) = c.actual else {
+        return format!("{}: no data", c.metric);
+    };
+    let fmt = |v: f64| slo_value(&c.metric, v);
+    let negated = c.op.negated_symbol();
+    let default = if c.default { " (default)" } else { "" };
+    format!(
+        "{} {} {negated} {}{default}",
+        c.metric,
+        fmt(actual),
+        fmt(c.limit)
+    )
 }

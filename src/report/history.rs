@@ -2,10 +2,10 @@
 
 use comfy_table::{Cell, CellAlignment};
 
-use crate::store::{RunSummary, StoredRun};
+use crate::record::{RunSummary, StoredRun};
 use crate::units::format_ms;
 
-use super::terminal::table;
+use super::cells::table;
 
 pub fn list(runs: &[RunSummary]) -> String {
     let mut t = table();

@@ -216,7 +216,7 @@ pub fn terminal(run: &RunRecord) -> String {
     if eps.is_empty() {
         return String::new();
     }
-    let mut table = super::terminal::table();
+    let mut table = super::cells::table();
     table.set_header(MODEL_HEADER);
     for (e, l) in &eps {
         let row = model_row(e, l);
@@ -236,7 +236,7 @@ pub fn terminal(run: &RunRecord) -> String {
         }
     }
     for (e, l) in eps.iter().filter(|(_, l)| l.fallback) {
-        let mut t = super::terminal::table();
+        let mut t = super::cells::table();
         t.set_header(TIER_HEADER);
         for row in tier_rows(e, l) {
             t.add_row(row.iter().enumerate().map(|(i, c)| {
@@ -259,7 +259,7 @@ pub fn terminal(run: &RunRecord) -> String {
 
 /// The markdown form of the same.
 pub fn markdown(run: &RunRecord) -> String {
-    use super::markdown::escape;
+    use super::cells::escape;
     let eps = model_endpoints(run);
     if eps.is_empty() {
         return String::new();

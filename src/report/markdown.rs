@@ -2,30 +2,11 @@
 //! Everything that came from the target or a scenario file is escaped: an endpoint called
 //! `<img src=x>` or `a|b` must not break the table or inject HTML.
 
-use super::{Format, RunReport, cells};
+use super::cells::{self, escape};
+use super::{Format, RunReport};
 use crate::verdict::{Call, Verdict};
 
 pub struct Markdown;
-
-/// Escape text for a GFM table cell or a line of prose.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '|' => out.push_str("\\|"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '~' | '!' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '\n' | '\r' => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 impl Format for Markdown {
     fn render_run(&self, report: &RunReport<'_>) -> Vec<u8> {
@@ -268,10 +249,7 @@ fn render_comment(c: &PrComment<'_>, layout: Layout) -> String {
                     .shown()
                     .map(|check| match check.actual {
                         _ if check.metric == crate::verdict::slo::SUCCESSES && !check.pass => {
-                            format!(
-                                "❌ **{}**",
-                                escape(&super::terminal::describe_failure(check))
-                            )
+                            format!("❌ **{}**", escape(&cells::describe_failure(check)))
                         }
                         Some(a) if check.pass => format!(
                             "{} {} {} {}",
@@ -320,7 +298,7 @@ fn render_comment(c: &PrComment<'_>, layout: Layout) -> String {
                 || file.starts_with("models-")
                 || v.endpoints.iter().any(|e| {
                     e.call == Call::Regression
-                        && file == crate::chart::file_name("trend", &e.endpoint)
+                        && file == crate::names::file_name("trend", &e.endpoint)
                 })
         };
         let (open, closed): (Vec<&ChartLink>, Vec<&ChartLink>) =

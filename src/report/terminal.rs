@@ -1,20 +1,12 @@
 //! The table a person reads at a terminal (and in a CI log).
 
-use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets};
+use comfy_table::{Cell, CellAlignment};
 
+use super::cells::{describe_failure, table};
 use super::{Format, RunReport};
-use crate::verdict::slo::Check;
 use crate::verdict::{Call, Verdict};
 
 pub struct Terminal;
-
-/// Every table gate prints has this look: box-drawing borders, never wrapped (logs keep lines).
-pub fn table() -> Table {
-    let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Disabled);
-    t
-}
 
 impl Format for Terminal {
     fn render_run(&self, report: &RunReport<'_>) -> Vec<u8> {
@@ -201,28 +193,4 @@ fn ramp_table(r: &crate::verdict::ramp::RampSummary) -> String {
         None => "no knee: throughput still rose at every step".into(),
     };
     format!("ramp {}: {knee}\n{table}\n", r.group)
-}
-
-/// "p95 312ms ≥ 300ms", "error_rate 2.5% ≥ 1%", "p95: no data", "no successful request",
-/// "error_rate 100% ≥ 10% (default)".
-pub fn describe_failure(c: &Check) -> String {
-    if c.metric == crate::verdict::slo::SUCCESSES {
-        return if c.threshold.contains("ramp") {
-            "no successful request at any step of the ramp".into()
-        } else {
-            "no successful request".into()
-        };
-    }
-    let Some(actual) = c.actual else {
-        return format!("{}: no data", c.metric);
-    };
-    let fmt = |v: f64| super::cells::slo_value(&c.metric, v);
-    let negated = c.op.negated_symbol();
-    let default = if c.default { " (default)" } else { "" };
-    format!(
-        "{} {} {negated} {}{default}",
-        c.metric,
-        fmt(actual),
-        fmt(c.limit)
-    )
 }

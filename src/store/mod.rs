@@ -16,6 +16,7 @@ use base64::Engine as _;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 use crate::config::BaselinePolicy;
+pub use crate::record::{RunSummary, StoredRun};
 pub use baseline::{BaselineSelection, HeadInfo, PruneReport};
 pub use export::{EXPORT_FORMAT, EXPORT_VERSION, Export};
 pub use schema::CURRENT_VERSION;
@@ -96,26 +97,6 @@ impl StoreError {
             _ => None,
         }
     }
-}
-
-/// One row of `gate history list`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RunSummary {
-    pub id: i64,
-    pub uid: String,
-    pub started_at: String,
-    pub git: GitInfo,
-    pub pr: Option<u64>,
-    pub label: Option<String>,
-    pub complete: bool,
-    pub env_fingerprint: String,
-    pub endpoints: u64,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct StoredRun {
-    pub id: i64,
-    pub record: RunRecord,
 }
 
 #[derive(Clone, Debug, Default)]
