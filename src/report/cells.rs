@@ -8,7 +8,7 @@ use crate::record::EndpointRecord;
 use crate::units::format_ms;
 use crate::verdict::compare::CompareMetric;
 use crate::verdict::slo::{Check, EndpointSlo};
-use crate::verdict::{Call, EndpointComparison};
+use crate::verdict::{Call, EndpointComparison, Verdict};
 
 pub struct RunCells {
     pub p50: String,
@@ -141,6 +141,52 @@ pub fn slo_value(metric: &str, v: f64) -> String {
         crate::verdict::slo::SUCCESSES => format!("{v:.0}"),
         _ => format_ms(v),
     }
+}
+
+/// A call as people read it, in both table formats.
+pub fn badge(call: Call) -> &'static str {
+    match call {
+        Call::Regression => "❌ regression",
+        Call::NoChange => "✅ no change",
+        Call::Improvement => "🚀 improvement",
+        Call::Inconclusive => "❔ inconclusive",
+    }
+}
+
+/// "❌ 1 of 4 endpoints regressed" / "✅ no regression across 4 endpoints", plus the rest.
+pub fn headline(v: &Verdict) -> String {
+    let mut all: Vec<&str> = v.endpoints.iter().map(|e| e.name.as_str()).collect();
+    all.sort_unstable();
+    all.dedup();
+    let n = all.len();
+    let regressed = v.endpoints_with(Call::Regression);
+    let mut parts = vec![if regressed > 0 {
+        format!(
+            "❌ {regressed} of {n} endpoint{} regressed",
+            if n == 1 { "" } else { "s" }
+        )
+    } else {
+        format!(
+            "✅ no regression across {n} endpoint{}",
+            if n == 1 { "" } else { "s" }
+        )
+    }];
+    let improved = v.endpoints_with(Call::Improvement);
+    if improved > 0 {
+        parts.push(format!("🚀 {improved} improved"));
+    }
+    let inconclusive = v.endpoints_with(Call::Inconclusive);
+    if inconclusive > 0 {
+        parts.push(format!(
+            "❔ {inconclusive} inconclusive{}",
+            if v.strict { " (fails: --strict)" } else { "" }
+        ));
+    }
+    let slo = v.slo_failures();
+    if slo > 0 {
+        parts.push(format!("❌ {slo} broke an SLO threshold"));
+    }
+    parts.join(" · ")
 }
 
 /// Every table gate prints has this look: box-drawing borders, never wrapped (logs keep lines).

@@ -47,7 +47,7 @@ impl Format for Json {
             format: "gate-verdict",
             version: RECORD_VERSION,
             pass: verdict.outcome() == crate::exit::Outcome::Pass,
-            headline: verdict.headline(),
+            headline: super::cells::headline(verdict),
             verdict,
         };
         let mut bytes = serde_json::to_vec_pretty(&doc).expect("plain data always serialises");

@@ -167,8 +167,8 @@ fn render_comment(c: &PrComment<'_>, layout: Layout) -> String {
         out.push('\n');
     }
     match c.key {
-        Some(key) => out.push_str(&format!("### {} — {}\n\n", v.headline(), escape(key))),
-        None => out.push_str(&format!("### {}\n\n", v.headline())),
+        Some(key) => out.push_str(&format!("### {} — {}\n\n", cells::headline(v), escape(key))),
+        None => out.push_str(&format!("### {}\n\n", cells::headline(v))),
     }
 
     let mut rows: Vec<_> = v.endpoints.iter().collect();
@@ -188,7 +188,7 @@ fn render_comment(c: &PrComment<'_>, layout: Layout) -> String {
             cells.head,
             cells.delta,
             cells.p,
-            e.call.badge()
+            cells::badge(e.call)
         ));
     }
     if hidden > 0 {
@@ -341,7 +341,7 @@ fn render_comment(c: &PrComment<'_>, layout: Layout) -> String {
             out.push_str(&format!(
                 "- **{}** — {}: {}\n",
                 escape(&e.endpoint),
-                e.call.badge(),
+                cells::badge(e.call),
                 escape(&e.reason)
             ));
         }
@@ -435,7 +435,7 @@ mod tests {
             base_runs: 4,
             outlier_runs: vec![],
             call,
-            reason: format!("{} because <reasons> | pipes", call.badge()),
+            reason: format!("{} because <reasons> | pipes", cells::badge(call)),
             components: if call == Call::Regression {
                 vec![Component {
                     name: "db".into(),

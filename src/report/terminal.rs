@@ -121,7 +121,7 @@ impl Format for Terminal {
         for n in &v.notes {
             out.push_str(&format!("note: {n}\n"));
         }
-        out.push_str(&format!("{}\n", v.headline()));
+        out.push_str(&format!("{}\n", super::cells::headline(v)));
         out.into_bytes()
     }
 }
@@ -145,7 +145,7 @@ impl Terminal {
                 Cell::new(c.head).set_alignment(CellAlignment::Right),
                 Cell::new(c.delta).set_alignment(CellAlignment::Right),
                 Cell::new(c.p).set_alignment(CellAlignment::Right),
-                Cell::new(e.call.badge()),
+                Cell::new(super::cells::badge(e.call)),
             ]);
         }
         format!("{table}\n")

@@ -54,17 +54,6 @@ pub enum Call {
     Inconclusive,
 }
 
-impl Call {
-    pub fn badge(self) -> &'static str {
-        match self {
-            Call::Regression => "❌ regression",
-            Call::NoChange => "✅ no change",
-            Call::Improvement => "🚀 improvement",
-            Call::Inconclusive => "❔ inconclusive",
-        }
-    }
-}
-
 /// What a comparison is about. LLM endpoints are compared three ways, each like HTTP latency
 /// (histograms, Mann-Whitney, bootstrap CI of p95, the same tolerance and noise band).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

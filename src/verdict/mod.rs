@@ -39,7 +39,7 @@ impl Verdict {
 
     /// Endpoints (not rows: an LLM endpoint has rows for latency, TTFT and tok/s) with a row
     /// of this call.
-    fn endpoints_with(&self, call: Call) -> usize {
+    pub fn endpoints_with(&self, call: Call) -> usize {
         let mut names: Vec<&str> = self
             .endpoints
             .iter()
@@ -49,46 +49,6 @@ impl Verdict {
         names.sort_unstable();
         names.dedup();
         names.len()
-    }
-
-    /// "❌ 1 of 4 endpoints regressed" / "✅ no regression across 4 endpoints", plus the rest.
-    pub fn headline(&self) -> String {
-        let mut all: Vec<&str> = self.endpoints.iter().map(|e| e.name.as_str()).collect();
-        all.sort_unstable();
-        all.dedup();
-        let n = all.len();
-        let regressed = self.endpoints_with(Call::Regression);
-        let mut parts = vec![if regressed > 0 {
-            format!(
-                "❌ {regressed} of {n} endpoint{} regressed",
-                if n == 1 { "" } else { "s" }
-            )
-        } else {
-            format!(
-                "✅ no regression across {n} endpoint{}",
-                if n == 1 { "" } else { "s" }
-            )
-        }];
-        let improved = self.endpoints_with(Call::Improvement);
-        if improved > 0 {
-            parts.push(format!("🚀 {improved} improved"));
-        }
-        let inconclusive = self.endpoints_with(Call::Inconclusive);
-        if inconclusive > 0 {
-            parts.push(format!(
-                "❔ {inconclusive} inconclusive{}",
-                if self.strict {
-                    " (fails: --strict)"
-                } else {
-                    ""
-                }
-            ));
-        }
-        let slo = self.slo_failures();
-        if slo > 0 {
-            parts.push(format!("❌ {slo} broke an SLO threshold"));
-        }
-        parts.join(" · ")
     }
 
     pub fn outcome(&self) -> Outcome {
