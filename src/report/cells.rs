@@ -8,7 +8,7 @@ use crate::record::EndpointRecord;
 use crate::units::format_ms;
 use crate::verdict::compare::CompareMetric;
 use crate::verdict::slo::{Check, EndpointSlo};
-use crate::verdict::{Call, EndpointComparison, Verdict};
+use crate::verdict::{Call, EndpointComparison, Finding, Limit, Reason, Verdict};
 
 pub struct RunCells {
     pub p50: String,
@@ -187,6 +187,72 @@ pub fn headline(v: &Verdict) -> String {
         parts.push(format!("❌ {slo} broke an SLO threshold"));
     }
     parts.join(" · ")
+}
+
+/// Why an endpoint got its call, in words: "Δp95 +31.0% (CI +24.8% … +38.1%): slower beyond
+/// the baseline's noise band of 12.0%".
+pub fn reason(c: &EndpointComparison) -> String {
+    let mut text = match &c.reason {
+        Reason::Pending => "not decided".into(),
+        Reason::NoBaseline => "no baseline for this endpoint".into(),
+        Reason::DefinitionChanged => {
+            "the scenario's definition changed since the baseline (request, expectation or load)"
+                .into()
+        }
+        Reason::TooFewSamples { base, head, min } => format!(
+            "too few successful requests to compare (base {base}, head {head}; at least {min} each)"
+        ),
+        Reason::NoEstimate => "p95 change could not be estimated (empty baseline p95)".into(),
+        Reason::Measured { finding, limit, .. } => {
+            let pct = |x: f64| format!("{:+.1}%", x * 100.0);
+            let ci = match c.p95_change {
+                Some(rel) => format!(
+                    "{} {} (CI {} … {})",
+                    c.metric.what(),
+                    pct(rel.point),
+                    pct(rel.ci_low),
+                    pct(rel.ci_high)
+                ),
+                None => c.metric.what().to_string(),
+            };
+            let limit = match *limit {
+                Limit::Tolerance { fraction } => {
+                    format!("the {:.0}% tolerance", fraction * 100.0)
+                }
+                Limit::NoiseBand { fraction } => {
+                    format!("the baseline's noise band of {:.1}%", fraction * 100.0)
+                }
+                Limit::AssumedNoise { fraction, min_runs } => format!(
+                    "the {:.0}% run-to-run noise allowed with fewer than {min_runs} baseline runs",
+                    fraction * 100.0
+                ),
+            };
+            match finding {
+                Finding::Slower => format!("{ci}: slower beyond {limit}"),
+                Finding::Faster => format!("{ci}: faster beyond {limit}"),
+                Finding::Within => format!("{ci}: within {limit}"),
+                Finding::CannotRuleOut => format!(
+                    "{ci}: cannot rule out a slowdown beyond {limit}; rerun with more requests"
+                ),
+            }
+        }
+    };
+    if let Reason::Measured {
+        outliers_p95_ms, ..
+    } = &c.reason
+        && !outliers_p95_ms.is_empty()
+    {
+        let p: Vec<String> = outliers_p95_ms
+            .iter()
+            .map(|ms| format!("{ms:.1} ms"))
+            .collect();
+        text.push_str(&format!(
+            " ({} baseline run(s) left out as outliers: p95 {})",
+            p.len(),
+            p.join(", ")
+        ));
+    }
+    text
 }
 
 /// Every table gate prints has this look: box-drawing borders, never wrapped (logs keep lines).

@@ -50,7 +50,23 @@ impl Format for Json {
             headline: super::cells::headline(verdict),
             verdict,
         };
-        let mut bytes = serde_json::to_vec_pretty(&doc).expect("plain data always serialises");
+        // Each endpoint's reason as data (`reason`) and in the words the tables use
+        // (`reason_text`), so a script need not reword it.
+        let mut value = serde_json::to_value(&doc).expect("plain data always serialises");
+        if let Some(rows) = value
+            .pointer_mut("/verdict/endpoints")
+            .and_then(serde_json::Value::as_array_mut)
+        {
+            for (row, e) in rows.iter_mut().zip(&verdict.endpoints) {
+                if let Some(obj) = row.as_object_mut() {
+                    obj.insert(
+                        "reason_text".into(),
+                        serde_json::Value::String(super::cells::reason(e)),
+                    );
+                }
+            }
+        }
+        let mut bytes = serde_json::to_vec_pretty(&value).expect("plain data always serialises");
         bytes.push(b'\n');
         bytes
     }

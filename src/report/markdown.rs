@@ -342,7 +342,7 @@ fn render_comment(c: &PrComment<'_>, layout: Layout) -> String {
                 "- **{}** — {}: {}\n",
                 escape(&e.endpoint),
                 cells::badge(e.call),
-                escape(&e.reason)
+                escape(&cells::reason(e))
             ));
         }
         out.push_str(
@@ -435,7 +435,16 @@ mod tests {
             base_runs: 4,
             outlier_runs: vec![],
             call,
-            reason: format!("{} because <reasons> | pipes", cells::badge(call)),
+            reason: crate::verdict::Reason::Measured {
+                finding: match call {
+                    Call::Regression => crate::verdict::Finding::Slower,
+                    Call::Improvement => crate::verdict::Finding::Faster,
+                    Call::NoChange => crate::verdict::Finding::Within,
+                    Call::Inconclusive => crate::verdict::Finding::CannotRuleOut,
+                },
+                limit: crate::verdict::Limit::Tolerance { fraction: 0.05 },
+                outliers_p95_ms: vec![],
+            },
             components: if call == Call::Regression {
                 vec![Component {
                     name: "db".into(),

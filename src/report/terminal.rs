@@ -92,7 +92,7 @@ impl Format for Terminal {
     fn render_verdict(&self, v: &Verdict) -> Vec<u8> {
         let mut out = Terminal::verdict_table(v);
         for e in &v.endpoints {
-            out.push_str(&format!("  {}: {}\n", e.endpoint, e.reason));
+            out.push_str(&format!("  {}: {}\n", e.endpoint, super::cells::reason(e)));
             if e.call == Call::Regression
                 && e.metric == crate::verdict::compare::CompareMetric::Latency
             {

@@ -88,7 +88,7 @@ impl CompareMetric {
         }
     }
 
-    fn what(self) -> &'static str {
+    pub fn what(self) -> &'static str {
         match self {
             CompareMetric::Latency => "Δp95",
             CompareMetric::Ttft => "ΔTTFT p95",
@@ -131,6 +131,57 @@ impl Component {
     }
 }
 
+/// Why an endpoint got its call. Structured, so that every format words it the same way and a
+/// program reading the JSON need not parse sentences.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reason {
+    /// Not decided yet (only while the comparison is being built).
+    Pending,
+    /// The baseline has no endpoint of this name.
+    NoBaseline,
+    /// The baseline has this endpoint, but its scenario definition (hash) differs.
+    DefinitionChanged,
+    /// Fewer successful requests than `min` on a side.
+    TooFewSamples { base: u64, head: u64, min: u64 },
+    /// The relative p95 change could not be estimated (an empty baseline p95).
+    NoEstimate,
+    /// The change was measured: what it showed against which limit.
+    Measured {
+        finding: Finding,
+        limit: Limit,
+        /// Baseline runs left out as outliers (their p95, ms).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        outliers_p95_ms: Vec<f64>,
+    },
+}
+
+/// What the CI of the change showed against the limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Finding {
+    /// Slower beyond the limit (and significant).
+    Slower,
+    /// Faster beyond the limit (and significant).
+    Faster,
+    /// Within the limit.
+    Within,
+    /// A slowdown beyond the limit cannot be ruled out.
+    CannotRuleOut,
+}
+
+/// The practical threshold a change had to exceed, and where it came from.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "from", rename_all = "snake_case")]
+pub enum Limit {
+    /// The scenario's (or `--tolerance`'s) tolerance.
+    Tolerance { fraction: f64 },
+    /// The baseline's measured run-to-run noise band.
+    NoiseBand { fraction: f64 },
+    /// The noise assumed when the baseline has fewer than `min_runs` runs.
+    AssumedNoise { fraction: f64, min_runs: usize },
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EndpointComparison {
     /// The row's name: the endpoint, with ` · TTFT` or ` · tok/s` for LLM metrics.
@@ -157,7 +208,8 @@ pub struct EndpointComparison {
     /// Baseline runs left out of this endpoint's comparison as outliers (their p95, ms).
     pub outlier_runs: Vec<f64>,
     pub call: Call,
-    pub reason: String,
+    /// Why the call was made, as data; report puts it in words (`report::cells::reason`).
+    pub reason: Reason,
     /// Server-Timing components, largest growth first (`total` left out: it is the sum).
     pub components: Vec<Component>,
 }
@@ -347,7 +399,7 @@ fn compare_endpoint(
         base_runs: base_eps.len(),
         outlier_runs: outliers,
         call: Call::Inconclusive,
-        reason: String::new(),
+        reason: Reason::Pending,
         components: if metric == CompareMetric::Latency {
             components(&base_eps, &head_eps)
         } else {
@@ -356,19 +408,19 @@ fn compare_endpoint(
     };
     if base_eps.is_empty() {
         c.reason = if same_name.is_empty() {
-            "no baseline for this endpoint".into()
+            Reason::NoBaseline
         } else {
-            "the scenario's definition changed since the baseline (request, expectation or load)"
-                .into()
+            Reason::DefinitionChanged
         };
         return c;
     }
     let (nb, nh) = (base_h.len(), head_h.len());
     if nb < settings.min_samples || nh < settings.min_samples {
-        c.reason = format!(
-            "too few successful requests to compare (base {nb}, head {nh}; at least {} each)",
-            settings.min_samples
-        );
+        c.reason = Reason::TooFewSamples {
+            base: nb,
+            head: nh,
+            min: settings.min_samples,
+        };
         return c;
     }
     // Noise band from each baseline run's own p95: how much p95 moves between runs of the same code.
@@ -434,60 +486,39 @@ fn drop_outlier_runs(
 }
 
 fn decide(c: &mut EndpointComparison, settings: &CompareSettings) {
-    if !c.reason.is_empty() {
+    if c.reason != Reason::Pending {
         return; // already inconclusive, with its reason
     }
     let Some(rel) = c.p95_change else {
-        c.reason = "p95 change could not be estimated (empty baseline p95)".into();
+        c.reason = Reason::NoEstimate;
         return;
     };
     let t = c.threshold;
-    let pct = |x: f64| format!("{:+.1}%", x * 100.0);
-    let ci = format!(
-        "{} {} (CI {} … {})",
-        c.metric.what(),
-        pct(rel.point),
-        pct(rel.ci_low),
-        pct(rel.ci_high)
-    );
     let slower = c.p_slower_adjusted.is_some_and(|p| p < settings.alpha);
     let faster = c.p_faster_adjusted.is_some_and(|p| p < settings.alpha);
     let limit = match c.noise {
-        _ if t <= c.tolerance => format!("the {:.0}% tolerance", t * 100.0),
-        Some(n) if n.runs >= MIN_RUNS_FOR_NOISE => {
-            format!("the baseline's noise band of {:.1}%", t * 100.0)
-        }
-        _ => format!(
-            "the {:.0}% run-to-run noise allowed with fewer than {MIN_RUNS_FOR_NOISE} baseline runs",
-            t * 100.0
-        ),
+        _ if t <= c.tolerance => Limit::Tolerance { fraction: t },
+        Some(n) if n.runs >= MIN_RUNS_FOR_NOISE => Limit::NoiseBand { fraction: t },
+        _ => Limit::AssumedNoise {
+            fraction: t,
+            min_runs: MIN_RUNS_FOR_NOISE,
+        },
     };
-    if slower && rel.ci_low > t {
-        c.call = Call::Regression;
-        c.reason = format!("{ci}: slower beyond {limit}");
+    let (call, finding) = if slower && rel.ci_low > t {
+        (Call::Regression, Finding::Slower)
     } else if faster && rel.ci_high < -t {
-        c.call = Call::Improvement;
-        c.reason = format!("{ci}: faster beyond {limit}");
+        (Call::Improvement, Finding::Faster)
     } else if rel.ci_high <= t {
-        c.call = Call::NoChange;
-        c.reason = format!("{ci}: within {limit}");
+        (Call::NoChange, Finding::Within)
     } else {
-        c.call = Call::Inconclusive;
-        c.reason =
-            format!("{ci}: cannot rule out a slowdown beyond {limit}; rerun with more requests");
-    }
-    if !c.outlier_runs.is_empty() {
-        let p: Vec<String> = c
-            .outlier_runs
-            .iter()
-            .map(|ms| format!("{ms:.1} ms"))
-            .collect();
-        c.reason.push_str(&format!(
-            " ({} baseline run(s) left out as outliers: p95 {})",
-            p.len(),
-            p.join(", ")
-        ));
-    }
+        (Call::Inconclusive, Finding::CannotRuleOut)
+    };
+    c.call = call;
+    c.reason = Reason::Measured {
+        finding,
+        limit,
+        outliers_p95_ms: c.outlier_runs.clone(),
+    };
 }
 
 #[cfg(test)]
@@ -607,8 +638,8 @@ mod tests {
             endpoint("orders", "h2", 13_000.0, 4000, 78, 7.0),
         ]);
         let v = compare(&baseline, &[head], &|_| 0.05, &CompareSettings::default());
-        assert_eq!(v[0].call, Call::NoChange, "{}", v[0].reason);
-        assert_eq!(v[1].call, Call::Regression, "{}", v[1].reason);
+        assert_eq!(v[0].call, Call::NoChange, "{:?}", v[0].reason);
+        assert_eq!(v[1].call, Call::Regression, "{:?}", v[1].reason);
         let rel = v[1].p95_change.unwrap();
         assert!(rel.ci_low > 0.2 && rel.ci_high < 0.4, "{rel:?}");
         assert_eq!(
@@ -635,15 +666,11 @@ mod tests {
             endpoint("brand-new", "h9", 1000.0, 4000, 7, 0.1),
         ]);
         let v = compare(&baseline, &[head], &|_| 0.05, &CompareSettings::default());
-        assert_eq!(v[0].call, Call::Improvement, "{}", v[0].reason);
+        assert_eq!(v[0].call, Call::Improvement, "{:?}", v[0].reason);
         assert_eq!(v[1].call, Call::Inconclusive);
-        assert!(
-            v[1].reason.contains("definition changed"),
-            "{}",
-            v[1].reason
-        );
+        assert_eq!(v[1].reason, Reason::DefinitionChanged);
         assert_eq!(v[2].call, Call::Inconclusive);
-        assert!(v[2].reason.contains("no baseline"), "{}", v[2].reason);
+        assert_eq!(v[2].reason, Reason::NoBaseline);
     }
 
     #[test]
@@ -652,13 +679,34 @@ mod tests {
         let head = run(vec![endpoint("fast", "h1", 4000.0, 10, 2, 0.5)]);
         let v = compare(&baseline, &[head], &|_| 0.05, &CompareSettings::default());
         assert_eq!(v[0].call, Call::Inconclusive);
-        assert!(v[0].reason.contains("too few"), "{}", v[0].reason);
+        assert!(
+            matches!(
+                v[0].reason,
+                Reason::TooFewSamples {
+                    base: 10,
+                    head: 10,
+                    min: 30
+                }
+            ),
+            "{:?}",
+            v[0].reason
+        );
         // Enough to compute, not enough to resolve 5%: inconclusive, not "no change".
         let baseline = vec![run(vec![endpoint("fast", "h1", 2000.0, 60, 1, 0.5)])];
         let head = run(vec![endpoint("fast", "h1", 2100.0, 60, 2, 0.5)]);
         let v = compare(&baseline, &[head], &|_| 0.05, &CompareSettings::default());
-        assert_eq!(v[0].call, Call::Inconclusive, "{}", v[0].reason);
-        assert!(v[0].reason.contains("cannot rule out"), "{}", v[0].reason);
+        assert_eq!(v[0].call, Call::Inconclusive, "{:?}", v[0].reason);
+        assert!(
+            matches!(
+                v[0].reason,
+                Reason::Measured {
+                    finding: Finding::CannotRuleOut,
+                    ..
+                }
+            ),
+            "{:?}",
+            v[0].reason
+        );
     }
 
     #[test]
@@ -672,10 +720,16 @@ mod tests {
         let head = run(vec![endpoint("x", "h", 11_500.0, 4000, 99, 1.0)]);
         let v = compare(&baseline, &[head], &|_| 0.05, &CompareSettings::default());
         assert!(v[0].threshold > 0.15, "{}", v[0].threshold);
-        assert_ne!(v[0].call, Call::Regression, "{}", v[0].reason);
+        assert_ne!(v[0].call, Call::Regression, "{:?}", v[0].reason);
         assert!(
-            v[0].reason.contains("noise band") || v[0].call == Call::NoChange,
-            "{}",
+            matches!(
+                v[0].reason,
+                Reason::Measured {
+                    limit: Limit::NoiseBand { .. },
+                    ..
+                }
+            ),
+            "{:?}",
             v[0].reason
         );
     }
@@ -736,10 +790,11 @@ mod tests {
         let v = compare(&baseline, &[head], &|_| 0.05, &CompareSettings::default());
         let names: Vec<&str> = v.iter().map(|c| c.endpoint.as_str()).collect();
         assert_eq!(names, ["chat/m", "chat/m · TTFT", "chat/m · tok/s"]);
-        assert_eq!(v[0].call, Call::NoChange, "{}", v[0].reason);
-        assert_eq!(v[1].call, Call::Regression, "{}", v[1].reason);
-        assert!(v[1].reason.starts_with("ΔTTFT p95 +"), "{}", v[1].reason);
-        assert_eq!(v[2].call, Call::NoChange, "{}", v[2].reason);
+        assert_eq!(v[0].call, Call::NoChange, "{:?}", v[0].reason);
+        assert_eq!(v[1].call, Call::Regression, "{:?}", v[1].reason);
+        assert_eq!(v[1].metric, CompareMetric::Ttft);
+        assert!(v[1].p95_change.is_some_and(|c| c.point > 0.0));
+        assert_eq!(v[2].call, Call::NoChange, "{:?}", v[2].reason);
         assert!(v[1].components.is_empty());
         // Slower tokens (more time per token) are a tok/s regression.
         let head = run(vec![llm_endpoint(200_000.0, 7000.0, 98)]);
@@ -747,8 +802,8 @@ mod tests {
             .map(|i| run(vec![llm_endpoint(200_000.0, 5000.0, i * 10)]))
             .collect();
         let v = compare(&baseline, &[head], &|_| 0.05, &CompareSettings::default());
-        assert_eq!(v[1].call, Call::NoChange, "{}", v[1].reason);
-        assert_eq!(v[2].call, Call::Regression, "{}", v[2].reason);
+        assert_eq!(v[1].call, Call::NoChange, "{:?}", v[1].reason);
+        assert_eq!(v[2].call, Call::Regression, "{:?}", v[2].reason);
     }
 
     #[test]
@@ -762,10 +817,10 @@ mod tests {
         let v = compare(&baseline, &[head], &|_| 0.05, &CompareSettings::default());
         assert_eq!(v[0].outlier_runs.len(), 1);
         assert_eq!(v[0].base_runs, 4);
-        assert_eq!(v[0].call, Call::Regression, "{}", v[0].reason);
+        assert_eq!(v[0].call, Call::Regression, "{:?}", v[0].reason);
         assert!(
-            v[0].reason.contains("left out as outliers"),
-            "{}",
+            matches!(&v[0].reason, Reason::Measured { outliers_p95_ms, .. } if outliers_p95_ms.len() == 1),
+            "{:?}",
             v[0].reason
         );
     }

@@ -10,7 +10,7 @@ pub use slo::{Check, EndpointSlo, SloReport, evaluate_slo};
 use serde::{Deserialize, Serialize};
 
 use crate::exit::Outcome;
-pub use compare::{Call, CompareSettings, EndpointComparison};
+pub use compare::{Call, CompareSettings, EndpointComparison, Finding, Limit, Reason};
 
 /// Everything one comparison concluded: per-endpoint calls, the SLO checks of HEAD, and which
 /// runs were compared.
