@@ -14,6 +14,7 @@ mod error;
 pub mod exit;
 pub mod git;
 pub mod http_date;
+pub mod provider;
 pub mod publish;
 pub mod record;
 pub mod report;

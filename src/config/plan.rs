@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::template::{JsonTemplate, Template};
 use super::threshold::Threshold;
+use crate::provider::{Provider, Usage};
 
 #[derive(Clone, Debug)]
 pub struct Plan {
@@ -82,31 +83,6 @@ pub struct ScenarioPlan {
     pub llm: Option<LlmPlan>,
 }
 
-/// The wire format of an LLM API.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Provider {
-    /// Anthropic Messages (`POST /v1/messages`).
-    Anthropic,
-    /// OpenAI chat completions (`POST /v1/chat/completions`).
-    OpenAi,
-}
-
-impl Provider {
-    pub fn name(self) -> &'static str {
-        match self {
-            Provider::Anthropic => "anthropic",
-            Provider::OpenAi => "openai",
-        }
-    }
-
-    pub fn path(self) -> &'static str {
-        match self {
-            Provider::Anthropic => "/v1/messages",
-            Provider::OpenAi => "/v1/chat/completions",
-        }
-    }
-}
-
 /// USD per million tokens of each kind.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Price {
@@ -118,11 +94,11 @@ pub struct Price {
 
 impl Price {
     /// Dollars for one request's tokens (`input` excludes cache reads and writes).
-    pub fn cost(&self, input: u64, output: u64, cache_read: u64, cache_write: u64) -> f64 {
-        (input as f64 * self.input
-            + output as f64 * self.output
-            + cache_read as f64 * self.cache_read
-            + cache_write as f64 * self.cache_write)
+    pub fn cost(&self, usage: &Usage) -> f64 {
+        (usage.input as f64 * self.input
+            + usage.output as f64 * self.output
+            + usage.cache_read as f64 * self.cache_read
+            + usage.cache_write as f64 * self.cache_write)
             / 1e6
     }
 }
@@ -148,7 +124,7 @@ pub struct LlmPlan {
     pub bodies: Vec<Vec<bytes::Bytes>>,
     /// The provider's headers (auth, version). Values from `${ENV}` are marked sensitive and
     /// never leave the engine.
-    pub headers: Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>,
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
     pub stream: bool,
     pub max_tokens: u32,
     pub timeouts: LlmTimeouts,
