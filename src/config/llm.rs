@@ -14,16 +14,16 @@ use http::{HeaderName, HeaderValue};
 use serde_json::{Value, json};
 use serde_saphyr::Spanned;
 
+use super::error::{ConfigError, Source, parse_yaml};
+use super::fields::{
+    Overrides, load, parse_target, parse_thresholds, spanned_duration, spanned_tolerance,
+};
 use super::model::{LlmSpec, PriceSpec, ScenarioFile, SuiteFile};
 use super::plan::{
     Body, Expect, LlmPlan, LlmTimeouts, Load, LoadModel, Price, RequestPlan, ScenarioPlan, Target,
 };
 use super::template::{Template, expand_env};
 use crate::provider::{Chat, Provider};
-use super::{
-    ConfigError, Overrides, Source, load, parse_target, parse_thresholds, parse_yaml,
-    spanned_duration, spanned_tolerance,
-};
 
 const DEFAULT_MAX_TOKENS: u32 = 256;
 const DEFAULT_REQUESTS: u64 = 10;

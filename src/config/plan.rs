@@ -134,6 +134,35 @@ pub struct LlmPlan {
     pub daily_requests: Option<u64>,
 }
 
+impl ScenarioPlan {
+    /// A ramp scenario becomes one closed-model scenario per step, named `<name>@<users>`, each
+    /// its own endpoint in the results. SLO thresholds do not apply to ramp steps: a ramp is
+    /// meant to go past the knee.
+    pub(crate) fn expand(self, steps: Option<Vec<u32>>) -> Vec<ScenarioPlan> {
+        let Some(steps) = steps else {
+            return vec![self];
+        };
+        steps
+            .into_iter()
+            .map(|users| {
+                let mut step = self.clone();
+                step.name = format!("{}@{users}", self.name);
+                step.hash = format!(
+                    "{:016x}",
+                    crate::environment::fnv1a(format!("{}@{users}", self.hash).as_bytes())
+                );
+                step.load.model = LoadModel::Closed { users };
+                step.thresholds.clear();
+                step.ramp = Some(crate::record::RampStepInfo {
+                    group: self.name.clone(),
+                    users,
+                });
+                step
+            })
+            .collect()
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct RequestPlan {
     pub method: hyper::Method,

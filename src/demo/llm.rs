@@ -916,7 +916,10 @@ async fn openai_reply(
         .stream
         .unwrap_or(false)
         .then(|| openai_events(&generation, include_usage));
-    answer(&generation, slot, stream, |g| to_json(&openai_completion(g))).await
+    answer(&generation, slot, stream, |g| {
+        to_json(&openai_completion(g))
+    })
+    .await
 }
 
 fn openai_id(generation: &Generation) -> String {
@@ -1071,7 +1074,10 @@ impl Schedule {
 
 fn event_stream(schedule: Schedule, slot: Slot) -> Response {
     (
-        [(CONTENT_TYPE, sse::CONTENT_TYPE), (CACHE_CONTROL, "no-cache")],
+        [
+            (CONTENT_TYPE, sse::CONTENT_TYPE),
+            (CACHE_CONTROL, "no-cache"),
+        ],
         Body::new(Scheduled::new(schedule, slot)),
     )
         .into_response()

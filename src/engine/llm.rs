@@ -308,5 +308,4 @@ mod tests {
         assert!((c.monthly_usd.unwrap() - 0.00366 * 1000.0 * 30.0).abs() < 1e-9);
         assert!((c.p50_usd - 0.00366).abs() < 0.00001);
     }
-
 }

@@ -396,12 +396,17 @@ mod tests {
             data: to_json(&error),
             id: String::new(),
         });
-        assert_eq!(decoded.error.as_deref(), Some("overloaded_error: Overloaded"));
+        assert_eq!(
+            decoded.error.as_deref(),
+            Some("overloaded_error: Overloaded")
+        );
     }
 
     #[test]
     fn odd_counts_are_skipped_not_fatal() {
-        let u = usage(Some(&json!({"input_tokens": 5, "output_tokens": -1, "cache_read_input_tokens": 1.5})));
+        let u = usage(Some(
+            &json!({"input_tokens": 5, "output_tokens": -1, "cache_read_input_tokens": 1.5}),
+        ));
         assert_eq!(
             u,
             Some(UsageReport {

@@ -369,8 +369,15 @@ mod tests {
             d.on_event(ev, Duration::from_millis(i as u64));
         }
         let m = d.finish().unwrap();
-        assert_eq!(m.ttft, Some(Duration::from_millis(1)), "the prelude is not content");
-        assert_eq!((m.usage.input, m.usage.cache_read, m.usage.output), (30, 100, 2));
+        assert_eq!(
+            m.ttft,
+            Some(Duration::from_millis(1)),
+            "the prelude is not content"
+        );
+        assert_eq!(
+            (m.usage.input, m.usage.cache_read, m.usage.output),
+            (30, 100, 2)
+        );
         let error = ErrorBody {
             error: ErrorDetail {
                 message: "The server is overloaded",
