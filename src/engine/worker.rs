@@ -706,7 +706,7 @@ impl Ctx {
         at: Deadlines,
     ) -> Result<Read, ErrorClass> {
         let mut parser = SseParser::new();
-        let mut decoder = Decoder::new(provider);
+        let mut decoder = Decoder::new(provider.protocol());
         let mut events = Vec::new();
         let mut bytes = 0u64;
         loop {
@@ -763,7 +763,7 @@ impl Ctx {
                 let all = all.to_bytes();
                 Ok(Read {
                     bytes: all.len() as u64,
-                    decoded: provider::decode_json(provider, &all),
+                    decoded: provider::decode_json(provider.protocol(), &all),
                 })
             }
         }

@@ -20,11 +20,11 @@ use http::{HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::sse::{self, SseEvent};
-use super::{
+use super::protocol::{
     Chat, Content, Decoded, Protocol, Reply, Status, UsageReport, lenient, non_empty_str, read,
     to_json,
 };
+use super::sse::{self, SseEvent};
 
 /// The Messages API.
 pub struct Anthropic;
@@ -35,7 +35,7 @@ pub const VERSION: &str = "2023-06-01";
 pub const VERSION_HEADER: &str = "anthropic-version";
 pub const API_KEY_HEADER: &str = "x-api-key";
 /// Anthropic's own status for "overloaded"; it is not in the IANA registry.
-pub const OVERLOADED: u16 = 529;
+pub const OVERLOADED: u16 = super::protocol::OVERLOADED;
 
 // Event names. Anthropic sets the SSE `event:` equal to the JSON `type`.
 pub const MESSAGE_START: &str = "message_start";
@@ -365,7 +365,7 @@ mod tests {
         let mut parser = sse::SseParser::new();
         let mut parsed = Vec::new();
         parser.feed(stream.as_bytes(), &mut parsed);
-        let mut d = Decoder::new(Provider::Anthropic);
+        let mut d = Decoder::new(Provider::Anthropic.protocol());
         for (i, ev) in parsed.iter().enumerate() {
             assert_eq!(ev.event, events[i].name());
             d.on_event(ev, Duration::from_millis(i as u64));

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::protocol::{Decoded, Protocol, Usage, UsageReport};
 use super::sse::SseEvent;
-use super::{Decoded, Protocol, Provider, Usage, UsageReport};
 
 /// A response that ended well, as measured.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,9 +46,9 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    pub fn new(provider: Provider) -> Decoder {
+    pub fn new(protocol: &'static dyn Protocol) -> Decoder {
         Decoder {
-            protocol: provider.protocol(),
+            protocol,
             ttft: None,
             content_at: Vec::new(),
             usage: Usage::default(),
@@ -137,13 +137,16 @@ impl Decoder {
 }
 
 /// A `stream: false` response body: its usage, or why it is not a success.
-pub fn decode_json(provider: Provider, body: &[u8]) -> Result<Measurement, StreamFailure> {
+pub fn decode_json(
+    protocol: &'static dyn Protocol,
+    body: &[u8],
+) -> Result<Measurement, StreamFailure> {
     let v: Value = serde_json::from_slice(body).map_err(|_| StreamFailure::Truncated)?;
     if let Some(e) = v.get("error").filter(|e| !e.is_null()) {
         return Err(StreamFailure::ErrorEvent(e.to_string()));
     }
-    let reply = provider.protocol().reply(&v);
-    let mut d = Decoder::new(provider);
+    let reply = protocol.reply(&v);
+    let mut d = Decoder::new(protocol);
     if let Some(u) = reply.usage {
         d.report(u);
     }
@@ -165,11 +168,12 @@ pub fn decode_json(provider: Provider, body: &[u8]) -> Result<Measurement, Strea
 mod tests {
     use super::super::sse::SseParser;
     use super::*;
+    use crate::provider::Provider;
 
     /// Feed a recorded-shape stream in one frame per event, each frame `step` ms after the last.
     fn run(provider: Provider, stream: &str, step_ms: u64) -> Result<Measurement, StreamFailure> {
         let mut p = SseParser::new();
-        let mut d = Decoder::new(provider);
+        let mut d = Decoder::new(provider.protocol());
         let mut events = Vec::new();
         for (i, frame) in stream.split_inclusive("\n\n").enumerate() {
             p.feed(frame.as_bytes(), &mut events);
@@ -291,13 +295,13 @@ event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\"
     #[test]
     fn non_streaming_bodies_give_usage() {
         let a = br#"{"id":"msg","type":"message","content":[{"type":"text","text":"Hi"}],"usage":{"input_tokens":12,"output_tokens":7,"cache_read_input_tokens":0,"cache_creation_input_tokens":0}}"#;
-        let m = decode_json(Provider::Anthropic, a).unwrap();
+        let m = decode_json(Provider::Anthropic.protocol(), a).unwrap();
         assert_eq!((m.usage.input, m.usage.output, m.estimated), (12, 7, false));
         let o = br#"{"choices":[{"message":{"role":"assistant","content":"Hello there"}}],"usage":{"prompt_tokens":9,"completion_tokens":3}}"#;
-        let m = decode_json(Provider::OpenAi, o).unwrap();
+        let m = decode_json(Provider::OpenAi.protocol(), o).unwrap();
         assert_eq!((m.usage.input, m.usage.output), (9, 3));
         let o = br#"{"choices":[{"message":{"role":"assistant","content":"Hello there"}}]}"#;
-        let m = decode_json(Provider::OpenAi, o).unwrap();
+        let m = decode_json(Provider::OpenAi.protocol(), o).unwrap();
         assert!(m.estimated);
         assert_eq!(m.usage.output, 3);
     }

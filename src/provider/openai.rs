@@ -18,11 +18,11 @@ use http::{HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::sse::{self, SseEvent};
-use super::{
+use super::protocol::{
     Chat, Decoded, Protocol, Reply, Status, UsageReport, lenient, lenient_object, non_empty_str,
     read, to_json,
 };
+use super::sse::{self, SseEvent};
 
 /// Chat completions.
 pub struct OpenAi;
@@ -364,7 +364,7 @@ mod tests {
         let mut parser = sse::SseParser::new();
         let mut parsed = Vec::new();
         parser.feed(stream.as_bytes(), &mut parsed);
-        let mut d = Decoder::new(Provider::OpenAi);
+        let mut d = Decoder::new(Provider::OpenAi.protocol());
         for (i, ev) in parsed.iter().enumerate() {
             d.on_event(ev, Duration::from_millis(i as u64));
         }
