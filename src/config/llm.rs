@@ -1,5 +1,7 @@
 //! `llm:` scenarios → one `ScenarioPlan` per model (or one per fallback chain), each with its
-//! request bodies rendered once, its provider headers and its prices.
+//! request bodies rendered once, its provider headers and its prices. This file owns the YAML
+//! (`llm:` fields, prompts, price tables) and its validation; the wire format (body shape,
+//! fixed headers, how the key is sent, the endpoint path) is the provider room's.
 //!
 //! LLM scenarios do not inherit the suite's `defaults.load`, `defaults.headers` or
 //! `thresholds`: those describe the HTTP endpoints, and an LLM request costs money and seconds.
