@@ -20,6 +20,7 @@ pub mod git;
 pub mod hash;
 pub mod http_date;
 pub mod names;
+pub mod provider;
 pub mod publish;
 pub mod record;
 pub mod report;

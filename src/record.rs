@@ -25,6 +25,11 @@ pub fn new_histogram() -> Histogram<u64> {
         .expect("constant histogram bounds are valid")
 }
 
+/// Microseconds, clamped into the histogram's range so an outlier is never lost.
+pub fn micros(d: std::time::Duration) -> u64 {
+    (d.as_micros() as u64).clamp(HIST_LOW_US, HIST_HIGH_US)
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
     pub version: u32,

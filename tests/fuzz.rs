@@ -307,9 +307,8 @@ fn fuzz_scenario_yaml() {
 
 #[test]
 fn fuzz_sse_and_llm_decoders() {
-    use gate::config::Provider;
-    use gate::engine::llm::{Decoder, decode_json};
-    use gate::engine::sse::SseParser;
+    use gate::provider::sse::SseParser;
+    use gate::provider::{Decoder, Provider, decode_json};
     let anthropic: &[u8] = b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":12,\"output_tokens\":1}}}\n\nevent: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n: ping\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":9}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
     let openai: &[u8] = b"data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\r\n\r\ndata: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\r\n\r\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7}}\r\n\r\ndata: [DONE]\r\n\r\n";
     let error: &[u8] =
@@ -318,7 +317,7 @@ fn fuzz_sse_and_llm_decoders() {
         fuzz("sse+decoder", &[anthropic, openai, error], |b| {
             let mut parser = SseParser::new();
             let mut events = Vec::new();
-            let mut d = Decoder::new(provider);
+            let mut d = Decoder::new(provider.protocol());
             // Fed in two pieces, split where the input says.
             let cut = b.first().map_or(0, |&c| c as usize % (b.len() + 1));
             for (i, piece) in [&b[..cut], &b[cut..]].into_iter().enumerate() {
@@ -337,7 +336,7 @@ fn fuzz_sse_and_llm_decoders() {
                 b"{\"error\":{\"message\":\"no\"}}",
             ],
             |b| {
-                let _ = decode_json(provider, b);
+                let _ = decode_json(provider.protocol(), b);
             },
         );
     }
@@ -345,7 +344,7 @@ fn fuzz_sse_and_llm_decoders() {
 
 #[test]
 fn fuzz_server_timing_and_retry_after() {
-    use gate::engine::stats::{Stats, parse_server_timing};
+    use gate::engine::tally::{Stats, parse_server_timing};
     fuzz(
         "server-timing",
         &[

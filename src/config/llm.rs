@@ -1,5 +1,7 @@
 //! `llm:` scenarios → one `ScenarioPlan` per model (or one per fallback chain), each with its
-//! request bodies rendered once, its provider headers and its prices.
+//! request bodies rendered once, its provider headers and its prices. This file owns the YAML
+//! (`llm:` fields, prompts, price tables) and its validation; the wire format (body shape,
+//! fixed headers, how the key is sent, the endpoint path) is the provider room's.
 //!
 //! LLM scenarios do not inherit the suite's `defaults.load`, `defaults.headers` or
 //! `thresholds`: those describe the HTTP endpoints, and an LLM request costs money and seconds.
@@ -10,20 +12,20 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hyper::header::{HeaderName, HeaderValue};
+use http::{HeaderName, HeaderValue};
 use serde_json::{Value, json};
 use serde_saphyr::Spanned;
 
+use super::error::{ConfigError, Source, parse_yaml};
+use super::fields::{
+    Overrides, load, parse_target, parse_thresholds, spanned_duration, spanned_tolerance,
+};
 use super::model::{LlmSpec, PriceSpec, ScenarioFile, SuiteFile};
 use super::plan::{
-    Body, Expect, LlmPlan, LlmTimeouts, Load, LoadModel, Price, Provider, RequestPlan,
-    ScenarioPlan, Target,
+    Body, Expect, LlmPlan, LlmTimeouts, Load, LoadModel, Price, RequestPlan, ScenarioPlan, Target,
 };
 use super::template::{Template, expand_env};
-use super::{
-    ConfigError, Overrides, Source, load, parse_target, parse_thresholds, parse_yaml,
-    spanned_duration, spanned_tolerance,
-};
+use crate::provider::{Chat, Provider};
 
 const DEFAULT_MAX_TOKENS: u32 = 256;
 const DEFAULT_REQUESTS: u64 = 10;
@@ -33,8 +35,6 @@ const DEFAULT_CONNECT: Duration = Duration::from_secs(10);
 const DEFAULT_FIRST_TOKEN: Duration = Duration::from_secs(60);
 const DEFAULT_BETWEEN_TOKENS: Duration = Duration::from_secs(30);
 const DEFAULT_TOTAL: Duration = Duration::from_secs(300);
-/// The API version gate speaks; the Messages API requires the header.
-const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 /// What an LLM scenario may take from the suite.
 pub(super) struct SuiteScope<'a> {
@@ -71,10 +71,10 @@ pub(super) fn scenario_plans(
         ConfigError::at(file, Some(s.referenced), field, m)
     };
 
-    let provider = match spec.provider.value.trim() {
-        "anthropic" => Provider::Anthropic,
-        "openai" => Provider::OpenAi,
-        other => {
+    let provider = match Provider::from_name(spec.provider.value.trim()) {
+        Some(p) => p,
+        None => {
+            let other = spec.provider.value.trim();
             return Err(at(
                 &spec.provider,
                 "llm.provider",
@@ -163,21 +163,21 @@ pub(super) fn scenario_plans(
         None => DEFAULT_MAX_TOKENS,
     };
     let stream = spec.stream.unwrap_or(true);
-    let system = spec.system.as_ref().map(|s| s.value.clone());
+    let system = spec.system.as_ref().map(|s| s.value.as_str());
+    let protocol = provider.protocol();
     let bodies: Vec<Vec<Bytes>> = names
         .iter()
         .map(|model| {
             prompts
                 .iter()
                 .map(|messages| {
-                    body(
-                        provider,
+                    protocol.body(&Chat {
                         model,
-                        system.as_deref(),
+                        system,
                         messages,
                         max_tokens,
                         stream,
-                    )
+                    })
                 })
                 .collect()
         })
@@ -218,7 +218,7 @@ pub(super) fn scenario_plans(
         None => suite.tolerance,
     };
 
-    let path = format!("{}{}", target.base_path, provider.path());
+    let path = format!("{}{}", target.base_path, protocol.path());
     // Headers shape the measurement; their text as written (not `${ENV}` values) is hashed.
     let header_texts: Vec<(String, String)> = spec
         .headers
@@ -243,8 +243,8 @@ pub(super) fn scenario_plans(
             hash,
             target: target.clone(),
             request: RequestPlan {
-                method: hyper::Method::POST,
-                url_text: provider.path().to_string(),
+                method: http::Method::POST,
+                url_text: protocol.path().to_string(),
                 path: Template::parse(&path).unwrap_or_else(|_| Template::literal(&path)),
                 headers: Vec::new(),
                 body: None::<Body>,
@@ -369,72 +369,14 @@ fn relative_to(file: &Path, name: &str) -> PathBuf {
     }
 }
 
-/// The request body in the provider's format.
-fn body(
-    provider: Provider,
-    model: &str,
-    system: Option<&str>,
-    messages: &Value,
-    max_tokens: u32,
-    stream: bool,
-) -> Bytes {
-    let v = match provider {
-        Provider::Anthropic => {
-            let mut v = json!({
-                "model": model,
-                "max_tokens": max_tokens,
-                "messages": messages,
-                "stream": stream,
-            });
-            if let Some(s) = system {
-                v["system"] = json!(s);
-            }
-            v
-        }
-        Provider::OpenAi => {
-            let mut msgs: Vec<Value> = Vec::new();
-            if let Some(s) = system {
-                msgs.push(json!({ "role": "system", "content": s }));
-            }
-            msgs.extend(messages.as_array().cloned().unwrap_or_default());
-            let mut v = json!({
-                "model": model,
-                "max_tokens": max_tokens,
-                "messages": msgs,
-                "stream": stream,
-            });
-            if stream {
-                // Without this the stream carries no usage and token counts are estimates.
-                v["stream_options"] = json!({ "include_usage": true });
-            }
-            v
-        }
-    };
-    Bytes::from(v.to_string())
-}
-
 fn headers(
     file: &Path,
     provider: Provider,
     spec: &LlmSpec,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<(HeaderName, HeaderValue)>, ConfigError> {
-    let mut out = vec![(
-        hyper::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    )];
-    if spec.stream.unwrap_or(true) {
-        out.push((
-            hyper::header::ACCEPT,
-            HeaderValue::from_static("text/event-stream"),
-        ));
-    }
-    if provider == Provider::Anthropic {
-        out.push((
-            HeaderName::from_static("anthropic-version"),
-            HeaderValue::from_static(ANTHROPIC_VERSION),
-        ));
-    }
+    let protocol = provider.protocol();
+    let mut out = protocol.headers(spec.stream.unwrap_or(true));
     for (name, value) in &spec.headers {
         let field = format!("llm.headers.{name}");
         let err = |m: String| ConfigError::at(file, Some(value.referenced), &field, m);
@@ -458,18 +400,11 @@ fn headers(
                 .into(),
         ));
     }
-    let value = match provider {
-        Provider::Anthropic => key,
-        Provider::OpenAi => format!("Bearer {key}"),
-    };
+    let (name, value) = protocol.api_key(&key);
     let mut value = HeaderValue::from_str(&value)
         .map_err(|_| err("the key holds characters a header cannot carry".into()))?;
     // hyper keeps sensitive values out of HPACK tables and its Debug output.
     value.set_sensitive(true);
-    let name = match provider {
-        Provider::Anthropic => HeaderName::from_static("x-api-key"),
-        Provider::OpenAi => hyper::header::AUTHORIZATION,
-    };
     out.push((name, value));
     Ok(out)
 }
@@ -704,6 +639,7 @@ fn definition_hash(
 mod tests {
     use super::*;
     use crate::config::{Plan, build_plan};
+    use crate::provider::Usage;
 
     fn plan(scenario: &str, env: &[(&str, &str)]) -> Result<Plan, ConfigError> {
         let env: Vec<(String, String)> = env
@@ -892,7 +828,13 @@ mod tests {
             (3.0, 15.0, 0.3, 3.75)
         );
         // 1000 input, 500 output, 2000 cache reads: 0.003 + 0.0075 + 0.0006.
-        assert!((p.cost(1000, 500, 2000, 0) - 0.0111).abs() < 1e-12);
+        let usage = Usage {
+            input: 1000,
+            output: 500,
+            cache_read: 2000,
+            cache_write: 0,
+        };
+        assert!((p.cost(&usage) - 0.0111).abs() < 1e-12);
         let json_path = dir.path().join("model_prices.json");
         std::fs::write(
             &json_path,

@@ -1,108 +1,31 @@
 //! Scenario files → a validated `Plan`. Owns the YAML model, `${ENV}` and `{{ generator }}`
 //! templating, durations and threshold expressions. Knows nothing of HTTP I/O or SQL.
 
+mod error;
+mod fields;
 mod llm;
 mod model;
 pub mod plan;
 pub mod template;
 pub mod threshold;
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_saphyr::{Location, Spanned};
-
-use model::{ExpectSpec, LoadSpec, ScenarioFile, SuiteFile};
+use error::parse_yaml;
+pub use error::{ConfigError, Source};
+#[cfg(test)]
+use fields::DEFAULT_MAX_IN_FLIGHT;
+pub use fields::{Overrides, parse_target, parse_tolerance};
+use fields::{load, parse_thresholds, spanned_duration, spanned_tolerance};
+use model::{ExpectSpec, ScenarioFile, SuiteFile};
 pub use plan::*;
 use template::{JsonTemplate, Template, expand_env};
 pub use threshold::{Metric, Op, Threshold, parse_threshold};
 
 pub const SUITE_FILE: &str = "suite.yml";
-const DEFAULT_USERS: u32 = 10;
-const DEFAULT_DURATION: Duration = Duration::from_secs(10);
-const DEFAULT_WARMUP: Duration = Duration::from_secs(1);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-const DEFAULT_MAX_IN_FLIGHT: u32 = 256;
 pub const DEFAULT_TOLERANCE: f64 = 0.05;
-
-/// A problem with the suite, located as precisely as we know: file, line, column and field,
-/// or the flag that carried the bad value.
-#[derive(Debug, thiserror::Error)]
-pub struct ConfigError {
-    pub origin: String,
-    pub field: Option<String>,
-    pub message: String,
-    pub hint: Option<String>,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: ", self.origin)?;
-        if let Some(field) = &self.field {
-            write!(f, "{field}: ")?;
-        }
-        f.write_str(&self.message)
-    }
-}
-
-impl ConfigError {
-    fn at(file: &Path, loc: Option<Location>, field: &str, message: impl Into<String>) -> Self {
-        ConfigError {
-            origin: origin(file, loc),
-            field: Some(field.to_string()),
-            message: message.into(),
-            hint: None,
-        }
-    }
-
-    fn file(file: &Path, message: impl Into<String>) -> Self {
-        ConfigError {
-            origin: file.display().to_string(),
-            field: None,
-            message: message.into(),
-            hint: None,
-        }
-    }
-
-    pub fn flag(flag: &str, message: impl Into<String>) -> Self {
-        ConfigError {
-            origin: flag.to_string(),
-            field: None,
-            message: message.into(),
-            hint: None,
-        }
-    }
-
-    fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
-    }
-}
-
-fn origin(file: &Path, loc: Option<Location>) -> String {
-    match loc.filter(|l| l.line() > 0) {
-        Some(l) => format!("{}:{}:{}", file.display(), l.line(), l.column()),
-        None => file.display().to_string(),
-    }
-}
-
-/// One YAML document and the name to report it by.
-#[derive(Clone, Debug)]
-pub struct Source {
-    pub path: PathBuf,
-    pub text: String,
-}
-
-/// Settings from the command line that override the suite.
-#[derive(Clone, Debug, Default)]
-pub struct Overrides {
-    pub target: Option<String>,
-    pub duration: Option<Duration>,
-    pub warmup: Option<Duration>,
-    /// Run only these scenarios (by name).
-    pub only: Vec<String>,
-}
 
 /// Read a suite from disk: a directory (its `suite.yml` plus every other `*.yml`/`*.yaml`), or
 /// one scenario file (with `suite.yml` beside it as defaults, if present).
@@ -287,57 +210,6 @@ pub fn build_plan(
     })
 }
 
-fn parse_yaml<T: serde::de::DeserializeOwned>(src: &Source) -> Result<T, ConfigError> {
-    serde_saphyr::from_str(&src.text).map_err(|e| {
-        let loc = e.location();
-        let message = e.without_snippet().to_string();
-        // saphyr's message may carry its own "at line X column Y"; we already say where.
-        let mut message = message
-            .lines()
-            .next()
-            .unwrap_or("invalid YAML")
-            .trim()
-            .to_string();
-        if let Some(i) = message.rfind(" at line ") {
-            message.truncate(i);
-        }
-        ConfigError {
-            origin: origin(&src.path, loc),
-            field: None,
-            message,
-            hint: None,
-        }
-    })
-}
-
-fn parse_thresholds(
-    file: &Path,
-    list: Option<&[Spanned<String>]>,
-) -> Result<Option<Vec<Threshold>>, ConfigError> {
-    list.map(|items| {
-        items
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                parse_threshold(&t.value).map_err(|m| {
-                    ConfigError::at(file, Some(t.referenced), &format!("thresholds[{i}]"), m)
-                        .with_hint(threshold::THRESHOLD_HELP)
-                })
-            })
-            .collect()
-    })
-    .transpose()
-}
-
-fn spanned_duration(
-    file: &Path,
-    field: &str,
-    v: &Spanned<String>,
-) -> Result<Duration, ConfigError> {
-    crate::units::parse_duration(&v.value)
-        .map_err(|m| ConfigError::at(file, Some(v.referenced), field, m))
-}
-
 fn expect(file: &Path, field: &str, spec: &ExpectSpec) -> Result<Expect, ConfigError> {
     let bad = |what: &serde_json::Value| {
         ConfigError::at(
@@ -362,43 +234,6 @@ fn expect(file: &Path, field: &str, spec: &ExpectSpec) -> Result<Expect, ConfigE
         one => vec![as_status(one)?],
     };
     Ok(Expect { statuses })
-}
-
-/// Accepts `http://host[:port][/base]`. https needs TLS, which the engine does not speak yet.
-pub fn parse_target(text: &str) -> Result<Target, String> {
-    let uri: http::Uri = text
-        .trim()
-        .parse()
-        .map_err(|e| format!("`{text}` is not a URL ({e}); write e.g. http://127.0.0.1:8080"))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(format!(
-                "`{text}`: https targets are not supported yet; test over plain http (e.g. behind the TLS terminator)"
-            ));
-        }
-        Some(other) => return Err(format!("`{text}`: scheme `{other}` is not http")),
-        None => {
-            return Err(format!(
-                "`{text}` is not an absolute URL; write e.g. http://127.0.0.1:8080"
-            ));
-        }
-    }
-    let host = uri
-        .host()
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| format!("`{text}` has no host"))?
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    if uri.query().is_some() {
-        return Err(format!("`{text}`: a target cannot carry a query string"));
-    }
-    Ok(Target {
-        host,
-        port: uri.port_u16().unwrap_or(80),
-        base_path: uri.path().trim_end_matches('/').to_string(),
-    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -603,232 +438,8 @@ fn scenario_plan(
     .expand(ramp_steps))
 }
 
-impl ScenarioPlan {
-    /// A ramp scenario becomes one closed-model scenario per step, named `<name>@<users>`, each
-    /// its own endpoint in the results. SLO thresholds do not apply to ramp steps: a ramp is
-    /// meant to go past the knee.
-    pub(crate) fn expand(self, steps: Option<Vec<u32>>) -> Vec<ScenarioPlan> {
-        let Some(steps) = steps else {
-            return vec![self];
-        };
-        steps
-            .into_iter()
-            .map(|users| {
-                let mut step = self.clone();
-                step.name = format!("{}@{users}", self.name);
-                step.hash = format!(
-                    "{:016x}",
-                    crate::hash::fnv1a(format!("{}@{users}", self.hash).as_bytes())
-                );
-                step.load.model = LoadModel::Closed { users };
-                step.thresholds.clear();
-                step.ramp = Some(RampStep {
-                    group: self.name.clone(),
-                    users,
-                });
-                step
-            })
-            .collect()
-    }
-}
-
-fn spanned_tolerance(file: &Path, t: &Spanned<String>) -> Result<f64, ConfigError> {
-    parse_tolerance(&t.value).map_err(|m| ConfigError::at(file, Some(t.referenced), "tolerance", m))
-}
-
-/// `5%` or `0.05`: the smallest relative change of p95 that the comparison may call a regression.
-pub fn parse_tolerance(text: &str) -> Result<f64, String> {
-    let t = text.trim();
-    let (num, scale) = match t.strip_suffix('%') {
-        Some(n) => (n.trim(), 0.01),
-        None => (t, 1.0),
-    };
-    let v = num
-        .parse::<f64>()
-        .map_err(|_| format!("`{text}` is not a tolerance; write e.g. 5%"))?
-        * scale;
-    if (0.0..=1.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err(format!("tolerance `{text}` must be between 0% and 100%"))
-    }
-}
-
-/// Ramp steps are limited so a mistyped list cannot run for hours.
-const MAX_RAMP_STEPS: usize = 20;
-
-/// `users:` (or `concurrency:`) as a number, or as a list of ramp steps.
-fn users(
-    file: &Path,
-    field: &str,
-    u: &Spanned<serde_json::Value>,
-) -> Result<(u32, Option<Vec<u32>>), ConfigError> {
-    let err = |m: &str| ConfigError::at(file, Some(u.referenced), field, m);
-    let one = |v: &serde_json::Value| {
-        v.as_u64()
-            .filter(|n| (1..=10_000).contains(n))
-            .map(|n| n as u32)
-            .ok_or_else(|| {
-                err("must be 1 to 10000 users, or a list of such steps like [1, 5, 10, 25]")
-            })
-    };
-    match &u.value {
-        serde_json::Value::Array(items) => {
-            if items.is_empty() || items.len() > MAX_RAMP_STEPS {
-                return Err(err(&format!("a ramp takes 1 to {MAX_RAMP_STEPS} steps")));
-            }
-            let steps = items.iter().map(one).collect::<Result<Vec<_>, _>>()?;
-            if steps.windows(2).any(|w| w[0] >= w[1]) {
-                return Err(err("ramp steps must rise: [1, 5, 10, 25]"));
-            }
-            Ok((steps[0], Some(steps)))
-        }
-        v => Ok((one(v)?, None)),
-    }
-}
-
-fn load(
-    file: &Path,
-    spec: &LoadSpec,
-    overrides: &Overrides,
-) -> Result<(Load, Option<Vec<u32>>), ConfigError> {
-    let mut steps = None;
-    let (users_field, users_spec) = match (&spec.users, &spec.concurrency) {
-        (Some(_), Some(c)) => {
-            return Err(ConfigError::at(
-                file,
-                Some(c.referenced),
-                "load.concurrency",
-                "`concurrency:` is another name for `users:`; give one of them",
-            ));
-        }
-        (None, Some(c)) => ("load.concurrency", Some(c)),
-        (u, None) => ("load.users", u.as_ref()),
-    };
-    let model = match (users_spec, &spec.rate) {
-        (Some(u), Some(r)) => {
-            let _ = u;
-            return Err(ConfigError::at(
-                file,
-                Some(r.referenced),
-                "load.rate",
-                "use either `users:` (closed model) or `rate:` (open model), not both",
-            ));
-        }
-        (Some(u), None) => {
-            let (first, ramp) = users(file, users_field, u)?;
-            steps = ramp;
-            LoadModel::Closed { users: first }
-        }
-        (None, Some(r)) => {
-            let rate = parse_rate(&r.value)
-                .map_err(|m| ConfigError::at(file, Some(r.referenced), "load.rate", m))?;
-            let max_in_flight = match &spec.max_in_flight {
-                Some(m) if m.value == 0 || m.value > 10_000 => {
-                    return Err(ConfigError::at(
-                        file,
-                        Some(m.referenced),
-                        "load.max_in_flight",
-                        "must be 1 to 10000",
-                    ));
-                }
-                Some(m) => m.value,
-                None => DEFAULT_MAX_IN_FLIGHT,
-            };
-            LoadModel::Open {
-                rate,
-                max_in_flight,
-            }
-        }
-        (None, None) => LoadModel::Closed {
-            users: DEFAULT_USERS,
-        },
-    };
-    if let (Some(st), None) = (&spec.step, &steps) {
-        return Err(ConfigError::at(
-            file,
-            Some(st.referenced),
-            "load.step",
-            "`step:` needs ramp steps: `users: [1, 5, 10]` (or `concurrency: [1, 5, 10]`)",
-        ));
-    }
-    let duration = match (overrides.duration, &spec.step, &spec.duration) {
-        (Some(d), _, _) => d,
-        (None, Some(st), _) if steps.is_some() => spanned_duration(file, "load.step", st)?,
-        (None, _, Some(d)) => spanned_duration(file, "load.duration", d)?,
-        (None, _, None) => DEFAULT_DURATION,
-    };
-    if duration.is_zero() {
-        let loc = spec.duration.as_ref().map(|d| d.referenced);
-        return Err(ConfigError::at(
-            file,
-            loc,
-            "load.duration",
-            "must be above zero",
-        ));
-    }
-    let warmup = match (overrides.warmup, &spec.warmup) {
-        (Some(w), _) => w,
-        (None, Some(w)) => spanned_duration(file, "load.warmup", w)?,
-        (None, None) => DEFAULT_WARMUP,
-    };
-    let max_requests = match &spec.requests {
-        Some(r) if r.value == 0 => {
-            return Err(ConfigError::at(
-                file,
-                Some(r.referenced),
-                "load.requests",
-                "must be above zero",
-            ));
-        }
-        r => r.as_ref().map(|r| r.value),
-    };
-    Ok((
-        Load {
-            model,
-            duration,
-            warmup,
-            max_requests,
-        },
-        steps,
-    ))
-}
-
-/// `200/s`, `12000/m`, `5/ms` is refused as silly; a bare number means per second.
-fn parse_rate(text: &str) -> Result<f64, String> {
-    let t = text.trim();
-    let (num, per_second) = if let Some(n) = t.strip_suffix("/s") {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix("/m") {
-        (n, 1.0 / 60.0)
-    } else if let Some(n) = t.strip_suffix("/h") {
-        (n, 1.0 / 3600.0)
-    } else {
-        (t, 1.0)
-    };
-    let x: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a rate; write e.g. 200/s or 600/m"))?;
-    let rate = x * per_second;
-    if !(rate.is_finite() && rate > 0.0 && rate <= 1_000_000.0) {
-        return Err(format!(
-            "`{text}`: the rate must be above 0 and at most 1000000/s"
-        ));
-    }
-    Ok(rate)
-}
-
-/// The identity of an HTTP scenario: FNV-1a over a canonical JSON rendering of what shapes the
-/// measurement. Stable across formatting and comment changes; changes when the request,
-/// expectation or load changes. The hash is stored with every endpoint in the history and
-/// baselines are matched on it, so its input must never change shape.
-///
-/// Headers are sorted here: suite defaults and the scenario's own are merged, and the order of
-/// that merge is not part of the definition. The LLM scenarios' hash (`llm::definition_hash`)
-/// hashes the headers in the order the file's map yields them (names as written, then
-/// lowercased) without sorting; both kinds are stored in existing histories, so each keeps its
-/// own rule, and both share `definition_hash_of` for the hashing itself.
+/// FNV-1a over a canonical JSON rendering of what shapes the measurement. Stable across
+/// formatting and comment changes; changes when the request, expectation or load changes.
 fn definition_hash(
     method: &http::Method,
     url: &str,

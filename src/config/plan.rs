@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::template::{JsonTemplate, Template};
 use super::threshold::Threshold;
+use crate::provider::{Provider, Usage};
 
 #[derive(Clone, Debug)]
 pub struct Plan {
@@ -109,31 +110,6 @@ pub struct RampStep {
     pub users: u32,
 }
 
-/// The wire format of an LLM API.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Provider {
-    /// Anthropic Messages (`POST /v1/messages`).
-    Anthropic,
-    /// OpenAI chat completions (`POST /v1/chat/completions`).
-    OpenAi,
-}
-
-impl Provider {
-    pub fn name(self) -> &'static str {
-        match self {
-            Provider::Anthropic => "anthropic",
-            Provider::OpenAi => "openai",
-        }
-    }
-
-    pub fn path(self) -> &'static str {
-        match self {
-            Provider::Anthropic => "/v1/messages",
-            Provider::OpenAi => "/v1/chat/completions",
-        }
-    }
-}
-
 /// USD per million tokens of each kind.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Price {
@@ -145,11 +121,11 @@ pub struct Price {
 
 impl Price {
     /// Dollars for one request's tokens (`input` excludes cache reads and writes).
-    pub fn cost(&self, input: u64, output: u64, cache_read: u64, cache_write: u64) -> f64 {
-        (input as f64 * self.input
-            + output as f64 * self.output
-            + cache_read as f64 * self.cache_read
-            + cache_write as f64 * self.cache_write)
+    pub fn cost(&self, usage: &Usage) -> f64 {
+        (usage.input as f64 * self.input
+            + usage.output as f64 * self.output
+            + usage.cache_read as f64 * self.cache_read
+            + usage.cache_write as f64 * self.cache_write)
             / 1e6
     }
 }
@@ -175,7 +151,7 @@ pub struct LlmPlan {
     pub bodies: Vec<Vec<bytes::Bytes>>,
     /// The provider's headers (auth, version). Values from `${ENV}` are marked sensitive and
     /// never leave the engine.
-    pub headers: Vec<(http::header::HeaderName, http::header::HeaderValue)>,
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
     pub stream: bool,
     pub max_tokens: u32,
     pub timeouts: LlmTimeouts,
@@ -183,6 +159,35 @@ pub struct LlmPlan {
     pub prices: Vec<Option<Price>>,
     /// For the projected monthly cost: requests a day in production.
     pub daily_requests: Option<u64>,
+}
+
+impl ScenarioPlan {
+    /// A ramp scenario becomes one closed-model scenario per step, named `<name>@<users>`, each
+    /// its own endpoint in the results. SLO thresholds do not apply to ramp steps: a ramp is
+    /// meant to go past the knee.
+    pub(crate) fn expand(self, steps: Option<Vec<u32>>) -> Vec<ScenarioPlan> {
+        let Some(steps) = steps else {
+            return vec![self];
+        };
+        steps
+            .into_iter()
+            .map(|users| {
+                let mut step = self.clone();
+                step.name = format!("{}@{users}", self.name);
+                step.hash = format!(
+                    "{:016x}",
+                    crate::hash::fnv1a(format!("{}@{users}", self.hash).as_bytes())
+                );
+                step.load.model = LoadModel::Closed { users };
+                step.thresholds.clear();
+                step.ramp = Some(RampStep {
+                    group: self.name.clone(),
+                    users,
+                });
+                step
+            })
+            .collect()
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -77,7 +77,6 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::Json;
 use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::State;
@@ -86,8 +85,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use hyper::body::Frame;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::time::{Instant, Sleep};
+
+use crate::provider::{Content, Message, RATE_LIMITED, anthropic, openai, sse, to_json};
 
 /// How a model answers a request that finds it at capacity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -260,8 +261,6 @@ pub(crate) const TTFT_HEADER: &str = "x-mock-ttft-ms";
 pub(crate) const OUTPUT_TOKENS_HEADER: &str = "x-mock-output-tokens";
 pub(crate) const TOKENS_PER_SEC_HEADER: &str = "x-mock-tokens-per-sec";
 
-const EVENT_STREAM: &str = "text/event-stream";
-
 /// The two mock endpoints, with their own in-flight counters. No fallback, so the
 /// router can be merged into the sample service's.
 pub(super) fn router() -> Router {
@@ -270,8 +269,8 @@ pub(super) fn router() -> Router {
 
 fn app(mock: Arc<Mock>) -> Router {
     Router::new()
-        .route("/v1/messages", post(messages))
-        .route("/v1/chat/completions", post(chat_completions))
+        .route(anthropic::PATH, post(messages))
+        .route(openai::PATH, post(chat_completions))
         .with_state(mock)
 }
 
@@ -369,14 +368,15 @@ enum Refusal {
     Overloaded,
 }
 
-/// 529 is Anthropic's own status for "overloaded"; it is not in the IANA registry.
-fn status_529() -> StatusCode {
-    StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+/// A status the provider room names; 529 is not in the IANA registry, hence the fallback.
+fn status(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
 }
 
 /// The error response, with `retry-after` when the client should come back later.
-fn error_response(status: StatusCode, refusal: &Refusal, body: impl Serialize) -> Response {
-    let mut response = (status, Json(body)).into_response();
+fn error_response(status: StatusCode, refusal: &Refusal, body: &impl Serialize) -> Response {
+    let mut response = json_response(to_json(body));
+    *response.status_mut() = status;
     if matches!(refusal, Refusal::RateLimited { .. }) {
         response
             .headers_mut()
@@ -386,124 +386,68 @@ fn error_response(status: StatusCode, refusal: &Refusal, body: impl Serialize) -
 }
 
 fn anthropic_error(refusal: &Refusal) -> Response {
-    let (status, kind) = match refusal {
-        Refusal::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "authentication_error"),
-        Refusal::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request_error"),
-        Refusal::UnknownModel(_) => (StatusCode::NOT_FOUND, "not_found_error"),
-        Refusal::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error"),
-        Refusal::Overloaded => (status_529(), "overloaded_error"),
+    use anthropic::ErrorType;
+    let (code, kind) = match refusal {
+        Refusal::Unauthenticated(_) => (401, ErrorType::AuthenticationError),
+        Refusal::BadRequest(_) => (400, ErrorType::InvalidRequestError),
+        Refusal::UnknownModel(_) => (404, ErrorType::NotFoundError),
+        Refusal::RateLimited { .. } => (RATE_LIMITED, ErrorType::RateLimitError),
+        Refusal::Overloaded => (anthropic::OVERLOADED, ErrorType::OverloadedError),
     };
     let message = refusal.to_string();
-    let body = AnthropicEvent::Error {
-        error: ErrorDetail {
+    let body = anthropic::Event::Error {
+        error: anthropic::ErrorDetail {
             kind,
             message: &message,
         },
     };
-    error_response(status, refusal, body)
+    error_response(status(code), refusal, &body)
 }
 
 /// OpenAI's message for an overloaded server, in a 503 or inside a stream.
 const OPENAI_OVERLOADED: &str = "The server is overloaded, please try again later.";
 
 fn openai_error(refusal: &Refusal) -> Response {
-    let (status, kind, code, message) = match refusal {
+    let (code, kind, error_code, message) = match refusal {
         Refusal::Unauthenticated(_) => (
-            StatusCode::UNAUTHORIZED,
+            401,
             "invalid_request_error",
             Some("invalid_api_key"),
             refusal.to_string(),
         ),
-        Refusal::BadRequest(_) => (
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            None,
-            refusal.to_string(),
-        ),
+        Refusal::BadRequest(_) => (400, "invalid_request_error", None, refusal.to_string()),
         Refusal::UnknownModel(model) => (
-            StatusCode::NOT_FOUND,
+            404,
             "invalid_request_error",
             Some("model_not_found"),
             format!("The model `{model}` does not exist or you do not have access to it."),
         ),
         Refusal::RateLimited { .. } => (
-            StatusCode::TOO_MANY_REQUESTS,
+            RATE_LIMITED,
             "requests",
             Some("rate_limit_exceeded"),
             refusal.to_string(),
         ),
         Refusal::Overloaded => (
-            StatusCode::SERVICE_UNAVAILABLE,
+            openai::OVERLOADED,
             "server_error",
             None,
             OPENAI_OVERLOADED.to_owned(),
         ),
     };
-    let body = OpenAiError {
-        error: OpenAiErrorDetail {
+    let body = openai::ErrorBody {
+        error: openai::ErrorDetail {
             message: &message,
             kind,
             param: None,
-            code,
+            code: error_code,
         },
     };
-    error_response(status, refusal, body)
+    error_response(status(code), refusal, &body)
 }
 
 // ---------------------------------------------------------------------------
 // Requests
-
-/// Message content: a string, or blocks/parts of which only `text` counts.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Content {
-    Text(String),
-    Blocks(Vec<Block>),
-}
-
-#[derive(Deserialize)]
-struct Block {
-    #[serde(default)]
-    text: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Message {
-    /// Null for an OpenAI assistant turn that only made tool calls.
-    #[serde(default)]
-    content: Option<Content>,
-}
-
-#[derive(Deserialize)]
-struct MessagesRequest {
-    model: String,
-    max_tokens: u32,
-    messages: Vec<Message>,
-    #[serde(default)]
-    system: Option<Content>,
-    #[serde(default)]
-    stream: Option<bool>,
-}
-
-#[derive(Deserialize)]
-struct ChatRequest {
-    model: String,
-    messages: Vec<Message>,
-    #[serde(default)]
-    max_tokens: Option<u32>,
-    #[serde(default)]
-    max_completion_tokens: Option<u32>,
-    #[serde(default)]
-    stream: Option<bool>,
-    #[serde(default)]
-    stream_options: Option<StreamOptions>,
-}
-
-#[derive(Deserialize)]
-struct StreamOptions {
-    #[serde(default)]
-    include_usage: Option<bool>,
-}
 
 /// What the token counts are derived from: a hash (for the output length and words) and
 /// the word count (for input tokens) of all prompt text.
@@ -704,6 +648,59 @@ impl Generation {
 }
 
 // ---------------------------------------------------------------------------
+// Both APIs: admission and the answer
+
+/// Admit a request for `model`: its generation plan and the slot it holds.
+fn admit(
+    mock: &Arc<Mock>,
+    headers: &HeaderMap,
+    model: String,
+    prompt: Prompt,
+    max_tokens: Option<u32>,
+    start: Instant,
+) -> Result<(Generation, Slot), Refusal> {
+    let (index, profile) =
+        find_profile(&model).ok_or_else(|| Refusal::UnknownModel(model.clone()))?;
+    let overrides = Overrides::from_headers(headers)?;
+    let slot = mock.admit(index)?;
+    let generation = Generation::new(
+        profile,
+        model,
+        mock.id(),
+        start,
+        prompt,
+        max_tokens,
+        &overrides,
+    );
+    Ok((generation, slot))
+}
+
+/// The answer to an admitted request: the event stream, or without streaming the whole body
+/// (JSON text from `whole`) when the last token is due, as a real provider answers only once
+/// generation is over. The slot is held until then.
+async fn answer(
+    generation: &Generation,
+    slot: Slot,
+    stream: Option<Schedule>,
+    whole: impl Fn(&Generation) -> String,
+) -> Result<Response, Refusal> {
+    if let Some(schedule) = stream {
+        return Ok(event_stream(schedule, slot));
+    }
+    let due = match generation.profile.ending {
+        Ending::Complete => generation.finish_due(),
+        Ending::ErrorAfter(_) | Ending::TruncateAfter(_) => generation.cut_due(),
+    };
+    tokio::time::sleep_until(due).await;
+    drop(slot);
+    match generation.profile.ending {
+        Ending::Complete => Ok(json_response(whole(generation))),
+        Ending::ErrorAfter(_) => Err(Refusal::Overloaded),
+        Ending::TruncateAfter(_) => Ok(half_json(whole(generation))),
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Anthropic Messages
 
 async fn messages(State(mock): State<Arc<Mock>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -719,15 +716,18 @@ async fn anthropic_reply(
     body: &[u8],
     start: Instant,
 ) -> Result<Response, Refusal> {
-    if headers.get("x-api-key").is_none_or(|v| v.is_empty()) {
+    if headers
+        .get(anthropic::API_KEY_HEADER)
+        .is_none_or(|v| v.is_empty())
+    {
         return Err(Refusal::Unauthenticated("x-api-key header is required"));
     }
-    if headers.get("anthropic-version").is_none() {
+    if headers.get(anthropic::VERSION_HEADER).is_none() {
         return Err(Refusal::BadRequest(
             "anthropic-version: header is required".to_owned(),
         ));
     }
-    let request: MessagesRequest =
+    let request: anthropic::MessagesRequest<Vec<Message>> =
         serde_json::from_slice(body).map_err(|e| Refusal::BadRequest(e.to_string()))?;
     if request.max_tokens == 0 {
         return Err(Refusal::BadRequest(
@@ -739,218 +739,91 @@ async fn anthropic_reply(
             "messages: at least one message is required".to_owned(),
         ));
     }
-    let (index, profile) =
-        find_profile(&request.model).ok_or_else(|| Refusal::UnknownModel(request.model.clone()))?;
-    let overrides = Overrides::from_headers(headers)?;
     let prompt = Prompt::of(
         request
             .system
             .iter()
             .chain(request.messages.iter().filter_map(|m| m.content.as_ref())),
     );
-    let slot = mock.admit(index)?;
-    let generation = Generation::new(
-        profile,
+    let (generation, slot) = admit(
+        mock,
+        headers,
         request.model,
-        mock.id(),
-        start,
         prompt,
         Some(request.max_tokens),
-        &overrides,
-    );
-    if request.stream.unwrap_or(false) {
-        return Ok(event_stream(anthropic_events(&generation), slot));
-    }
-
-    // Non-streaming: the whole message when the last token is due, as a real provider
-    // answers only once generation is over. The slot is held until then.
-    match profile.ending {
-        Ending::Complete => {
-            tokio::time::sleep_until(generation.finish_due()).await;
-            drop(slot);
-            let text = generation.full_text();
-            Ok(Json(anthropic_message(&generation, Some(&text))).into_response())
-        }
-        Ending::ErrorAfter(_) => {
-            tokio::time::sleep_until(generation.cut_due()).await;
-            drop(slot);
-            Err(Refusal::Overloaded)
-        }
-        Ending::TruncateAfter(_) => {
-            tokio::time::sleep_until(generation.cut_due()).await;
-            drop(slot);
-            let text = generation.full_text();
-            Ok(half_json(&anthropic_message(&generation, Some(&text))))
-        }
-    }
-}
-
-fn anthropic_id(generation: &Generation) -> String {
-    format!("msg_mock{:016x}", generation.id)
+        start,
+    )?;
+    let stream = request
+        .stream
+        .unwrap_or(false)
+        .then(|| anthropic_events(&generation));
+    answer(&generation, slot, stream, |g| {
+        to_json(&anthropic_message(g, Some(&g.full_text())))
+    })
+    .await
 }
 
 fn anthropic_stop_reason(generation: &Generation) -> &'static str {
     if generation.hit_limit {
-        "max_tokens"
+        anthropic::MAX_TOKENS
     } else {
-        "end_turn"
+        anthropic::END_TURN
     }
-}
-
-// The wire types below are structs rather than `json!` values so that keys come out in
-// the providers' order (`"type"` first), byte for byte what a real stream looks like.
-
-/// Every Anthropic stream event, and the body of an error response.
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum AnthropicEvent<'a> {
-    MessageStart {
-        message: AnthropicMessage<'a>,
-    },
-    ContentBlockStart {
-        index: u32,
-        content_block: TextBlock<'a>,
-    },
-    Ping,
-    ContentBlockDelta {
-        index: u32,
-        delta: TextDelta<'a>,
-    },
-    ContentBlockStop {
-        index: u32,
-    },
-    MessageDelta {
-        delta: StopInfo,
-        usage: OutputUsage,
-    },
-    MessageStop,
-    Error {
-        error: ErrorDetail<'a>,
-    },
-}
-
-impl AnthropicEvent<'_> {
-    /// The SSE event name, which Anthropic sets equal to the `type` field.
-    fn name(&self) -> &'static str {
-        match self {
-            AnthropicEvent::MessageStart { .. } => "message_start",
-            AnthropicEvent::ContentBlockStart { .. } => "content_block_start",
-            AnthropicEvent::Ping => "ping",
-            AnthropicEvent::ContentBlockDelta { .. } => "content_block_delta",
-            AnthropicEvent::ContentBlockStop { .. } => "content_block_stop",
-            AnthropicEvent::MessageDelta { .. } => "message_delta",
-            AnthropicEvent::MessageStop => "message_stop",
-            AnthropicEvent::Error { .. } => "error",
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct AnthropicMessage<'a> {
-    id: String,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    role: &'static str,
-    model: &'a str,
-    content: Vec<TextBlock<'a>>,
-    stop_reason: Option<&'static str>,
-    stop_sequence: Option<&'static str>,
-    usage: AnthropicUsage,
-}
-
-#[derive(Serialize)]
-#[serde(tag = "type", rename = "text")]
-struct TextBlock<'a> {
-    text: &'a str,
-}
-
-#[derive(Serialize)]
-#[serde(tag = "type", rename = "text_delta")]
-struct TextDelta<'a> {
-    text: &'a str,
-}
-
-#[derive(Serialize)]
-struct AnthropicUsage {
-    input_tokens: u32,
-    cache_creation_input_tokens: u32,
-    cache_read_input_tokens: u32,
-    output_tokens: u32,
-}
-
-#[derive(Serialize)]
-struct StopInfo {
-    stop_reason: &'static str,
-    stop_sequence: Option<&'static str>,
-}
-
-/// `message_delta` usage: the cumulative output count, not an increment.
-#[derive(Serialize)]
-struct OutputUsage {
-    output_tokens: u32,
-}
-
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    message: &'a str,
 }
 
 /// The complete message (non-streaming), or the empty shell of `message_start`.
 fn anthropic_message<'a>(
     generation: &'a Generation,
     text: Option<&'a str>,
-) -> AnthropicMessage<'a> {
-    AnthropicMessage {
-        id: anthropic_id(generation),
+) -> anthropic::MessageBody<'a> {
+    anthropic::MessageBody {
+        id: format!("msg_mock{:016x}", generation.id),
         kind: "message",
         role: "assistant",
         model: &generation.model,
-        content: text.map(|text| TextBlock { text }).into_iter().collect(),
+        content: text
+            .map(|text| anthropic::TextBlock { text })
+            .into_iter()
+            .collect(),
         stop_reason: text.map(|_| anthropic_stop_reason(generation)),
         stop_sequence: None,
-        usage: AnthropicUsage {
-            input_tokens: generation.input_tokens,
-            cache_creation_input_tokens: 0,
-            cache_read_input_tokens: 0,
+        usage: anthropic::Usage {
+            input_tokens: Some(generation.input_tokens.into()),
+            cache_creation_input_tokens: Some(0),
+            cache_read_input_tokens: Some(0),
             // message_start reports 1, as the real API does; the final count comes later.
-            output_tokens: if text.is_some() {
-                generation.output_tokens
+            output_tokens: Some(if text.is_some() {
+                generation.output_tokens.into()
             } else {
                 1
-            },
+            }),
         },
     }
 }
 
 fn anthropic_events(generation: &Generation) -> Schedule {
+    use anthropic::{Event, StopInfo, TextBlock, TextDelta};
     let mut schedule = Schedule::default();
-    let mut event = |due: Instant, event: AnthropicEvent<'_>| {
-        schedule.push(
-            due,
-            format!("event: {}\ndata: {}\n\n", event.name(), to_json(&event)).as_bytes(),
-        );
-    };
+    let mut event = |due: Instant, event: Event<'_>| schedule.push(due, event.frame().as_bytes());
     let opened = generation.prelude_due();
     event(
         opened,
-        AnthropicEvent::MessageStart {
+        Event::MessageStart {
             message: anthropic_message(generation, None),
         },
     );
     event(
         opened,
-        AnthropicEvent::ContentBlockStart {
+        Event::ContentBlockStart {
             index: 0,
             content_block: TextBlock { text: "" },
         },
     );
-    event(opened, AnthropicEvent::Ping);
+    event(opened, Event::Ping);
     for delta in generation.deltas() {
         event(
             delta.due,
-            AnthropicEvent::ContentBlockDelta {
+            Event::ContentBlockDelta {
                 index: 0,
                 delta: TextDelta { text: &delta.text },
             },
@@ -959,26 +832,27 @@ fn anthropic_events(generation: &Generation) -> Schedule {
     match generation.profile.ending {
         Ending::Complete => {
             let at = generation.finish_due();
-            event(at, AnthropicEvent::ContentBlockStop { index: 0 });
+            event(at, Event::ContentBlockStop { index: 0 });
             event(
                 at,
-                AnthropicEvent::MessageDelta {
+                Event::MessageDelta {
                     delta: StopInfo {
                         stop_reason: anthropic_stop_reason(generation),
                         stop_sequence: None,
                     },
-                    usage: OutputUsage {
-                        output_tokens: generation.output_tokens,
+                    usage: anthropic::Usage {
+                        output_tokens: Some(generation.output_tokens.into()),
+                        ..anthropic::Usage::default()
                     },
                 },
             );
-            event(at, AnthropicEvent::MessageStop);
+            event(at, Event::MessageStop);
         }
         Ending::ErrorAfter(_) => event(
             generation.cut_due(),
-            AnthropicEvent::Error {
-                error: ErrorDetail {
-                    kind: "overloaded_error",
+            Event::Error {
+                error: anthropic::ErrorDetail {
+                    kind: anthropic::ErrorType::OverloadedError,
                     message: "Overloaded",
                 },
             },
@@ -1011,7 +885,7 @@ async fn openai_reply(
     let has_key = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| v.strip_prefix(openai::BEARER))
         .is_some_and(|key| !key.trim().is_empty());
     if !has_key {
         return Err(Refusal::Unauthenticated(
@@ -1019,7 +893,7 @@ async fn openai_reply(
              Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
         ));
     }
-    let request: ChatRequest =
+    let request: openai::ChatRequest<Vec<Message>> =
         serde_json::from_slice(body).map_err(|e| Refusal::BadRequest(e.to_string()))?;
     if request.messages.is_empty() {
         return Err(Refusal::BadRequest(
@@ -1032,48 +906,20 @@ async fn openai_reply(
             "max_tokens: must be at least 1".to_owned(),
         ));
     }
-    let (index, profile) =
-        find_profile(&request.model).ok_or_else(|| Refusal::UnknownModel(request.model.clone()))?;
-    let overrides = Overrides::from_headers(headers)?;
     let prompt = Prompt::of(request.messages.iter().filter_map(|m| m.content.as_ref()));
     let include_usage = request
         .stream_options
         .and_then(|o| o.include_usage)
         .unwrap_or(false);
-    let slot = mock.admit(index)?;
-    let generation = Generation::new(
-        profile,
-        request.model,
-        mock.id(),
-        start,
-        prompt,
-        max_tokens,
-        &overrides,
-    );
-    if request.stream.unwrap_or(false) {
-        return Ok(event_stream(
-            openai_events(&generation, include_usage),
-            slot,
-        ));
-    }
-
-    match profile.ending {
-        Ending::Complete => {
-            tokio::time::sleep_until(generation.finish_due()).await;
-            drop(slot);
-            Ok(Json(openai_completion(&generation)).into_response())
-        }
-        Ending::ErrorAfter(_) => {
-            tokio::time::sleep_until(generation.cut_due()).await;
-            drop(slot);
-            Err(Refusal::Overloaded)
-        }
-        Ending::TruncateAfter(_) => {
-            tokio::time::sleep_until(generation.cut_due()).await;
-            drop(slot);
-            Ok(half_json(&openai_completion(&generation)))
-        }
-    }
+    let (generation, slot) = admit(mock, headers, request.model, prompt, max_tokens, start)?;
+    let stream = request
+        .stream
+        .unwrap_or(false)
+        .then(|| openai_events(&generation, include_usage));
+    answer(&generation, slot, stream, |g| {
+        to_json(&openai_completion(g))
+    })
+    .await
 }
 
 fn openai_id(generation: &Generation) -> String {
@@ -1082,9 +928,9 @@ fn openai_id(generation: &Generation) -> String {
 
 fn openai_finish_reason(generation: &Generation) -> &'static str {
     if generation.hit_limit {
-        "length"
+        openai::LENGTH
     } else {
-        "stop"
+        openai::STOP
     }
 }
 
@@ -1094,99 +940,25 @@ fn unix_time() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-#[derive(Serialize)]
-struct ChatChunk<'a> {
-    id: &'a str,
-    object: &'static str,
-    created: u64,
-    model: &'a str,
-    choices: Vec<ChunkChoice<'a>>,
-    /// Absent without `include_usage`; with it, `null` on every chunk but the usage chunk.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    usage: Option<Option<Usage>>,
-}
-
-#[derive(Serialize)]
-struct ChunkChoice<'a> {
-    index: u32,
-    delta: ChunkDelta<'a>,
-    logprobs: Option<()>,
-    finish_reason: Option<&'static str>,
-}
-
-#[derive(Serialize)]
-struct ChunkDelta<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    role: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    content: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct ChatCompletion<'a> {
-    id: String,
-    object: &'static str,
-    created: u64,
-    model: &'a str,
-    choices: [CompletionChoice; 1],
-    usage: Usage,
-}
-
-#[derive(Serialize)]
-struct CompletionChoice {
-    index: u32,
-    message: AssistantMessage,
-    logprobs: Option<()>,
-    finish_reason: &'static str,
-}
-
-#[derive(Serialize)]
-struct AssistantMessage {
-    role: &'static str,
-    content: String,
-    refusal: Option<()>,
-}
-
-#[derive(Serialize)]
-struct Usage {
-    prompt_tokens: u32,
-    completion_tokens: u32,
-    total_tokens: u32,
-}
-
-#[derive(Serialize)]
-struct OpenAiError<'a> {
-    error: OpenAiErrorDetail<'a>,
-}
-
-#[derive(Serialize)]
-struct OpenAiErrorDetail<'a> {
-    message: &'a str,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    param: Option<()>,
-    code: Option<&'static str>,
-}
-
-fn openai_usage(generation: &Generation) -> Usage {
-    Usage {
-        prompt_tokens: generation.input_tokens,
-        completion_tokens: generation.output_tokens,
-        total_tokens: generation
-            .input_tokens
-            .saturating_add(generation.output_tokens),
+fn openai_usage(generation: &Generation) -> openai::Usage {
+    let (input, output) = (generation.input_tokens, generation.output_tokens);
+    openai::Usage {
+        prompt_tokens: Some(input.into()),
+        completion_tokens: Some(output.into()),
+        total_tokens: Some(input.saturating_add(output).into()),
+        prompt_tokens_details: None,
     }
 }
 
-fn openai_completion(generation: &Generation) -> ChatCompletion<'_> {
-    ChatCompletion {
+fn openai_completion(generation: &Generation) -> openai::ChatCompletion<'_> {
+    openai::ChatCompletion {
         id: openai_id(generation),
-        object: "chat.completion",
+        object: openai::COMPLETION,
         created: unix_time(),
         model: &generation.model,
-        choices: [CompletionChoice {
+        choices: [openai::CompletionChoice {
             index: 0,
-            message: AssistantMessage {
+            message: openai::AssistantMessage {
                 role: "assistant",
                 content: generation.full_text(),
                 refusal: None,
@@ -1199,23 +971,29 @@ fn openai_completion(generation: &Generation) -> ChatCompletion<'_> {
 }
 
 fn openai_events(generation: &Generation, include_usage: bool) -> Schedule {
+    use openai::{ChatChunk, ChunkChoice, ChunkDelta};
     let id = openai_id(generation);
     let created = unix_time();
-    let chunk = |delta: ChunkDelta<'_>, finish_reason: Option<&'static str>| {
-        let chunk = ChatChunk {
+    let chunk = |choices: Vec<ChunkChoice<'_>>, usage: Option<openai::Usage>| {
+        ChatChunk {
             id: &id,
-            object: "chat.completion.chunk",
+            object: openai::CHUNK,
             created,
             model: &generation.model,
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta,
-                logprobs: None,
-                finish_reason,
-            }],
-            usage: include_usage.then_some(None),
+            choices,
+            // With `include_usage`, `null` on every chunk but the usage chunk.
+            usage: include_usage.then_some(usage),
+        }
+        .frame()
+    };
+    let delta = |delta: ChunkDelta<'_>, finish_reason: Option<&'static str>| {
+        let choice = ChunkChoice {
+            index: 0,
+            delta,
+            logprobs: None,
+            finish_reason,
         };
-        format!("data: {}\n\n", to_json(&chunk))
+        chunk(vec![choice], None)
     };
 
     let mut schedule = Schedule::default();
@@ -1223,13 +1001,13 @@ fn openai_events(generation: &Generation, include_usage: bool) -> Schedule {
         role: Some("assistant"),
         content: Some(""),
     };
-    schedule.push(generation.prelude_due(), chunk(role, None).as_bytes());
-    for delta in generation.deltas() {
+    schedule.push(generation.prelude_due(), delta(role, None).as_bytes());
+    for d in generation.deltas() {
         let content = ChunkDelta {
             role: None,
-            content: Some(&delta.text),
+            content: Some(&d.text),
         };
-        schedule.push(delta.due, chunk(content, None).as_bytes());
+        schedule.push(d.due, delta(content, None).as_bytes());
     }
     match generation.profile.ending {
         Ending::Complete => {
@@ -1238,34 +1016,24 @@ fn openai_events(generation: &Generation, include_usage: bool) -> Schedule {
                 role: None,
                 content: None,
             };
-            let finish = chunk(empty, Some(openai_finish_reason(generation)));
+            let finish = delta(empty, Some(openai_finish_reason(generation)));
             schedule.push(at, finish.as_bytes());
             if include_usage {
-                let usage = ChatChunk {
-                    id: &id,
-                    object: "chat.completion.chunk",
-                    created,
-                    model: &generation.model,
-                    choices: Vec::new(),
-                    usage: Some(Some(openai_usage(generation))),
-                };
-                schedule.push(at, format!("data: {}\n\n", to_json(&usage)).as_bytes());
+                let usage = chunk(Vec::new(), Some(openai_usage(generation)));
+                schedule.push(at, usage.as_bytes());
             }
-            schedule.push(at, b"data: [DONE]\n\n");
+            schedule.push(at, openai::frame(openai::DONE).as_bytes());
         }
         Ending::ErrorAfter(_) => {
-            let error = OpenAiError {
-                error: OpenAiErrorDetail {
+            let error = openai::ErrorBody {
+                error: openai::ErrorDetail {
                     message: OPENAI_OVERLOADED,
                     kind: "server_error",
                     param: None,
                     code: None,
                 },
             };
-            schedule.push(
-                generation.cut_due(),
-                format!("data: {}\n\n", to_json(&error)).as_bytes(),
-            );
+            schedule.push(generation.cut_due(), error.frame().as_bytes());
         }
         Ending::TruncateAfter(_) => {}
     }
@@ -1275,19 +1043,18 @@ fn openai_events(generation: &Generation, include_usage: bool) -> Schedule {
 // ---------------------------------------------------------------------------
 // Bodies
 
+fn json_response(text: String) -> Response {
+    ([(CONTENT_TYPE, "application/json")], text).into_response()
+}
+
 /// A 200 whose JSON body stops halfway: what a non-streaming client sees of a response
 /// cut off mid-generation.
-fn half_json(value: &impl Serialize) -> Response {
-    let text = to_json(value);
+fn half_json(text: String) -> Response {
     let mut cut = text.len() / 2;
     while !text.is_char_boundary(cut) {
         cut -= 1;
     }
-    (
-        [(CONTENT_TYPE, "application/json")],
-        text.get(..cut).unwrap_or_default().to_owned(),
-    )
-        .into_response()
+    json_response(text.get(..cut).unwrap_or_default().to_owned())
 }
 
 /// Byte chunks with the instant each is due; events due together share one chunk.
@@ -1305,15 +1072,12 @@ impl Schedule {
     }
 }
 
-/// JSON text of a wire type. Serializing these plain structs cannot fail; an empty
-/// object is still valid JSON should that ever change.
-fn to_json(value: &impl Serialize) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned())
-}
-
 fn event_stream(schedule: Schedule, slot: Slot) -> Response {
     (
-        [(CONTENT_TYPE, EVENT_STREAM), (CACHE_CONTROL, "no-cache")],
+        [
+            (CONTENT_TYPE, sse::CONTENT_TYPE),
+            (CACHE_CONTROL, "no-cache"),
+        ],
         Body::new(Scheduled::new(schedule, slot)),
     )
         .into_response()
@@ -1379,7 +1143,6 @@ impl HttpBody for Scheduled {
         self.chunks.is_empty()
     }
 }
-
 #[cfg(test)]
 mod tests {
     use std::net::SocketAddr;

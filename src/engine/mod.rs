@@ -6,8 +6,7 @@
 
 pub mod llm;
 mod progress;
-pub mod sse;
-pub mod stats;
+pub mod tally;
 mod worker;
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -18,7 +17,7 @@ use std::time::{Duration, Instant};
 use hyper::header::HeaderValue;
 
 pub use progress::ProgressMode;
-use stats::Stats;
+use tally::Stats;
 pub use worker::Fault;
 use worker::panic_message;
 use worker::{Progress, Shared};

@@ -3,7 +3,7 @@
 //! HTTP/1.1 connection (hyper's connection API, no pool), so the hot path has no locks and no
 //! cross-thread traffic; the only shared writes are two relaxed progress counters.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, RefMut};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
 use hyper_util::rt::TokioIo;
@@ -19,10 +20,12 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio::net::TcpStream;
 
-use super::llm::{Decoder, LlmStats, Measurement, StreamFailure};
-use super::sse::SseParser;
-use super::stats::{ErrorClass, MAX_BODY_BYTES, Stats, micros};
-use crate::config::{Body, LoadModel, ScenarioPlan};
+use super::llm::LlmStats;
+use super::tally::{ErrorClass, MAX_BODY_BYTES, Stats};
+use crate::config::{Body, LlmPlan, LoadModel, ScenarioPlan};
+use crate::provider::sse::SseParser;
+use crate::provider::{self, Decoder, Measurement, Provider, Status, StreamFailure};
+use crate::record::micros;
 
 /// A start this much after its scheduled time is "late". tokio's timer has 1 ms granularity and
 /// rounds sleeps up, so lateness below this is the generator's clock, not the target.
@@ -320,32 +323,32 @@ impl Ctx {
         if !measured {
             return;
         }
-        self.progress.done.fetch_add(1, Ordering::Relaxed);
-        let mut stats = self.stats.borrow_mut();
-        stats.sent_measured += 1;
-        stats.last_done = Some(done);
-        match outcome {
-            Ok(ex) => {
-                stats.record_status(ex.status);
-                stats.bytes += ex.bytes;
-                if self.shared.scenario.expect.accepts(ex.status) {
-                    stats.record_success(micros(done - from), micros(ex.headers_at - from));
-                    if let Some(st) = ex.server_timing {
-                        stats.add_server_timing(&st);
-                    }
-                } else {
-                    self.progress.failed.fetch_add(1, Ordering::Relaxed);
-                    stats.record_error(match ex.status {
+        let (answer, server_timing) = match outcome {
+            Ok(ex) if self.shared.scenario.expect.accepts(ex.status) => (
+                Answer {
+                    status: Some(ex.status),
+                    bytes: ex.bytes,
+                    result: Ok(ex.headers_at),
+                },
+                ex.server_timing,
+            ),
+            Ok(ex) => (
+                Answer {
+                    status: Some(ex.status),
+                    bytes: ex.bytes,
+                    result: Err(match ex.status {
                         400..=499 => ErrorClass::Http4xx,
                         500..=599 => ErrorClass::Http5xx,
                         _ => ErrorClass::Expectation,
-                    });
-                }
-            }
-            Err(class) => {
-                self.progress.failed.fetch_add(1, Ordering::Relaxed);
-                stats.record_error(class);
-            }
+                    }),
+                },
+                None,
+            ),
+            Err(class) => (Answer::failed(class), None),
+        };
+        let mut stats = self.tally(from, done, answer);
+        if let Some(st) = server_timing {
+            stats.add_server_timing(&st);
         }
     }
 
@@ -416,6 +419,51 @@ impl Ctx {
     }
 }
 
+/// What one measured request adds to the tally, HTTP or LLM alike.
+struct Answer {
+    /// The response's status, when one came.
+    status: Option<u16>,
+    /// Body bytes counted for throughput.
+    bytes: u64,
+    /// When the response headers arrived, for a success; how it failed otherwise.
+    result: Result<Instant, ErrorClass>,
+}
+
+impl Answer {
+    fn failed(class: ErrorClass) -> Answer {
+        Answer {
+            status: None,
+            bytes: 0,
+            result: Err(class),
+        }
+    }
+}
+
+impl Ctx {
+    /// Count one measured request, timed from `from` (its intended start) to `done` (its last
+    /// byte), and hand back the tally for what only this kind of request adds.
+    fn tally(&self, from: Instant, done: Instant, answer: Answer) -> RefMut<'_, Stats> {
+        self.progress.done.fetch_add(1, Ordering::Relaxed);
+        let mut stats = self.stats.borrow_mut();
+        stats.sent_measured += 1;
+        stats.last_done = Some(done);
+        if let Some(status) = answer.status {
+            stats.record_status(status);
+        }
+        stats.bytes += answer.bytes;
+        match answer.result {
+            Ok(headers_at) => {
+                stats.record_success(micros(done - from), micros(headers_at - from));
+            }
+            Err(class) => {
+                self.progress.failed.fetch_add(1, Ordering::Relaxed);
+                stats.record_error(class);
+            }
+        }
+        stats
+    }
+}
+
 /// How one attempt at an LLM request failed.
 struct LlmFailure {
     class: ErrorClass,
@@ -446,27 +494,90 @@ impl LlmFailure {
     }
 }
 
+/// The error class of a status other than 200, as the provider means it.
+fn refused(status: Status) -> ErrorClass {
+    match status {
+        Status::RateLimited => ErrorClass::RateLimited,
+        Status::Overloaded => ErrorClass::Overloaded,
+        Status::ServerError => ErrorClass::Http5xx,
+        Status::ClientError => ErrorClass::Http4xx,
+        Status::Unexpected => ErrorClass::Expectation,
+    }
+}
+
+/// An attempt that the model answered in full.
+struct Served {
+    measurement: Measurement,
+    headers_at: Instant,
+    bytes: u64,
+}
+
+/// A 200 body, read to its end.
+struct Read {
+    decoded: Result<Measurement, StreamFailure>,
+    bytes: u64,
+}
+
+/// The clocks of one attempt.
+#[derive(Clone, Copy)]
+struct Deadlines {
+    /// The request's intended start; content arrival is measured from here.
+    from: Instant,
+    /// `timeouts.first_token` after the attempt's start, or the total if that comes first.
+    first: Instant,
+    /// The request's total timeout.
+    total: Instant,
+    between_tokens: Duration,
+}
+
+impl Deadlines {
+    /// The class of a timeout at `deadline`, reached while waiting for the first token or a
+    /// later one.
+    fn timed_out(&self, deadline: Instant, waiting_first: bool) -> ErrorClass {
+        if deadline == self.total {
+            ErrorClass::Timeout
+        } else if waiting_first {
+            ErrorClass::TimeoutFirstToken
+        } else {
+            ErrorClass::TimeoutBetweenTokens
+        }
+    }
+
+    /// When the next content delta is due, the last having come `last` after `from`.
+    fn next_content(&self, last: Option<Duration>) -> Instant {
+        match last {
+            None => self.first,
+            Some(at) => (self.from + at + self.between_tokens).min(self.total),
+        }
+    }
+}
+
 impl Ctx {
     /// One LLM request: each model of the chain in turn (one model unless `fallback:`), timed
     /// from `from` to the last byte of the attempt that succeeded.
     async fn llm_exchange(&mut self, from: Instant, measured: bool) {
         let shared = self.shared.clone();
         let llm = shared.scenario.llm.as_ref().expect("llm scenario");
-        let total_deadline = from + shared.scenario.request.timeout;
+        let total = from + shared.scenario.request.timeout;
         let prompts = llm.bodies.first().map_or(1, Vec::len).max(1);
         let prompt = self.rng.random_range(0..prompts);
         let mut outcome = Err(LlmFailure::of(ErrorClass::Other));
         let mut failed_over = Vec::new();
-        let mut served_at_start = from;
-        for tier in 0..llm.models.len() {
-            let attempt_start = if tier == 0 { from } else { Instant::now() };
-            served_at_start = attempt_start;
-            outcome = self
-                .llm_attempt(tier, prompt, from, attempt_start, total_deadline)
-                .await;
+        let mut tier = 0;
+        let mut served_from = from;
+        for t in 0..llm.models.len() {
+            tier = t;
+            served_from = if t == 0 { from } else { Instant::now() };
+            let at = Deadlines {
+                from,
+                first: (served_from + llm.timeouts.first_token).min(total),
+                total,
+                between_tokens: llm.timeouts.between_tokens,
+            };
+            outcome = self.llm_attempt(t, prompt, at).await;
             match &outcome {
-                Err(f) if llm.fallback && f.fails_over() && tier + 1 < llm.models.len() => {
-                    failed_over.push(tier);
+                Err(f) if llm.fallback && f.fails_over() && t + 1 < llm.models.len() => {
+                    failed_over.push(t);
                 }
                 _ => break,
             }
@@ -475,41 +586,38 @@ impl Ctx {
         if !measured {
             return;
         }
-        self.progress.done.fetch_add(1, Ordering::Relaxed);
-        let mut stats = self.stats.borrow_mut();
-        stats.sent_measured += 1;
-        stats.last_done = Some(done);
-        let s = &mut *stats;
-        let mut l = s
+        let answer = match &outcome {
+            Ok(s) => Answer {
+                status: Some(200),
+                bytes: s.bytes,
+                result: Ok(s.headers_at),
+            },
+            Err(f) => Answer {
+                status: f.status,
+                ..Answer::failed(f.class)
+            },
+        };
+        let mut stats = self.tally(from, done, answer);
+        let l = stats
             .llm
-            .take()
-            .unwrap_or_else(|| Box::new(LlmStats::new(llm.models.len())));
+            .get_or_insert_with(|| Box::new(LlmStats::new(llm.models.len())));
         for t in failed_over {
             if let Some(tier) = l.tiers.get_mut(t) {
                 tier.failed_over += 1;
             }
         }
         match outcome {
-            Ok((m, headers_at, tier, bytes)) => {
-                s.record_status(200);
-                s.bytes += bytes;
-                s.record_success(micros(done - from), micros(headers_at - from));
+            Ok(s) => {
                 let price = llm.prices.get(tier).and_then(Option::as_ref);
-                let lost = served_at_start.saturating_duration_since(from);
-                l.record_success(&m, done - from, tier, lost, price);
+                let lost = served_from.saturating_duration_since(from);
+                l.record_success(&s.measurement, done - from, tier, lost, price);
             }
             Err(f) => {
-                self.progress.failed.fetch_add(1, Ordering::Relaxed);
                 if let Some(secs) = f.retry_after {
                     l.record_retry_after(secs);
                 }
-                if let Some(st) = f.status {
-                    s.record_status(st);
-                }
-                s.record_error(f.class);
             }
         }
-        s.llm = Some(l);
     }
 
     /// One attempt on model `tier`. Deadlines: `timeouts.connect` for the connection,
@@ -519,76 +627,28 @@ impl Ctx {
         &mut self,
         tier: usize,
         prompt: usize,
-        from: Instant,
-        attempt_start: Instant,
-        total_deadline: Instant,
-    ) -> Result<(Measurement, Instant, usize, u64), LlmFailure> {
+        at: Deadlines,
+    ) -> Result<Served, LlmFailure> {
         let shared = self.shared.clone();
         let llm = shared.scenario.llm.as_ref().expect("llm scenario");
-        let t = llm.timeouts;
-        let connect_deadline = (Instant::now() + t.connect).min(total_deadline);
-        match tokio::time::timeout_at(connect_deadline.into(), self.ensure_connected()).await {
-            Err(_) => {
-                self.conn = None;
-                return Err(LlmFailure::of(if connect_deadline == total_deadline {
-                    ErrorClass::Timeout
-                } else {
-                    ErrorClass::TimeoutConnect
-                }));
-            }
-            Ok(Err(class)) => return Err(LlmFailure::of(class)),
-            Ok(Ok(())) => {}
-        }
-        let body = llm
-            .bodies
-            .get(tier)
-            .and_then(|b| b.get(prompt))
-            .cloned()
-            .unwrap_or_default();
-        let uri = match &self.static_path {
-            Some(u) => u.clone(),
-            None => return Err(LlmFailure::of(ErrorClass::Other)),
-        };
-        let mut builder = hyper::Request::builder()
-            .method(hyper::Method::POST)
-            .uri(uri)
-            .header(HOST, shared.authority.clone());
-        for (name, value) in &llm.headers {
-            builder = builder.header(name.clone(), value.clone());
-        }
-        let request = builder
-            .body(Full::new(body))
-            .map_err(|_| LlmFailure::of(ErrorClass::Other))?;
-        let first_deadline = (attempt_start + t.first_token).min(total_deadline);
-        let timed_out = |deadline: Instant, waiting_first: bool| {
-            LlmFailure::of(if deadline == total_deadline {
-                ErrorClass::Timeout
-            } else if waiting_first {
-                ErrorClass::TimeoutFirstToken
-            } else {
-                ErrorClass::TimeoutBetweenTokens
-            })
-        };
+        self.llm_connect(llm.timeouts.connect, at.total).await?;
+        let request = self.llm_request(llm, tier, prompt)?;
         let sender = self
             .conn
             .as_mut()
             .ok_or(LlmFailure::of(ErrorClass::Connect))?;
-        let response = match tokio::time::timeout_at(
-            first_deadline.into(),
-            sender.send_request(request),
-        )
-        .await
-        {
-            Err(_) => {
-                self.conn = None;
-                return Err(timed_out(first_deadline, true));
-            }
-            Ok(Err(e)) => {
-                self.conn = None;
-                return Err(LlmFailure::of(classify(&e)));
-            }
-            Ok(Ok(r)) => r,
-        };
+        let response =
+            match tokio::time::timeout_at(at.first.into(), sender.send_request(request)).await {
+                Err(_) => {
+                    self.conn = None;
+                    return Err(LlmFailure::of(at.timed_out(at.first, true)));
+                }
+                Ok(Err(e)) => {
+                    self.conn = None;
+                    return Err(LlmFailure::of(classify(&e)));
+                }
+                Ok(Ok(r)) => r,
+            };
         let headers_at = Instant::now();
         let status = response.status().as_u16();
         let closes = response
@@ -596,117 +656,191 @@ impl Ctx {
             .get(hyper::header::CONNECTION)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
         if status != 200 {
-            let retry_after = response
-                .headers()
-                .get(hyper::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(super::llm::retry_after_secs);
-            // Read the error body so the connection can be reused; it is small, and one that
-            // is not (past 1 MiB) costs the connection, not gate's memory.
-            let body = http_body_util::Limited::new(response.into_body(), 1 << 20);
-            let drained = tokio::time::timeout_at(total_deadline.into(), body.collect()).await;
-            if closes || !matches!(drained, Ok(Ok(_))) {
-                self.conn = None;
-            }
-            let class = match status {
-                429 => ErrorClass::RateLimited,
-                529 => ErrorClass::Overloaded,
-                // OpenAI has no 529: its "engine is currently overloaded" is a 503.
-                503 if llm.provider == crate::config::Provider::OpenAi => ErrorClass::Overloaded,
-                500..=599 => ErrorClass::Http5xx,
-                400..=499 => ErrorClass::Http4xx,
-                _ => ErrorClass::Expectation,
-            };
-            return Err(LlmFailure {
-                class,
-                status: Some(status),
-                retry_after: (status == 429).then_some(retry_after).flatten(),
-            });
+            return Err(self.llm_refused(llm.provider, response, closes, at).await);
         }
         let fail = |class: ErrorClass| LlmFailure {
             class,
             status: Some(status),
             retry_after: None,
         };
-        let mut body = response.into_body();
-        let mut bytes = 0u64;
-        let measurement = if llm.stream {
-            let mut parser = SseParser::new();
-            let mut decoder = Decoder::new(llm.provider);
-            let mut events = Vec::new();
-            loop {
-                let deadline = match decoder.last_content() {
-                    None => first_deadline,
-                    Some(at) => (from + at + t.between_tokens).min(total_deadline),
-                };
-                match tokio::time::timeout_at(deadline.into(), body.frame()).await {
-                    Err(_) => {
-                        self.conn = None;
-                        return Err(LlmFailure {
-                            status: Some(status),
-                            ..timed_out(deadline, decoder.ttft().is_none())
-                        });
-                    }
-                    Ok(None) => break,
-                    Ok(Some(Err(_))) => {
-                        // The connection broke mid-stream: whatever came, the stream is cut.
-                        self.conn = None;
-                        if decoder.finished() {
-                            break;
-                        }
-                        return Err(fail(ErrorClass::Truncated));
-                    }
-                    Ok(Some(Ok(frame))) => {
-                        if let Some(d) = frame.data_ref() {
-                            // Every event completed by this frame arrived now.
-                            let at = Instant::now() - from;
-                            bytes += d.len() as u64;
-                            parser.feed(d, &mut events);
-                            if parser.overflowed() || bytes > MAX_BODY_BYTES {
-                                self.conn = None;
-                                return Err(fail(if parser.overflowed() {
-                                    ErrorClass::EventTooLarge
-                                } else {
-                                    ErrorClass::BodyTooLarge
-                                }));
-                            }
-                            for ev in events.drain(..) {
-                                decoder.on_event(&ev, at);
-                            }
-                        }
-                    }
-                }
-            }
-            decoder.finish()
+        let body = response.into_body();
+        let read = if llm.stream {
+            self.llm_stream(llm.provider, body, at).await
         } else {
-            let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES as usize);
-            match tokio::time::timeout_at(total_deadline.into(), limited.collect()).await {
-                Err(_) => {
-                    self.conn = None;
-                    return Err(fail(ErrorClass::Timeout));
-                }
-                Ok(Err(e)) => {
-                    self.conn = None;
-                    return Err(fail(if e.is::<http_body_util::LengthLimitError>() {
-                        ErrorClass::BodyTooLarge
-                    } else {
-                        ErrorClass::Truncated
-                    }));
-                }
-                Ok(Ok(all)) => {
-                    let all = all.to_bytes();
-                    bytes = all.len() as u64;
-                    super::llm::decode_json(llm.provider, &all)
-                }
-            }
+            self.llm_whole(llm.provider, body, at).await
         };
+        let Read { decoded, bytes } = read.map_err(fail)?;
         if closes {
             self.conn = None;
         }
-        match measurement {
-            Ok(m) => Ok((m, headers_at, tier, bytes)),
+        match decoded {
+            Ok(measurement) => Ok(Served {
+                measurement,
+                headers_at,
+                bytes,
+            }),
             Err(StreamFailure::ErrorEvent(_)) => Err(fail(ErrorClass::StreamError)),
             Err(StreamFailure::Truncated) => Err(fail(ErrorClass::Truncated)),
+        }
+    }
+
+    /// An open connection within `timeouts.connect`, or within the total timeout if that
+    /// comes first.
+    async fn llm_connect(&mut self, connect: Duration, total: Instant) -> Result<(), LlmFailure> {
+        let deadline = (Instant::now() + connect).min(total);
+        match tokio::time::timeout_at(deadline.into(), self.ensure_connected()).await {
+            Err(_) => {
+                self.conn = None;
+                Err(LlmFailure::of(if deadline == total {
+                    ErrorClass::Timeout
+                } else {
+                    ErrorClass::TimeoutConnect
+                }))
+            }
+            Ok(r) => r.map_err(LlmFailure::of),
+        }
+    }
+
+    /// The request to model `tier` with prompt `prompt`: a body and headers the plan rendered.
+    fn llm_request(
+        &self,
+        llm: &LlmPlan,
+        tier: usize,
+        prompt: usize,
+    ) -> Result<hyper::Request<Full<Bytes>>, LlmFailure> {
+        let body = llm
+            .bodies
+            .get(tier)
+            .and_then(|b| b.get(prompt))
+            .cloned()
+            .unwrap_or_default();
+        let uri = self
+            .static_path
+            .clone()
+            .ok_or(LlmFailure::of(ErrorClass::Other))?;
+        let mut builder = hyper::Request::builder()
+            .method(hyper::Method::POST)
+            .uri(uri)
+            .header(HOST, self.shared.authority.clone());
+        for (name, value) in &llm.headers {
+            builder = builder.header(name.clone(), value.clone());
+        }
+        builder
+            .body(Full::new(body))
+            .map_err(|_| LlmFailure::of(ErrorClass::Other))
+    }
+
+    /// A status other than 200: what the provider means by it, and the pause a rate limit
+    /// asks for. The error body is read (it is small) so the connection can be reused.
+    async fn llm_refused(
+        &mut self,
+        provider: Provider,
+        response: hyper::Response<Incoming>,
+        closes: bool,
+        at: Deadlines,
+    ) -> LlmFailure {
+        let status = response.status().as_u16();
+        let meaning = provider.protocol().status(status);
+        let header = response
+            .headers()
+            .get(hyper::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok());
+        let retry_after = provider::retry_after(meaning, header);
+        // One that is not small (past 1 MiB) costs the connection, not gate's memory.
+        let body = http_body_util::Limited::new(response.into_body(), 1 << 20);
+        let drained = tokio::time::timeout_at(at.total.into(), body.collect()).await;
+        if closes || !matches!(drained, Ok(Ok(_))) {
+            self.conn = None;
+        }
+        LlmFailure {
+            class: refused(meaning),
+            status: Some(status),
+            retry_after,
+        }
+    }
+
+    /// A 200 event stream, decoded as it arrives: every event completed by a frame arrived
+    /// with that frame.
+    async fn llm_stream(
+        &mut self,
+        provider: Provider,
+        mut body: Incoming,
+        at: Deadlines,
+    ) -> Result<Read, ErrorClass> {
+        let mut parser = SseParser::new();
+        let mut decoder = Decoder::new(provider.protocol());
+        let mut events = Vec::new();
+        let mut bytes = 0u64;
+        loop {
+            let deadline = at.next_content(decoder.last_content());
+            match tokio::time::timeout_at(deadline.into(), body.frame()).await {
+                Err(_) => {
+                    self.conn = None;
+                    return Err(at.timed_out(deadline, decoder.ttft().is_none()));
+                }
+                Ok(None) => break,
+                Ok(Some(Err(_))) => {
+                    // The connection broke mid-stream: whatever came, the stream is cut.
+                    self.conn = None;
+                    if decoder.finished() {
+                        break;
+                    }
+                    return Err(ErrorClass::Truncated);
+                }
+                Ok(Some(Ok(frame))) => {
+                    if let Some(d) = frame.data_ref() {
+                        let arrived = Instant::now() - at.from;
+                        bytes += d.len() as u64;
+                        parser.feed(d, &mut events);
+                        if parser.overflowed() || bytes > MAX_BODY_BYTES {
+                            self.conn = None;
+                            return Err(if parser.overflowed() {
+                                ErrorClass::EventTooLarge
+                            } else {
+                                ErrorClass::BodyTooLarge
+                            });
+                        }
+                        for ev in events.drain(..) {
+                            decoder.on_event(&ev, arrived);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Read {
+            decoded: decoder.finish(),
+            bytes,
+        })
+    }
+
+    /// A `stream: false` 200 body, read whole.
+    async fn llm_whole(
+        &mut self,
+        provider: Provider,
+        body: Incoming,
+        at: Deadlines,
+    ) -> Result<Read, ErrorClass> {
+        let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES as usize);
+        match tokio::time::timeout_at(at.total.into(), limited.collect()).await {
+            Err(_) => {
+                self.conn = None;
+                Err(ErrorClass::Timeout)
+            }
+            Ok(Err(e)) => {
+                self.conn = None;
+                Err(if e.is::<http_body_util::LengthLimitError>() {
+                    ErrorClass::BodyTooLarge
+                } else {
+                    ErrorClass::Truncated
+                })
+            }
+            Ok(Ok(all)) => {
+                let all = all.to_bytes();
+                Ok(Read {
+                    bytes: all.len() as u64,
+                    decoded: provider::decode_json(provider.protocol(), &all),
+                })
+            }
         }
     }
 }

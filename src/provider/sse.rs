@@ -6,6 +6,29 @@
 //! field name, between the CR and the LF of a CRLF, or inside a multi-byte UTF-8 character.
 //! Lines are cut on bytes (CR and LF never occur inside a UTF-8 sequence), and only whole lines
 //! are decoded, which makes every split point equivalent to no split at all.
+//!
+//! [`frame`] is the other direction, for the mock provider: one event as a server sends it.
+
+/// The media type of an event stream (`content-type` of a response, `accept` of a request).
+pub const CONTENT_TYPE: &str = "text/event-stream";
+
+/// One event as the bytes a server sends: an `event:` line when it is named, one `data:` line
+/// per line of `data`, and the blank line that dispatches it.
+pub fn frame(event: Option<&str>, data: &str) -> String {
+    let mut out = String::with_capacity(data.len() + 32);
+    if let Some(name) = event {
+        out.push_str("event: ");
+        out.push_str(name);
+        out.push('\n');
+    }
+    for line in data.split('\n') {
+        out.push_str("data: ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push('\n');
+    out
+}
 
 /// One dispatched event.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -208,6 +231,17 @@ mod tests {
             data: data.into(),
             id: String::new(),
         }
+    }
+
+    #[test]
+    fn frames_parse_back_to_their_event() {
+        let mut p = SseParser::new();
+        let mut out = Vec::new();
+        p.feed(frame(Some("ping"), "{}").as_bytes(), &mut out);
+        p.feed(frame(None, "a\nb").as_bytes(), &mut out);
+        assert_eq!(out, vec![ev("ping", "{}"), ev("message", "a\nb")]);
+        assert_eq!(frame(Some("x"), "1"), "event: x\ndata: 1\n\n");
+        assert!(!p.has_partial_event());
     }
 
     #[test]

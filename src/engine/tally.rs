@@ -1,5 +1,7 @@
-//! Per-worker-thread measurements. One `Stats` per OS thread, shared by that thread's tasks
-//! (single-threaded runtime, so no locks), merged once at the end of a scenario.
+//! The tally of one worker thread: latency and TTFB histograms, status and error counts,
+//! Server-Timing sums, and (for `llm:` scenarios) the LLM tally of `engine::llm`. One `Stats`
+//! per OS thread, shared by that thread's tasks (single-threaded runtime, so no locks), merged
+//! once at the end of a scenario.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -151,11 +153,6 @@ impl Default for Stats {
     }
 }
 
-/// Microseconds, clamped into the histogram's range so an outlier is never lost.
-pub fn micros(d: std::time::Duration) -> u64 {
-    (d.as_micros() as u64).clamp(crate::record::HIST_LOW_US, crate::record::HIST_HIGH_US)
-}
-
 impl Stats {
     pub fn record_status(&mut self, status: u16) {
         if let Some(slot) = self.statuses.get_mut(status as usize) {
@@ -170,7 +167,7 @@ impl Stats {
 
     pub fn record_success(&mut self, latency_us: u64, ttfb_us: u64) {
         self.successes += 1;
-        // Values are clamped by `micros`, so recording cannot fail.
+        // Values are clamped by `record::micros`, so recording cannot fail.
         let _ = self.latency.record(latency_us);
         let _ = self.ttfb.record(ttfb_us);
     }
