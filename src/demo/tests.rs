@@ -501,16 +501,39 @@ async fn fixed_latency_delays_api_requests() {
 
 #[tokio::test]
 async fn jittered_latency_stays_within_the_cap() {
+    // A spread this wide puts about one draw in five past the cap (10x the median, see
+    // `latency.rs`): uncapped, such a draw would sleep 15x to 1000x the median.
+    let median = 5.0;
+    let cap = 10.0 * median;
+    // A sleep ends a little after its deadline, more so on a busy machine.
+    let late = 25.0;
     let server = start(DemoOptions {
-        latency: Some(Duration::from_millis(2)),
-        jitter: Some(0.8),
+        latency: Some(Duration::from_millis(5)),
+        jitter: Some(3.0),
         ..DemoOptions::default()
     });
-    for _ in 0..10 {
-        let r = call(server.addr(), "GET", "/api/v1/products/1", None).await;
-        let upstream = r.timing("upstream").expect("upstream metric");
-        assert!(upstream > 0.0);
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..40 {
+        let addr = server.addr();
+        calls.spawn(async move {
+            let r = tokio::time::timeout(
+                Duration::from_secs(2),
+                call(addr, "GET", "/api/v1/products/1", None),
+            )
+            .await
+            .expect("a draw far past the cap");
+            r.timing("upstream").expect("upstream metric")
+        });
     }
+    let mut draws = Vec::new();
+    while let Some(upstream) = calls.join_next().await {
+        draws.push(upstream.expect("call task"));
+    }
+    let highest = draws.iter().copied().fold(0.0, f64::max);
+    assert!(highest <= cap + late, "past the cap of {cap} ms: {draws:?}");
+    // The spread is really on (draws reach the cap), so the bound above is tested.
+    assert!(highest >= cap, "no draw reached the cap: {draws:?}");
+    assert!(draws.iter().any(|d| *d < median), "{draws:?}");
 }
 
 #[test]

@@ -4,8 +4,7 @@
 
 use std::process::Command;
 
-mod common;
-use common::text;
+use crate::common::text;
 
 fn demo(charts: &std::path::Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_gate"))

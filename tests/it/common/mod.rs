@@ -1,5 +1,4 @@
-//! Helpers shared by the integration test binaries.
-#![allow(dead_code, reason = "each test binary uses its own subset")]
+//! Helpers shared by the integration test modules.
 
 pub mod fake_github;
 
@@ -24,6 +23,24 @@ pub fn gate_in(dir: &Path, db: &Path, args: &[&str]) -> Output {
 
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+/// The cells of the terminal table header whose first cell is `first`, trimmed (column widths
+/// follow the data, so a test compares cells, not the padded line).
+pub fn header_cells(stdout: &str, first: &str) -> Vec<String> {
+    let line = stdout
+        .lines()
+        .find(|l| {
+            l.strip_prefix('│')
+                .and_then(|rest| rest.split('┆').next())
+                .is_some_and(|cell| cell.trim() == first)
+        })
+        .unwrap_or_else(|| panic!("no table header starting with {first}\n{stdout}"));
+    line.trim_start_matches('│')
+        .trim_end_matches('│')
+        .split('┆')
+        .map(|c| c.trim().to_string())
+        .collect()
 }
 
 /// Run git with a fixed identity; returns trimmed stdout, panics on failure.
@@ -75,4 +92,50 @@ pub fn shop_service() -> gate::demo::DemoServer {
         },
     )
     .unwrap()
+}
+
+/// A loopback HTTP server that answers every request `200 {}` (and closes the connection) and
+/// keeps each request's head, lower-cased: what gate really put on the wire.
+pub struct Recorder {
+    url: String,
+    heads: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Recorder {
+    pub fn start() -> Recorder {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = heads.clone();
+        // The thread ends with the test process; it only ever blocks in accept.
+        std::thread::spawn(move || {
+            for mut s in listener.incoming().flatten() {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                seen.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&buf).to_lowercase());
+                let _ = s.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}",
+                );
+            }
+        });
+        Recorder { url, heads }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The request heads received so far.
+    pub fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
 }

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use gate::demo::{DemoOptions, DemoServer};
 
+use crate::common::text;
+
 /// A history database shared by the tests of this process that do not bring their own, so no
 /// test writes into the repository's `.gate/`.
 fn scratch_db() -> &'static Path {
@@ -35,10 +37,6 @@ fn gate_cmd(args: &[&str]) -> Command {
 
 fn gate(args: &[&str]) -> Output {
     gate_cmd(args).output().expect("gate runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn service(opts: DemoOptions) -> DemoServer {
@@ -334,7 +332,7 @@ fn clap_usage_errors_exit_2() {
 
 #[test]
 fn secrets_from_the_environment_reach_the_wire_but_no_output() {
-    let svc = service(DemoOptions::default());
+    let svc = crate::common::Recorder::start();
     let secret = "sk-test-4f9a7c1e-do-not-leak";
     let dir = suite_dir(&[
         (
@@ -360,6 +358,19 @@ fn secrets_from_the_environment_reach_the_wire_but_no_output() {
     .output()
     .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // Sent, from the scenario and from the suite's defaults.
+    let heads = svc.heads();
+    assert!(!heads.is_empty());
+    for head in &heads {
+        assert!(
+            head.contains(&format!("\r\nauthorization: bearer {secret}\r\n")),
+            "{head}"
+        );
+        assert!(
+            head.contains(&format!("\r\nx-api-key: {secret}\r\n")),
+            "{head}"
+        );
+    }
     let doc = std::fs::read_to_string(&json).unwrap();
     assert!(doc.contains("with-secret"));
     for (what, body) in [
