@@ -230,13 +230,16 @@ pub(crate) mod test_support {
     ) {
         let pixels = Pixels::decode(png_bytes);
         let area = pixels.plot_area();
-        for (name, colour) in series {
-            let n = pixels.count(area, *colour);
-            assert!(
-                n >= min,
-                "{name} ({colour:?}): {n} pixels inside the plot area {area:?}, want {min}"
-            );
-        }
+        let missing: Vec<String> = series
+            .iter()
+            .map(|(name, colour)| (name, colour, pixels.count(area, *colour)))
+            .filter(|(_, _, n)| *n < min)
+            .map(|(name, colour, n)| format!("{name} ({colour:?}): {n} pixels"))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "series not drawn inside the plot area {area:?} (want {min} pixels each): {missing:?}"
+        );
     }
 }
 

@@ -347,7 +347,7 @@ mod tests {
                 ("throughput", ORANGE),
                 ("errors", PURPLE),
             ],
-            150,
+            100,
         );
     }
 

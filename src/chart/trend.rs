@@ -334,7 +334,11 @@ mod tests {
         let size = ChartSize::default();
         let png = trend(&chart(points), size).unwrap();
         assert_chart(&png, size);
-        assert_series_drawn(&png, &[("p50", GREEN), ("p95", BLUE), ("p99", PURPLE)], 400);
+        assert_series_drawn(
+            &png,
+            &[("p50", GREEN), ("p95", BLUE), ("p99", PURPLE)],
+            1000,
+        );
     }
 
     #[test]

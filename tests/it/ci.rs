@@ -291,11 +291,17 @@ fn ci_publishes_one_sticky_comment_with_charts_and_survives_github_failures() {
     assert!(stderr.contains("HTTP 429; retrying in 1.0 s"), "{stderr}");
     assert!(stderr.contains("HTTP 502; retrying"), "{stderr}");
     assert!(stderr.contains("updated gate's comment"), "{stderr}");
-    let patches = gh.calls()[before..]
+    let patches: Vec<_> = gh.calls()[before..]
         .iter()
         .filter(|c| c.method == "PATCH")
-        .count();
-    assert_eq!(patches, 2);
+        .cloned()
+        .collect();
+    assert_eq!(patches.len(), 2);
+    assert!(patches[0].body.contains(MARKER), "{}", patches[0].body);
+    assert_eq!(
+        patches[0].body, patches[1].body,
+        "the retry sends the same comment"
+    );
     assert_eq!(marked(&gh, 7).len(), 1);
 
     // 4. A create that fails at the gateway is not repeated blindly: gate looks, then posts once.
