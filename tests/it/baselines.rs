@@ -21,6 +21,7 @@ fn names(endpoints: &serde_json::Value) -> BTreeSet<String> {
 
 #[test]
 fn the_committed_baseline_imports_and_a_fresh_run_compares_with_it() {
+    let _machine = crate::common::shared();
     let file = Path::new(MANIFEST).join("baselines/example-main.json");
     let export: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();

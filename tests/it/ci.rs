@@ -158,6 +158,7 @@ fn marked(gh: &FakeGitHub, pr: u64) -> Vec<crate::common::fake_github::Comment> 
 
 #[test]
 fn ci_publishes_one_sticky_comment_with_charts_and_survives_github_failures() {
+    let _machine = crate::common::alone();
     let svc = crate::common::shop_service();
     let target = svc.url();
     let repo = Repo::new();

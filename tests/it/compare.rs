@@ -35,6 +35,7 @@ fn run(dir: &Path, target: &str) -> Output {
 
 #[test]
 fn compare_flags_the_n_plus_one_and_points_at_the_database() {
+    let _machine = crate::common::alone();
     let svc = crate::common::shop_service();
     let dir = repo();
     let r = dir.path();
@@ -152,6 +153,7 @@ fn compare_flags_the_n_plus_one_and_points_at_the_database() {
 
 #[test]
 fn compare_refuses_what_it_cannot_compare() {
+    let _machine = crate::common::shared();
     let svc = DemoServer::start("127.0.0.1:0".parse().unwrap(), DemoOptions::default()).unwrap();
     let dir = repo();
     let r = dir.path();

@@ -31,6 +31,7 @@ fn short_run(dir: &Path, db: &Path, target: &str) -> Output {
 
 #[test]
 fn runs_on_two_branches_are_listed_exported_and_imported_exactly() {
+    let _machine = crate::common::shared();
     let svc = DemoServer::start("127.0.0.1:0".parse().unwrap(), DemoOptions::default()).unwrap();
     let repo = tempfile::tempdir().unwrap();
     let r = repo.path();
@@ -140,6 +141,7 @@ fn runs_on_two_branches_are_listed_exported_and_imported_exactly() {
 
 #[test]
 fn outside_a_git_checkout_runs_are_saved_and_it_says_so() {
+    let _machine = crate::common::shared();
     let svc = DemoServer::start("127.0.0.1:0".parse().unwrap(), DemoOptions::default()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("h.db");
@@ -156,6 +158,7 @@ fn outside_a_git_checkout_runs_are_saved_and_it_says_so() {
 
 #[test]
 fn a_file_that_is_not_a_gate_history_is_refused_with_exit_3_and_left_alone() {
+    let _machine = crate::common::shared();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("precious.db");
     std::fs::write(&db, "my notes, not a database").unwrap();
@@ -189,6 +192,7 @@ fn a_file_that_is_not_a_gate_history_is_refused_with_exit_3_and_left_alone() {
 
 #[test]
 fn secrets_never_reach_the_database_file() {
+    let _machine = crate::common::shared();
     let svc = DemoServer::start("127.0.0.1:0".parse().unwrap(), DemoOptions::default()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let secret = "tok_live_93f8a1d2c4b6e0";
@@ -222,6 +226,7 @@ fn secrets_never_reach_the_database_file() {
 /// 100 runs afterwards, none lost, no writer refused.
 #[test]
 fn concurrent_writers_lose_nothing() {
+    let _machine = crate::common::shared();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("h.db");
     let run = |uid: String| gate::record::RunRecord {

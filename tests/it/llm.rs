@@ -80,6 +80,7 @@ fn mock_input_tokens(words: usize) -> u64 {
 
 #[test]
 fn two_model_comparison_prints_the_table_counts_usage_and_never_leaks_the_key() {
+    let _machine = crate::common::shared();
     let svc = service();
     let dir = suite(
         &svc.url(),
@@ -181,6 +182,7 @@ fn two_model_comparison_prints_the_table_counts_usage_and_never_leaks_the_key() 
 
 #[test]
 fn a_ramp_finds_the_knee_where_the_model_runs_out_of_capacity() {
+    let _machine = crate::common::shared();
     let svc = service();
     // mock-fast serves 8 at once and answers 429 past that.
     let dir = suite(
@@ -238,6 +240,7 @@ fn a_ramp_finds_the_knee_where_the_model_runs_out_of_capacity() {
 
 #[test]
 fn ttft_is_the_first_content_delta_not_the_prelude() {
+    let _machine = crate::common::shared();
     let svc = service();
     // mock-prelude: the role prelude / message_start after 1 ms, the first token at 300 ms.
     let scenario = |provider: &str| {
@@ -338,6 +341,7 @@ fn always_500() -> String {
 
 #[test]
 fn every_error_kind_is_counted_as_its_kind_and_never_as_a_success() {
+    let _machine = crate::common::shared();
     let svc = service();
     let url = svc.url();
     let five_hundred = always_500();
@@ -502,6 +506,7 @@ fn every_error_kind_is_counted_as_its_kind_and_never_as_a_success() {
 
 #[test]
 fn bad_llm_scenarios_are_bad_input() {
+    let _machine = crate::common::shared();
     let dir = suite(
         "http://127.0.0.1:9",
         &[(
@@ -542,6 +547,7 @@ fn never_accepting() -> (tokio::runtime::Runtime, tokio::net::TcpListener, Strin
 
 #[test]
 fn a_connect_that_hangs_is_a_connect_timeout() {
+    let _machine = crate::common::shared();
     let (_rt, _listener, url) = never_accepting();
     let dir = suite(
         &url,
@@ -564,6 +570,7 @@ fn a_connect_that_hangs_is_a_connect_timeout() {
 
 #[test]
 fn a_ttft_regression_between_two_runs_fails_the_gate() {
+    let _machine = crate::common::shared();
     let svc = service();
     // Same scenario definition both times (the header's text is `${MOCK_TTFT}`); only the
     // environment variable, and with it the mock's TTFT, differs.

@@ -34,6 +34,7 @@ fn parses_as_gate(line: &str) {
 
 #[test]
 fn the_example_pr_gate_workflow_runs_gate_ci_on_prs_and_saves_main() {
+    let _machine = crate::common::shared();
     let wf = load(".github/workflows/perf-gate.yml");
     // `pull_request:` with nothing under it: every pull request, whatever its branch or paths.
     assert_eq!(
@@ -85,6 +86,7 @@ fn the_example_pr_gate_workflow_runs_gate_ci_on_prs_and_saves_main() {
 
 #[test]
 fn the_fork_safe_pair_measures_without_secrets_and_publishes_from_trusted_code() {
+    let _machine = crate::common::shared();
     let measure = load(".github/examples/perf-gate-fork-measure.yml");
     assert_eq!(measure["name"], "perf-gate-measure");
     assert_eq!(measure["permissions"]["contents"], "read");

@@ -139,3 +139,22 @@ impl Recorder {
         self.heads.lock().unwrap().clone()
     }
 }
+
+/// Tests run as threads of one process, two at a time on a 2-core machine. A test that judges
+/// short runs statistically (a regression must be found, an unchanged endpoint must not move)
+/// measures `alone()`, as it did when it was a test binary of its own; every other test holds
+/// `shared()` while it runs, so it never overlaps one of those.
+static MACHINE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+pub fn alone() -> std::sync::RwLockWriteGuard<'static, ()> {
+    // A failed test poisons the lock; the next one may still run.
+    MACHINE
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+pub fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    MACHINE
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
