@@ -86,7 +86,7 @@ pub enum HistoryCommand {
         #[arg(long, value_name = "K", default_value_t = 5)]
         baseline_runs: usize,
     },
-    /// Write runs (with histograms) as a versioned JSON file, e.g. baselines/main.json.
+    /// Write runs (with histograms) as a versioned JSON file, e.g. baselines/example-main.json.
     Export {
         #[command(flatten)]
         db: DbArg,

@@ -325,7 +325,7 @@ fn summary_table(
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{SMALL, assert_chart};
+    use super::super::test_support::{SMALL, assert_chart, assert_series_drawn};
     use super::*;
 
     fn histogram(scale: f64) -> hdrhistogram::Histogram<u64> {
@@ -372,10 +372,9 @@ mod tests {
             base: spectrum_from_histogram("base (main)", &histogram(1.0)),
             head: spectrum_from_histogram("head (PR)", &histogram(1.3)),
         };
-        assert_chart(
-            &distribution(&chart, ChartSize::default()).unwrap(),
-            ChartSize::default(),
-        );
+        let png = distribution(&chart, ChartSize::default()).unwrap();
+        assert_chart(&png, ChartSize::default());
+        assert_series_drawn(&png, &[("base", BLUE), ("head", VERMILLION)], 400);
     }
 
     #[test]

@@ -64,6 +64,108 @@ pub(crate) mod test_support {
         assert_eq!((w, h), (size.width, size.height));
         assert!(colours > 8, "image looks blank: {colours} colours");
     }
+
+    /// A decoded chart, RGB row by row.
+    pub(crate) struct Pixels {
+        width: usize,
+        height: usize,
+        rgb: Vec<u8>,
+    }
+
+    /// A rectangle of pixels, edges included.
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) struct Rect {
+        pub(crate) left: usize,
+        pub(crate) top: usize,
+        pub(crate) right: usize,
+        pub(crate) bottom: usize,
+    }
+
+    impl Pixels {
+        pub(crate) fn decode(png_bytes: &[u8]) -> Pixels {
+            let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+            let mut reader = decoder.read_info().expect("valid PNG header");
+            let mut buf = vec![0; reader.output_buffer_size().expect("sane size")];
+            let info = reader.next_frame(&mut buf).expect("valid PNG data");
+            assert_eq!(info.color_type, png::ColorType::Rgb);
+            buf.truncate(info.buffer_size());
+            Pixels {
+                width: info.width as usize,
+                height: info.height as usize,
+                rgb: buf,
+            }
+        }
+
+        fn row(&self, y: usize) -> impl Iterator<Item = &[u8]> {
+            self.rgb[y * self.width * 3..(y + 1) * self.width * 3].chunks_exact(3)
+        }
+
+        /// The plot area: the box spanned by the gridlines and the x axis, found as the rows
+        /// where grey line pixels run unbroken across at least an eighth of the image. Title,
+        /// legend and axis labels lie outside it; text never makes such a run.
+        pub(crate) fn plot_area(&self) -> Rect {
+            let grey = |p: &[u8]| {
+                let (lo, hi) = (p.iter().min().unwrap(), p.iter().max().unwrap());
+                *lo >= 0x80 && *hi <= 0xF6 && hi - lo <= 20
+            };
+            let min_run = self.width / 8;
+            let mut area: Option<Rect> = None;
+            for y in 0..self.height {
+                let mut start = 0;
+                for (x, p) in self.row(y).enumerate() {
+                    if !grey(p) {
+                        start = x + 1;
+                        continue;
+                    }
+                    if x + 1 - start < min_run {
+                        continue;
+                    }
+                    let a = area.get_or_insert(Rect {
+                        left: start,
+                        top: y,
+                        right: x,
+                        bottom: y,
+                    });
+                    a.left = a.left.min(start);
+                    a.right = a.right.max(x);
+                    a.bottom = y;
+                }
+            }
+            area.expect("a chart with gridlines")
+        }
+
+        /// Pixels inside `area` within 16 of `colour` on every channel: a line's own colour, not
+        /// its anti-aliased edge blended into white.
+        pub(crate) fn count(&self, area: Rect, colour: plotters::style::RGBColor) -> usize {
+            let want = [colour.0, colour.1, colour.2];
+            (area.top..=area.bottom)
+                .flat_map(|y| self.row(y).skip(area.left).take(area.right + 1 - area.left))
+                .filter(|p| p.iter().zip(want).all(|(a, b)| a.abs_diff(b) <= 16))
+                .count()
+        }
+    }
+
+    /// Each colour is drawn inside the plot area in at least `min` pixels. A chart that lost
+    /// its data still has its size, title, legend (in the series' colours) and axes; this is
+    /// what tells the two apart.
+    pub(crate) fn assert_series_drawn(
+        png_bytes: &[u8],
+        series: &[(&str, plotters::style::RGBColor)],
+        min: usize,
+    ) {
+        let pixels = Pixels::decode(png_bytes);
+        let area = pixels.plot_area();
+        let missing: Vec<String> = series
+            .iter()
+            .map(|(name, colour)| (name, colour, pixels.count(area, *colour)))
+            .filter(|(_, _, n)| *n < min)
+            .map(|(name, colour, n)| format!("{name} ({colour:?}): {n} pixels"))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "series not drawn inside the plot area {area:?} (want {min} pixels each): {missing:?}"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -221,7 +221,7 @@ fn axis_in_panel(
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{MEDIUM, SMALL, assert_chart};
+    use super::super::test_support::{MEDIUM, SMALL, assert_chart, assert_series_drawn};
     use super::*;
 
     pub(crate) fn sample() -> ModelChart {
@@ -250,7 +250,10 @@ mod tests {
 
     #[test]
     fn renders_models_side_by_side() {
-        assert_chart(&models(&sample(), MEDIUM).unwrap(), MEDIUM);
+        let png = models(&sample(), MEDIUM).unwrap();
+        assert_chart(&png, MEDIUM);
+        let [first, second, ..] = SERIES;
+        assert_series_drawn(&png, &[("mock-fast", first), ("mock-smart", second)], 1000);
     }
 
     #[test]

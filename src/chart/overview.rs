@@ -225,7 +225,7 @@ fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{MEDIUM, SMALL, assert_chart};
+    use super::super::test_support::{MEDIUM, SMALL, assert_chart, assert_series_drawn};
     use super::*;
 
     fn chart(series: Vec<(String, Vec<Option<f64>>)>, runs: usize) -> OverviewChart {
@@ -251,7 +251,18 @@ mod tests {
             ),
             ("checkout".to_string(), vec![Some(200.0); 6]),
         ];
-        assert_chart(&overview(&chart(series, 10), MEDIUM).unwrap(), MEDIUM);
+        let png = overview(&chart(series, 10), MEDIUM).unwrap();
+        assert_chart(&png, MEDIUM);
+        let [first, second, third, ..] = SERIES;
+        assert_series_drawn(
+            &png,
+            &[
+                ("user-orders", first),
+                ("products", second),
+                ("checkout", third),
+            ],
+            150,
+        );
     }
 
     #[test]

@@ -315,7 +315,7 @@ fn draw(area: &Area<'_>, theme: &Theme, c: &RampChart) -> Result<(), ChartError>
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{MEDIUM, SMALL, assert_chart};
+    use super::super::test_support::{MEDIUM, SMALL, assert_chart, assert_series_drawn};
     use super::*;
 
     fn step(c: u32) -> RampStep {
@@ -337,7 +337,18 @@ mod tests {
             knee: Some(25),
         };
         let size = MEDIUM;
-        assert_chart(&ramp(&chart, size).unwrap(), size);
+        let png = ramp(&chart, size).unwrap();
+        assert_chart(&png, size);
+        assert_series_drawn(
+            &png,
+            &[
+                ("p50 latency", GREEN),
+                ("p95 latency", BLUE),
+                ("throughput", ORANGE),
+                ("errors", PURPLE),
+            ],
+            100,
+        );
     }
 
     #[test]

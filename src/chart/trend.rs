@@ -298,7 +298,7 @@ fn label_lines(label: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{MEDIUM, SMALL, assert_chart, inspect};
+    use super::super::test_support::{MEDIUM, SMALL, assert_chart, assert_series_drawn, inspect};
     use super::*;
 
     fn point(i: usize, p95: f64) -> TrendPoint {
@@ -332,7 +332,13 @@ mod tests {
         last.highlight = true;
         last.regression = true;
         let size = ChartSize::default();
-        assert_chart(&trend(&chart(points), size).unwrap(), ChartSize::default());
+        let png = trend(&chart(points), size).unwrap();
+        assert_chart(&png, size);
+        assert_series_drawn(
+            &png,
+            &[("p50", GREEN), ("p95", BLUE), ("p99", PURPLE)],
+            1000,
+        );
     }
 
     #[test]

@@ -500,16 +500,34 @@ async fn fixed_latency_delays_api_requests() {
 
 #[tokio::test]
 async fn jittered_latency_stays_within_the_cap() {
+    // A spread this wide puts about a third of the draws past the cap (10x the median, see
+    // `latency.rs`); uncapped, most of those would sleep from 15x to thousands of times the
+    // median.
+    let median = 2.0;
+    let cap = 10.0 * median;
+    // A sleep ends after its deadline, by tens of milliseconds on a busy test machine.
+    let late = 60.0;
     let server = start(DemoOptions {
         latency: Some(Duration::from_millis(2)),
-        jitter: Some(0.8),
+        jitter: Some(6.0),
         ..DemoOptions::default()
     });
-    for _ in 0..10 {
-        let r = call(server.addr(), "GET", "/api/v1/products/1", None).await;
-        let upstream = r.timing("upstream").expect("upstream metric");
-        assert!(upstream > 0.0);
+    // One request at a time: concurrent handlers share the server's runtime with its timers.
+    let mut draws = Vec::new();
+    for _ in 0..30 {
+        let r = tokio::time::timeout(
+            Duration::from_secs(2),
+            call(server.addr(), "GET", "/api/v1/products/1", None),
+        )
+        .await
+        .expect("a draw far past the cap");
+        draws.push(r.timing("upstream").expect("upstream metric"));
     }
+    let highest = draws.iter().copied().fold(0.0, f64::max);
+    assert!(highest <= cap + late, "past the cap of {cap} ms: {draws:?}");
+    // The spread is really on (draws reach the cap), so the bound above is tested.
+    assert!(highest >= cap, "no draw reached the cap: {draws:?}");
+    assert!(draws.iter().any(|d| *d < median), "{draws:?}");
 }
 
 #[test]

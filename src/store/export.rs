@@ -1,5 +1,5 @@
 //! `gate history export` / `import`: a versioned JSON file of whole runs (histograms included),
-//! for teams whose CI cannot keep the database between jobs (`baselines/main.json`).
+//! for teams whose CI cannot keep the database between jobs (`baselines/example-main.json`).
 
 use serde::{Deserialize, Serialize};
 

@@ -34,9 +34,14 @@ fn parses_as_gate(line: &str) {
 
 #[test]
 fn the_example_pr_gate_workflow_runs_gate_ci_on_prs_and_saves_main() {
+    let _machine = crate::common::shared();
     let wf = load(".github/workflows/perf-gate.yml");
-    assert!(wf["on"]["pull_request"].is_null() || wf["on"]["pull_request"].is_object());
-    assert!(wf["on"].get("pull_request").is_some());
+    // `pull_request:` with nothing under it: every pull request, whatever its branch or paths.
+    assert_eq!(
+        wf["on"].get("pull_request"),
+        Some(&Value::Null),
+        "gate ci runs on every pull request"
+    );
     assert_eq!(wf["on"]["push"]["branches"][0], "main");
     assert_eq!(wf["permissions"]["pull-requests"], "write");
     assert_eq!(wf["permissions"]["contents"], "write");
@@ -58,20 +63,30 @@ fn the_example_pr_gate_workflow_runs_gate_ci_on_prs_and_saves_main() {
     );
     let uses: Vec<&str> = steps.iter().filter_map(|s| s["uses"].as_str()).collect();
     assert!(uses.contains(&"actions/cache/restore@v4") && uses.contains(&"actions/cache/save@v4"));
+    let mut checked = Vec::new();
     for line in runs(job)
         .iter()
         .flat_map(|r| r.lines().map(str::to_string).collect::<Vec<_>>())
     {
-        if line.trim_start().starts_with("./target/release/gate ci")
-            || line.trim_start().starts_with("./target/release/gate run")
-        {
-            parses_as_gate(&line);
+        for command in ["ci", "run"] {
+            if line
+                .trim_start()
+                .starts_with(&format!("./target/release/gate {command}"))
+            {
+                parses_as_gate(&line);
+                checked.push(command);
+            }
         }
     }
+    assert!(
+        checked.contains(&"ci") && checked.contains(&"run"),
+        "the PR step runs `gate ci`, the push step `gate run`: checked {checked:?}"
+    );
 }
 
 #[test]
 fn the_fork_safe_pair_measures_without_secrets_and_publishes_from_trusted_code() {
+    let _machine = crate::common::shared();
     let measure = load(".github/examples/perf-gate-fork-measure.yml");
     assert_eq!(measure["name"], "perf-gate-measure");
     assert_eq!(measure["permissions"]["contents"], "read");

@@ -8,9 +8,8 @@ use std::process::{Command, Output};
 
 use gate::demo::Regression;
 
-mod common;
-use common::fake_github::FakeGitHub;
-use common::{git, text};
+use crate::common::fake_github::FakeGitHub;
+use crate::common::{git, text};
 
 /// Looks like an Actions token; grepped for in every output.
 const TOKEN: &str = "ghs_FAKEtoken0123456789abcdefSECRET";
@@ -23,7 +22,7 @@ struct Repo {
 impl Repo {
     fn new() -> Repo {
         Repo {
-            dir: common::scratch_repo(),
+            dir: crate::common::scratch_repo(),
         }
     }
 
@@ -40,7 +39,7 @@ impl Repo {
     }
 
     fn run(&self, target: &str) {
-        let out = common::gate_in(
+        let out = crate::common::gate_in(
             self.path(),
             &self.db(),
             &[
@@ -113,7 +112,7 @@ fn assert_no_token(repo: &Repo, outputs: &[&Output]) {
         }
     }
     for f in files {
-        let bytes = std::fs::read(&f).unwrap_or_default();
+        let bytes = std::fs::read(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         assert!(
             !bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()),
             "token in {}",
@@ -150,7 +149,7 @@ fn regressed_row(body: &str, endpoint: &str) -> bool {
 }
 
 /// gate's unkeyed comments on the PR.
-fn marked(gh: &FakeGitHub, pr: u64) -> Vec<common::fake_github::Comment> {
+fn marked(gh: &FakeGitHub, pr: u64) -> Vec<crate::common::fake_github::Comment> {
     gh.comments(pr)
         .into_iter()
         .filter(|c| c.body.starts_with(&format!("{MARKER}\n")))
@@ -159,7 +158,8 @@ fn marked(gh: &FakeGitHub, pr: u64) -> Vec<common::fake_github::Comment> {
 
 #[test]
 fn ci_publishes_one_sticky_comment_with_charts_and_survives_github_failures() {
-    let svc = common::shop_service();
+    let _machine = crate::common::alone();
+    let svc = crate::common::shop_service();
     let target = svc.url();
     let repo = Repo::new();
     let r = repo.path();
@@ -292,11 +292,17 @@ fn ci_publishes_one_sticky_comment_with_charts_and_survives_github_failures() {
     assert!(stderr.contains("HTTP 429; retrying in 1.0 s"), "{stderr}");
     assert!(stderr.contains("HTTP 502; retrying"), "{stderr}");
     assert!(stderr.contains("updated gate's comment"), "{stderr}");
-    let patches = gh.calls()[before..]
+    let patches: Vec<_> = gh.calls()[before..]
         .iter()
         .filter(|c| c.method == "PATCH")
-        .count();
-    assert_eq!(patches, 2);
+        .cloned()
+        .collect();
+    assert_eq!(patches.len(), 2);
+    assert!(patches[0].body.contains(MARKER), "{}", patches[0].body);
+    assert_eq!(
+        patches[0].body, patches[1].body,
+        "the retry sends the same comment"
+    );
     assert_eq!(marked(&gh, 7).len(), 1);
 
     // 4. A create that fails at the gateway is not repeated blindly: gate looks, then posts once.

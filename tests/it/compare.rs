@@ -6,15 +6,14 @@ use std::process::Output;
 
 use gate::demo::{DemoOptions, DemoServer, Regression};
 
-mod common;
-use common::{git, text};
+use crate::common::{git, text};
 
 fn gate_in(dir: &Path, args: &[&str]) -> Output {
-    common::gate_in(dir, &dir.join(".gate/history.db"), args)
+    crate::common::gate_in(dir, &dir.join(".gate/history.db"), args)
 }
 
 fn repo() -> tempfile::TempDir {
-    common::scratch_repo()
+    crate::common::scratch_repo()
 }
 
 fn run(dir: &Path, target: &str) -> Output {
@@ -36,7 +35,8 @@ fn run(dir: &Path, target: &str) -> Output {
 
 #[test]
 fn compare_flags_the_n_plus_one_and_points_at_the_database() {
-    let svc = common::shop_service();
+    let _machine = crate::common::alone();
+    let svc = crate::common::shop_service();
     let dir = repo();
     let r = dir.path();
     // Three baseline runs: enough for a measured noise band that one odd run cannot inflate.
@@ -153,6 +153,7 @@ fn compare_flags_the_n_plus_one_and_points_at_the_database() {
 
 #[test]
 fn compare_refuses_what_it_cannot_compare() {
+    let _machine = crate::common::shared();
     let svc = DemoServer::start("127.0.0.1:0".parse().unwrap(), DemoOptions::default()).unwrap();
     let dir = repo();
     let r = dir.path();

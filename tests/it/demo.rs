@@ -4,8 +4,7 @@
 
 use std::process::Command;
 
-mod common;
-use common::text;
+use crate::common::text;
 
 fn demo(charts: &std::path::Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_gate"))
@@ -25,6 +24,7 @@ fn demo(charts: &std::path::Path) -> std::process::Output {
 
 #[test]
 fn demo_tells_the_whole_story_offline() {
+    let _machine = crate::common::alone();
     let charts = tempfile::tempdir().unwrap();
     // The story is a statistical judgement of short runs on a shared test machine (a debug
     // build, here): one retry absorbs a noisy minute, and a broken gate fails both.

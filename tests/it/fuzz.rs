@@ -197,6 +197,7 @@ fn text(b: &[u8]) -> String {
 
 #[test]
 fn fuzz_durations_thresholds_templates_env() {
+    let _machine = crate::common::shared();
     use gate::config::parse_threshold;
     use gate::config::template::{Template, expand_env};
     use gate::units::parse_duration;
@@ -263,18 +264,19 @@ fn fuzz_durations_thresholds_templates_env() {
 
 #[test]
 fn fuzz_scenario_yaml() {
+    let _machine = crate::common::shared();
     use gate::config::{Overrides, Source, build_plan};
     let seeds: Vec<&[u8]> = vec![
-        include_bytes!("../scenarios/create-order.yml"),
-        include_bytes!("../scenarios/products-list.yml"),
-        include_bytes!("../scenarios/user-orders.yml"),
-        include_bytes!("../scenarios/llm/compare.yml"),
-        include_bytes!("../scenarios/llm/fallback.yml"),
-        include_bytes!("../scenarios/llm/ramp.yml"),
+        include_bytes!("../../scenarios/create-order.yml"),
+        include_bytes!("../../scenarios/products-list.yml"),
+        include_bytes!("../../scenarios/user-orders.yml"),
+        include_bytes!("../../scenarios/llm/compare.yml"),
+        include_bytes!("../../scenarios/llm/fallback.yml"),
+        include_bytes!("../../scenarios/llm/ramp.yml"),
         b"name: a\nrequest: { method: GET, url: / }\nload: { users: [1, 2], step: 1s }\n",
         b"name: a\nrequest: { method: POST, url: /x, json: { a: [1, 2, { b: \"{{ random_int(1, 3) }}\" }] } }\nload: { rate: 10/s, duration: 1s }\n",
     ];
-    let suite: &[u8] = include_bytes!("../scenarios/suite.yml");
+    let suite: &[u8] = include_bytes!("../../scenarios/suite.yml");
     let overrides = Overrides {
         target: Some("http://127.0.0.1:9".into()),
         ..Overrides::default()
@@ -307,6 +309,7 @@ fn fuzz_scenario_yaml() {
 
 #[test]
 fn fuzz_sse_and_llm_decoders() {
+    let _machine = crate::common::shared();
     use gate::provider::sse::SseParser;
     use gate::provider::{Decoder, Provider, decode_json};
     let anthropic: &[u8] = b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":12,\"output_tokens\":1}}}\n\nevent: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n: ping\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":9}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
@@ -344,6 +347,7 @@ fn fuzz_sse_and_llm_decoders() {
 
 #[test]
 fn fuzz_server_timing_and_retry_after() {
+    let _machine = crate::common::shared();
     use gate::engine::tally::{Stats, parse_server_timing};
     fuzz(
         "server-timing",
@@ -382,6 +386,7 @@ fn fuzz_server_timing_and_retry_after() {
 
 #[test]
 fn fuzz_history_import_histograms_and_github_event() {
+    let _machine = crate::common::shared();
     use gate::record::{decode_histogram, encode_histogram, new_histogram};
     use gate::store::Export;
     let mut h = new_histogram();

@@ -141,6 +141,7 @@ fn suite_dir() -> tempfile::TempDir {
 
 #[test]
 fn a_full_disk_keeps_the_report_and_the_history_whole() {
+    let _machine = crate::common::shared();
     let Some(fs) = Tmpfs::mount("1m") else { return };
     let addr = ok_server();
     let suite = suite_dir();
@@ -188,6 +189,7 @@ fn a_full_disk_keeps_the_report_and_the_history_whole() {
 
 #[test]
 fn a_read_only_history_keeps_the_report_and_exits_3() {
+    let _machine = crate::common::shared();
     let Some(fs) = Tmpfs::mount("4m") else { return };
     let addr = ok_server();
     let suite = suite_dir();
@@ -266,6 +268,7 @@ const SPILLED: u64 = 256 << 10;
 
 #[test]
 fn kill_9_during_saves_never_leaves_a_half_written_run() {
+    let _machine = crate::common::shared();
     let dir = tempfile::tempdir().unwrap();
     let export = big_export(dir.path(), RUNS);
     let db = dir.path().join("history.db");
@@ -341,6 +344,7 @@ fn kill_9_during_saves_never_leaves_a_half_written_run() {
 
 #[test]
 fn four_gate_runs_at_once_on_one_database_lose_nothing() {
+    let _machine = crate::common::shared();
     let addr = ok_server();
     let suite = suite_dir();
     let db = suite.path().join("shared.db");

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use gate::demo::{DemoOptions, DemoServer};
 
+use crate::common::text;
+
 /// A history database shared by the tests of this process that do not bring their own, so no
 /// test writes into the repository's `.gate/`.
 fn scratch_db() -> &'static Path {
@@ -37,10 +39,6 @@ fn gate(args: &[&str]) -> Output {
     gate_cmd(args).output().expect("gate runs")
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 fn service(opts: DemoOptions) -> DemoServer {
     DemoServer::start("127.0.0.1:0".parse::<SocketAddr>().unwrap(), opts)
         .expect("sample service starts")
@@ -61,6 +59,7 @@ fn read_json(path: &Path) -> serde_json::Value {
 
 #[test]
 fn run_reports_every_endpoint_and_writes_a_decodable_json_document() {
+    let _machine = crate::common::shared();
     let svc = service(DemoOptions::default());
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("run.json");
@@ -151,6 +150,7 @@ fn run_reports_every_endpoint_and_writes_a_decodable_json_document() {
 
 #[test]
 fn a_broken_threshold_fails_the_gate_with_exit_1_and_says_which() {
+    let _machine = crate::common::shared();
     let svc = service(DemoOptions::default());
     let dir = suite_dir(&[(
         "fast.yml",
@@ -175,6 +175,7 @@ fn a_broken_threshold_fails_the_gate_with_exit_1_and_says_which() {
 
 #[test]
 fn failures_are_classified_and_never_abort_the_run() {
+    let _machine = crate::common::shared();
     let svc = service(DemoOptions::default());
     let dir = suite_dir(&[
         (
@@ -236,6 +237,7 @@ fn failures_are_classified_and_never_abort_the_run() {
 
 #[test]
 fn an_unreachable_target_exits_3_naming_the_address() {
+    let _machine = crate::common::shared();
     // Bind and drop to get a loopback port with nothing listening.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -253,6 +255,7 @@ fn an_unreachable_target_exits_3_naming_the_address() {
 /// Every kind of bad input: one line naming file:line:col and field (or the flag), exit 2.
 #[test]
 fn bad_input_gets_a_located_one_line_error_and_exit_2() {
+    let _machine = crate::common::shared();
     let cases: &[(&str, &str, &[&str])] = &[
         ("malformed-yaml", "name: x\nrequest: { url: /a\n", &[]),
         (
@@ -312,6 +315,7 @@ fn bad_input_gets_a_located_one_line_error_and_exit_2() {
 
 #[test]
 fn clap_usage_errors_exit_2() {
+    let _machine = crate::common::shared();
     let out = gate(&["run", "--no-such-flag"]);
     assert_eq!(out.status.code(), Some(2));
     let out = gate(&["serve-demo", "--regress", "slow-everything"]);
@@ -334,7 +338,8 @@ fn clap_usage_errors_exit_2() {
 
 #[test]
 fn secrets_from_the_environment_reach_the_wire_but_no_output() {
-    let svc = service(DemoOptions::default());
+    let _machine = crate::common::shared();
+    let svc = crate::common::Recorder::start();
     let secret = "sk-test-4f9a7c1e-do-not-leak";
     let dir = suite_dir(&[
         (
@@ -352,7 +357,7 @@ fn secrets_from_the_environment_reach_the_wire_but_no_output() {
         "--suite",
         dir.path().to_str().unwrap(),
         "--target",
-        &svc.url(),
+        svc.url(),
         "--json",
         json.to_str().unwrap(),
     ])
@@ -360,6 +365,20 @@ fn secrets_from_the_environment_reach_the_wire_but_no_output() {
     .output()
     .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // Sent, from the scenario and from the suite's defaults.
+    // (Connections gate opened and closed without a request leave an empty head.)
+    let heads: Vec<String> = svc.heads().into_iter().filter(|h| !h.is_empty()).collect();
+    assert!(!heads.is_empty());
+    for head in &heads {
+        assert!(
+            head.contains(&format!("\r\nauthorization: bearer {secret}\r\n")),
+            "{head}"
+        );
+        assert!(
+            head.contains(&format!("\r\nx-api-key: {secret}\r\n")),
+            "{head}"
+        );
+    }
     let doc = std::fs::read_to_string(&json).unwrap();
     assert!(doc.contains("with-secret"));
     for (what, body) in [
@@ -377,6 +396,7 @@ fn secrets_from_the_environment_reach_the_wire_but_no_output() {
 
 #[test]
 fn open_model_sends_at_the_scheduled_rate() {
+    let _machine = crate::common::shared();
     let svc = service(DemoOptions::default());
     let dir = suite_dir(&[(
         "rate.yml",
@@ -405,6 +425,7 @@ fn open_model_sends_at_the_scheduled_rate() {
 /// (no coordinated omission), and the late starts are reported.
 #[test]
 fn open_model_counts_latency_from_the_schedule_when_the_target_falls_behind() {
+    let _machine = crate::common::shared();
     let svc = service(DemoOptions {
         latency: Some(Duration::from_millis(20)),
         ..DemoOptions::default()
@@ -445,6 +466,7 @@ fn open_model_counts_latency_from_the_schedule_when_the_target_falls_behind() {
 
 #[test]
 fn a_ramp_reports_each_step_finds_the_knee_and_draws_it() {
+    let _machine = crate::common::shared();
     // A closed loop against a fixed 5 ms delay: throughput grows with the number of users.
     let svc = service(DemoOptions {
         latency: Some(Duration::from_millis(5)),
@@ -503,6 +525,7 @@ fn a_ramp_reports_each_step_finds_the_knee_and_draws_it() {
 /// The stalling sample service freezes every request that arrives during the stall.
 #[test]
 fn a_stalled_service_holds_requests_until_the_stall_ends() {
+    let _machine = crate::common::shared();
     let svc = service(DemoOptions {
         stall: Some((Duration::ZERO, Duration::from_millis(600))),
         ..DemoOptions::default()
@@ -532,6 +555,7 @@ fn a_stalled_service_holds_requests_until_the_stall_ends() {
 
 #[test]
 fn a_request_budget_stops_the_scenario_exactly() {
+    let _machine = crate::common::shared();
     let svc = service(DemoOptions::default());
     let dir = suite_dir(&[(
         "budget.yml",
@@ -558,6 +582,7 @@ fn a_request_budget_stops_the_scenario_exactly() {
 
 #[test]
 fn json_to_stdout_keeps_the_table_on_stderr() {
+    let _machine = crate::common::shared();
     let svc = service(DemoOptions::default());
     let out = gate(&[
         "run",
@@ -582,6 +607,7 @@ fn json_to_stdout_keeps_the_table_on_stderr() {
 /// As a user would: `gate serve-demo` in one shell, `gate run --target` in another.
 #[test]
 fn serve_demo_then_run_against_it() {
+    let _machine = crate::common::shared();
     use std::io::{BufRead, BufReader};
     let mut child = gate_cmd(&[
         "serve-demo",
@@ -626,6 +652,7 @@ fn serve_demo_then_run_against_it() {
 
 #[test]
 fn ctrl_c_stops_the_run_and_reports_partial_results() {
+    let _machine = crate::common::shared();
     let svc = service(DemoOptions::default());
     let dir = suite_dir(&[(
         "long.yml",
@@ -670,6 +697,7 @@ fn ctrl_c_stops_the_run_and_reports_partial_results() {
 
 #[test]
 fn calibrate_measures_false_alarms_and_detection_end_to_end() {
+    let _machine = crate::common::shared();
     let dir = tempfile::tempdir().unwrap();
     let pool = dir.path().join("pool.json");
     let out = gate(&[

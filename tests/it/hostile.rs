@@ -442,48 +442,56 @@ const LLM_BUDGET: Duration = Duration::from_secs(15);
 
 #[test]
 fn endless_chunked_body_is_cut_at_the_body_limit() {
+    let _machine = crate::common::shared();
     let o = survives(Mode::EndlessChunked, HTTP_SCENARIO, HTTP_BUDGET);
     fails_as_dead(Mode::EndlessChunked, &o, "body_too_large");
 }
 
 #[test]
 fn a_ten_gigabyte_body_is_cut_at_the_body_limit() {
+    let _machine = crate::common::shared();
     let o = survives(Mode::HugeBody, HTTP_SCENARIO, HTTP_BUDGET);
     fails_as_dead(Mode::HugeBody, &o, "body_too_large");
 }
 
 #[test]
 fn a_two_megabyte_header_line_is_refused() {
+    let _machine = crate::common::shared();
     let o = survives(Mode::BigHeader, HTTP_SCENARIO, HTTP_BUDGET);
     fails_as_dead(Mode::BigHeader, &o, "header_too_large");
 }
 
 #[test]
 fn silence_after_accept_times_out() {
+    let _machine = crate::common::shared();
     let o = survives(Mode::Silence, HTTP_SCENARIO, HTTP_BUDGET);
     fails_as_dead(Mode::Silence, &o, "timeout");
 }
 
 #[test]
 fn a_reset_in_the_middle_of_a_body_is_a_reset() {
+    let _machine = crate::common::shared();
     let o = survives(Mode::ResetMidBody, HTTP_SCENARIO, HTTP_BUDGET);
     fails_as_dead(Mode::ResetMidBody, &o, "reset");
 }
 
 #[test]
 fn invalid_chunked_framing_is_a_protocol_error() {
+    let _machine = crate::common::shared();
     let o = survives(Mode::BadChunked, HTTP_SCENARIO, HTTP_BUDGET);
     fails_as_dead(Mode::BadChunked, &o, "protocol");
 }
 
 #[test]
 fn an_ssh_banner_is_a_protocol_error() {
+    let _machine = crate::common::shared();
     let o = survives(Mode::NotHttp, HTTP_SCENARIO, HTTP_BUDGET);
     fails_as_dead(Mode::NotHttp, &o, "protocol");
 }
 
 #[test]
 fn absurd_server_timing_values_are_ignored_and_the_history_stays_readable() {
+    let _machine = crate::common::shared();
     let o = survives(Mode::AbsurdServerTiming, HTTP_SCENARIO, HTTP_BUDGET);
     assert_eq!(o.code, 0, "the responses were fine\n{}", o.stderr);
     let e = &o.json.as_ref().unwrap()["run"]["endpoints"][0];
@@ -526,6 +534,7 @@ fn absurd_server_timing_values_are_ignored_and_the_history_stays_readable() {
 
 #[test]
 fn a_gzip_bomb_is_never_inflated() {
+    let _machine = crate::common::shared();
     let o = survives(Mode::GzipBomb, HTTP_SCENARIO, HTTP_BUDGET);
     assert_eq!(o.code, 0, "{}", o.stderr);
     let e = &o.json.as_ref().unwrap()["run"]["endpoints"][0];
@@ -540,12 +549,14 @@ fn a_gzip_bomb_is_never_inflated() {
 
 #[test]
 fn an_sse_line_of_100_megabytes_is_cut_at_the_event_limit() {
+    let _machine = crate::common::shared();
     let o = survives(Mode::SseHugeLine, LLM_SCENARIO, LLM_BUDGET);
     fails_as_dead(Mode::SseHugeLine, &o, "event_too_large");
 }
 
 #[test]
 fn retry_after_of_every_odd_shape_never_panics() {
+    let _machine = crate::common::shared();
     let o = survives(Mode::OddRetryAfter, LLM_SCENARIO, LLM_BUDGET);
     fails_as_dead(Mode::OddRetryAfter, &o, "rate_limited");
     let e = &o.json.as_ref().unwrap()["run"]["endpoints"][0];
@@ -620,11 +631,13 @@ fn dies(fault: &str, expect: &str) {
 
 #[test]
 fn a_virtual_user_that_panics_ends_the_run_with_exit_3() {
+    let _machine = crate::common::shared();
     dies("task-panic", "a virtual user panicked");
 }
 
 #[test]
 fn a_load_thread_that_panics_ends_the_run_with_exit_3() {
+    let _machine = crate::common::shared();
     dies("thread-panic", "load thread panicked");
 }
 
@@ -632,6 +645,7 @@ fn a_load_thread_that_panics_ends_the_run_with_exit_3() {
 /// value from `${ENV}`, an API key or a token.
 #[test]
 fn secrets_stay_out_of_panics_and_errors() {
+    let _machine = crate::common::shared();
     const SECRET: &str = "s3cr3t-d0-n0t-pr1nt-7f3a";
     let server = serve(Mode::Ok);
     let dir = tempfile::tempdir().unwrap();

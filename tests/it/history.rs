@@ -6,8 +6,7 @@ use std::process::{Command, Output};
 
 use gate::demo::{DemoOptions, DemoServer};
 
-mod common;
-use common::{gate_in, git, text};
+use crate::common::{gate_in, git, text};
 
 const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -32,6 +31,7 @@ fn short_run(dir: &Path, db: &Path, target: &str) -> Output {
 
 #[test]
 fn runs_on_two_branches_are_listed_exported_and_imported_exactly() {
+    let _machine = crate::common::shared();
     let svc = DemoServer::start("127.0.0.1:0".parse().unwrap(), DemoOptions::default()).unwrap();
     let repo = tempfile::tempdir().unwrap();
     let r = repo.path();
@@ -141,6 +141,7 @@ fn runs_on_two_branches_are_listed_exported_and_imported_exactly() {
 
 #[test]
 fn outside_a_git_checkout_runs_are_saved_and_it_says_so() {
+    let _machine = crate::common::shared();
     let svc = DemoServer::start("127.0.0.1:0".parse().unwrap(), DemoOptions::default()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("h.db");
@@ -157,6 +158,7 @@ fn outside_a_git_checkout_runs_are_saved_and_it_says_so() {
 
 #[test]
 fn a_file_that_is_not_a_gate_history_is_refused_with_exit_3_and_left_alone() {
+    let _machine = crate::common::shared();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("precious.db");
     std::fs::write(&db, "my notes, not a database").unwrap();
@@ -190,6 +192,7 @@ fn a_file_that_is_not_a_gate_history_is_refused_with_exit_3_and_left_alone() {
 
 #[test]
 fn secrets_never_reach_the_database_file() {
+    let _machine = crate::common::shared();
     let svc = DemoServer::start("127.0.0.1:0".parse().unwrap(), DemoOptions::default()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let secret = "tok_live_93f8a1d2c4b6e0";
@@ -218,58 +221,49 @@ fn secrets_never_reach_the_database_file() {
     assert!(!hay.contains("tok_live"));
 }
 
-/// Two processes saving 50 runs each at the same time: 100 runs afterwards, none lost.
+/// Two writers saving 50 runs each at the same time, every run by its own `gate history import`
+/// process (each opens the database, checks its schema and writes in a transaction of its own):
+/// 100 runs afterwards, none lost, no writer refused.
 #[test]
 fn concurrent_writers_lose_nothing() {
+    let _machine = crate::common::shared();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("h.db");
-    let me = std::env::current_exe().unwrap();
-    let workers: Vec<_> = (0..2)
-        .map(|w| {
-            Command::new(&me)
-                .args(["--exact", "save_worker", "--nocapture", "--test-threads=1"])
-                .env("GATE_SAVE_WORKER_DB", &db)
-                .env("GATE_SAVE_WORKER_ID", w.to_string())
-                // The child is a test binary: keep its own "test result" lines out of our output.
-                .stdout(std::process::Stdio::null())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for mut w in workers {
-        assert!(w.wait().unwrap().success());
+    let run = |uid: String| gate::record::RunRecord {
+        version: gate::record::RECORD_VERSION,
+        uid,
+        gate_version: "test".into(),
+        started_at: gate::record::now_rfc3339(),
+        finished_at: gate::record::now_rfc3339(),
+        target: "http://127.0.0.1:1".into(),
+        suite: "s".into(),
+        label: None,
+        complete: true,
+        faults: Vec::new(),
+        git: None,
+        pr: None,
+        environment: None,
+        endpoints: Vec::new(),
+    };
+    for w in 0..2 {
+        for i in 0..50 {
+            let export = gate::store::Export::new(None, vec![run(format!("w{w}-{i}"))]);
+            std::fs::write(dir.path().join(format!("w{w}-{i}.json")), export.to_json()).unwrap();
+        }
     }
+    std::thread::scope(|s| {
+        for w in 0..2 {
+            let (dir, db) = (dir.path(), &db);
+            s.spawn(move || {
+                for i in 0..50 {
+                    let file = format!("w{w}-{i}.json");
+                    let out = gate_in(dir, db, &["history", "import", &file]);
+                    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+                    assert!(text(&out.stdout).contains("imported 1 run(s)"));
+                }
+            });
+        }
+    });
     let store = gate::store::Store::open(&db).unwrap();
     assert_eq!(store.count().unwrap(), 100);
-}
-
-/// The body of one writer process of `concurrent_writers_lose_nothing` (a no-op otherwise).
-#[test]
-fn save_worker() {
-    let (Ok(db), Ok(id)) = (
-        std::env::var("GATE_SAVE_WORKER_DB"),
-        std::env::var("GATE_SAVE_WORKER_ID"),
-    ) else {
-        return;
-    };
-    let mut store = gate::store::Store::open(Path::new(&db)).unwrap();
-    for i in 0..50 {
-        let run = gate::record::RunRecord {
-            version: gate::record::RECORD_VERSION,
-            uid: format!("w{id}-{i}"),
-            gate_version: "test".into(),
-            started_at: gate::record::now_rfc3339(),
-            finished_at: gate::record::now_rfc3339(),
-            target: "http://127.0.0.1:1".into(),
-            suite: "s".into(),
-            label: None,
-            complete: true,
-            faults: Vec::new(),
-            git: None,
-            pr: None,
-            environment: None,
-            endpoints: Vec::new(),
-        };
-        store.save(&run).unwrap();
-    }
 }
