@@ -79,13 +79,15 @@ pub fn scratch_repo() -> tempfile::TempDir {
     dir
 }
 
-/// The sample service as the demo runs it: a simulated 50 µs database round trip per statement
-/// (what makes the N+1 cost something) and a 2 ms upstream with a little jitter.
+/// The sample service with a simulated 400 µs database round trip per statement (what makes
+/// the N+1 cost something; the demo uses 50 µs) and a 2 ms upstream with a little jitter.
 pub fn shop_service() -> gate::demo::DemoServer {
     gate::demo::DemoServer::start(
         "127.0.0.1:0".parse().unwrap(),
         gate::demo::DemoOptions {
-            db_latency: Some(std::time::Duration::from_micros(50)),
+            // 400 µs a query: the N+1 (about 50 extra queries per user) then costs ~20 ms
+            // against ~3 ms, an effect no noise on a loaded runner can hide.
+            db_latency: Some(std::time::Duration::from_micros(400)),
             latency: Some(std::time::Duration::from_millis(2)),
             jitter: Some(0.1),
             ..gate::demo::DemoOptions::default()
