@@ -38,6 +38,27 @@ pub enum Command {
     /// The run history: list, show, prune, export, import.
     #[command(subcommand)]
     History(HistoryCommand),
+    /// Build a static trend site from the history (HTML and SVG: no script, no network; open
+    /// index.html from disk or publish the directory, e.g. to GitHub Pages).
+    Dashboard(DashboardArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DashboardArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    /// Where to write the site (created if missing; files of the same name are replaced).
+    #[arg(long, value_name = "DIR", default_value = "site")]
+    pub out: PathBuf,
+    /// How many of the branch's newest runs to show.
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    pub last: usize,
+    /// The branch whose runs to show (default: the suite's baseline branch, else main).
+    #[arg(long, value_name = "BRANCH")]
+    pub branch: Option<String>,
+    /// The suite whose SLO thresholds and tolerances apply (when present).
+    #[arg(long, value_name = "DIR|FILE", default_value = "scenarios")]
+    pub suite: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -3,10 +3,12 @@
 //! x = −log10(1 − p): 90% sits at 1, 99% at 2, 99.9% at 3, so each step right is a tail ten times
 //! rarer and the tail gets as much room as the median, which is where regressions hide.
 
+
 use plotters::prelude::PathElement;
 use plotters::style::text_anchor::HPos;
 
 use super::canvas::{
+    Surface,
     self, Area, Font, Frame, LegendItem, Marker, VAlign, XTick, broken_line, marker, stroke,
 };
 use super::style::{
@@ -121,7 +123,7 @@ fn nines_label(k: usize) -> String {
     }
 }
 
-fn draw(area: &Area<'_>, theme: &Theme, c: &DistributionChart) -> Result<(), ChartError> {
+fn draw<DB: Surface>(area: &Area<DB>, theme: &Theme, c: &DistributionChart) -> Result<(), ChartError> {
     let title = format!(
         "{} — latency distribution, base vs head (percentile spectrum)",
         c.endpoint
@@ -246,8 +248,8 @@ fn draw(area: &Area<'_>, theme: &Theme, c: &DistributionChart) -> Result<(), Cha
 
 /// base → head at the key percentiles, in the top-left corner where a spectrum (rising to the
 /// right) leaves room.
-fn summary_table(
-    area: &Area<'_>,
+fn summary_table<DB: Surface>(
+    area: &Area<DB>,
     theme: &Theme,
     frame: &Frame,
     base: &[(f64, f64)],

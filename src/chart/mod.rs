@@ -12,14 +12,16 @@ mod models;
 mod overview;
 mod ramp;
 pub mod series;
+mod spark;
 mod style;
 mod trend;
 
 pub use distribution::{DistributionChart, Spectrum, distribution, spectrum_from_histogram};
 pub use models::{ModelBar, ModelChart, models};
-pub use overview::{OverviewChart, overview};
+pub use overview::{LinesChart, OverviewChart, lines_svg, overview, overview_svg};
 pub use ramp::{RampChart, RampStep, ramp};
-pub use trend::{TrendChart, TrendPoint, trend};
+pub use spark::{SparkChart, SparkPoint, spark, spark_svg};
+pub use trend::{TrendChart, TrendPoint, trend, trend_svg};
 
 /// Output size in pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,16 +67,21 @@ pub fn file_name(kind: &str, endpoint: &str) -> String {
         s if s.is_empty() => "chart".to_string(),
         s => s,
     };
+    format!("{kind}-{}.png", safe_name(endpoint))
+}
+
+/// The endpoint part of `file_name`: lowercase ASCII, digits and dashes, at most 69 characters,
+/// never empty.
+pub fn safe_name(endpoint: &str) -> String {
     let full = slug(endpoint);
-    let name = if full.is_empty() {
+    if full.is_empty() {
         format!("endpoint-{:08x}", fnv1a(endpoint) as u32)
     } else if full.len() > MAX_SLUG {
         let cut = full[..MAX_SLUG].trim_end_matches('-');
         format!("{cut}-{:08x}", fnv1a(endpoint) as u32)
     } else {
         full
-    };
-    format!("{kind}-{name}.png")
+    }
 }
 
 fn slug(s: &str) -> String {

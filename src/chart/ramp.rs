@@ -3,11 +3,13 @@
 //! Two panels sharing one x axis rather than two y axes on one plot: latency and throughput cross
 //! each other arbitrarily on a shared plot, and readers then compare the wrong lines.
 
+
 use plotters::prelude::PathElement;
 use plotters::style::RGBColor;
 use plotters::style::text_anchor::HPos;
 
 use super::canvas::{
+    Surface,
     self, Area, Font, Frame, LegendItem, Marker, XTick, broken_line, marker, stroke,
 };
 use super::style::{
@@ -86,7 +88,7 @@ impl XScale {
     }
 }
 
-fn draw(area: &Area<'_>, theme: &Theme, c: &RampChart) -> Result<(), ChartError> {
+fn draw<DB: Surface>(area: &Area<DB>, theme: &Theme, c: &RampChart) -> Result<(), ChartError> {
     let title = format!(
         "{} — ramp: latency and throughput vs concurrency",
         c.endpoint

@@ -4,6 +4,7 @@ mod calibrate;
 mod charts;
 mod ci;
 mod compare;
+mod dashboard;
 mod demo;
 mod history;
 mod publish;
@@ -27,6 +28,7 @@ pub fn dispatch(command: Command) -> Result<Outcome, Error> {
         Command::Ci(args) => ci::ci(args),
         Command::Publish(args) => publish::publish(args),
         Command::History(cmd) => history::history(cmd),
+        Command::Dashboard(args) => dashboard::dashboard(args),
     }
 }
 
