@@ -67,6 +67,7 @@ fn llm(model: &str, ttft_ms: f64, tps: f64, per_1k: f64) -> LlmRecord {
         stream: true,
         ttft: summary(ttft_ms),
         output_tps_mean: tps,
+        time_per_token: summary(1000.0 / tps),
         cost: Some(CostRecord {
             per_1k_usd: per_1k,
             ..Default::default()
@@ -113,7 +114,8 @@ fn run(i: usize, branch: &str, orders_ms: f64) -> RunRecord {
     }
 }
 
-const SUITE: &str = "name: t\ntarget: http://127.0.0.1:9\nthresholds:\n  - p95 < 60ms\n  - error_rate < 5%\n";
+const SUITE: &str =
+    "name: t\ntarget: http://127.0.0.1:9\nthresholds:\n  - p95 < 60ms\n  - error_rate < 5%\n";
 const SCENARIO: &str = "name: NAME\nrequest: { method: GET, url: /x }\n";
 
 /// A history with 8 runs of main (user-orders regresses in the last one) and 2 of a feature
@@ -149,7 +151,15 @@ fn build_site(dir: &Path) -> PathBuf {
     let o = common::gate_in(
         dir,
         &db,
-        &["dashboard", "--out", "site", "--last", "7", "--branch", "main"],
+        &[
+            "dashboard",
+            "--out",
+            "site",
+            "--last",
+            "7",
+            "--branch",
+            "main",
+        ],
     );
     assert!(
         o.status.success(),
@@ -216,7 +226,12 @@ fn the_site_escapes_names_links_only_relatively_and_shows_every_endpoint() {
     );
 
     let index = std::fs::read_to_string(site.join("index.html")).unwrap();
-    for shown in ["user-orders", "products-list", "chat/claude-x", "chat/gpt-y"] {
+    for shown in [
+        "user-orders",
+        "products-list",
+        "chat/claude-x",
+        "chat/gpt-y",
+    ] {
         assert!(index.contains(shown), "index lacks {shown}");
     }
     // The hostile name only ever appears escaped.
@@ -250,7 +265,10 @@ fn the_site_escapes_names_links_only_relatively_and_shows_every_endpoint() {
     // The regression of the last run is marked: on the index, on the endpoint's chart.
     assert!(index.contains("<span class=\"badge fail\">regression</span> user-orders"));
     let orders = std::fs::read_to_string(site.join("endpoint-user-orders.html")).unwrap();
-    assert!(orders.contains("flagged regression</title>"), "no marked point");
+    assert!(
+        orders.contains("flagged regression</title>"),
+        "no marked point"
+    );
     assert!(orders.contains("SLO p95 &lt; 60ms"), "no SLO line");
     assert_eq!(
         orders.matches("<title>p95 ").count(),
@@ -258,7 +276,10 @@ fn the_site_escapes_names_links_only_relatively_and_shows_every_endpoint() {
         "a hover value per run shown"
     );
     // --last 7 of 8 runs: the oldest is used as a baseline but not shown.
-    assert!(!index.contains(">#1<") && index.contains(">#2<"), "run window");
+    assert!(
+        !index.contains(">#1<") && index.contains(">#2<"),
+        "run window"
+    );
     let llm = std::fs::read_to_string(site.join("llm-chat.html")).unwrap();
     for part in [
         "Time to first token",
@@ -345,7 +366,9 @@ fn file_url(p: &Path) -> String {
 fn every_page_renders_in_headless_chromium_without_console_errors() {
     let Some(exe) = chromium() else {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CI=true but Chromium is missing: install it (apt-get install -y chromium) or set GATE_CHROMIUM");
+            panic!(
+                "CI=true but Chromium is missing: install it (apt-get install -y chromium) or set GATE_CHROMIUM"
+            );
         }
         eprintln!(
             "\n\n*** SKIPPED: Chromium not found; the dashboard was NOT checked in a browser. ***\n*** Install it (apt-get install -y chromium) or set GATE_CHROMIUM. ***\n"
@@ -390,7 +413,11 @@ fn every_page_renders_in_headless_chromium_without_console_errors() {
         );
         assert!(console.is_empty(), "{url}: console messages {console:#?}");
         let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
-        assert!(size > 10_000, "{}: screenshot missing or blank", shot.display());
+        assert!(
+            size > 10_000,
+            "{}: screenshot missing or blank",
+            shot.display()
+        );
         if name == "index" {
             index_dom = dom;
         }
@@ -406,4 +433,45 @@ fn every_page_renders_in_headless_chromium_without_console_errors() {
         assert!(index_dom.contains(shown), "rendered index lacks {shown}");
     }
     eprintln!("screenshots: {}", shots.display());
+}
+
+#[test]
+fn the_example_pages_workflow_builds_the_dashboard_from_mains_history() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/.github/examples/dashboard-pages.yml"
+    );
+    let wf: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(wf["on"]["workflow_run"]["branches"][0], "main");
+    assert_eq!(wf["permissions"]["pages"], "write");
+    assert_eq!(wf["permissions"]["id-token"], "write");
+    let steps = wf["jobs"]["build"]["steps"].as_array().unwrap();
+    let restore = steps
+        .iter()
+        .find(|s| s["uses"] == "actions/cache/restore@v4")
+        .expect("restores the history");
+    assert_eq!(restore["with"]["path"], ".gate/history.db");
+    assert_eq!(restore["with"]["restore-keys"], "gate-history-main-");
+    let build = steps
+        .iter()
+        .filter_map(|s| s["run"].as_str())
+        .find(|r| r.contains("gate dashboard"))
+        .expect("a gate dashboard step");
+    let words: Vec<&str> = build.split_whitespace().collect();
+    let start = words.iter().position(|w| w.ends_with("/gate")).unwrap();
+    use clap::Parser;
+    let cli = gate::cli::Cli::try_parse_from(&words[start..]).unwrap();
+    let gate::cli::Command::Dashboard(args) = cli.command else {
+        panic!("not the dashboard command: {build}");
+    };
+    assert_eq!(args.branch.as_deref(), Some("main"));
+    let upload = steps
+        .iter()
+        .find(|s| s["uses"] == "actions/upload-pages-artifact@v3")
+        .expect("uploads the site");
+    assert_eq!(upload["with"]["path"], args.out.display().to_string());
+    let deploy = &wf["jobs"]["deploy"];
+    assert_eq!(deploy["needs"], "build");
+    assert_eq!(deploy["steps"][0]["uses"], "actions/deploy-pages@v4");
 }

@@ -8,8 +8,8 @@
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::{
-    BitMapBackend, Circle, DrawingArea, DrawingAreaErrorKind, DrawingBackend, SVGBackend, IntoDrawingArea, IntoFont,
-    PathElement, Polygon, Rectangle, Text,
+    BitMapBackend, Circle, DrawingArea, DrawingAreaErrorKind, DrawingBackend, IntoDrawingArea,
+    IntoFont, PathElement, Polygon, Rectangle, SVGBackend, Text,
 };
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{Color, FontStyle, FontTransform, RGBColor, ShapeStyle, TextStyle};
@@ -56,6 +56,16 @@ pub(super) fn render(
     size: ChartSize,
     draw: impl FnOnce(&Area<BitMapBackend<'_>>, &Theme) -> Result<(), ChartError>,
 ) -> Result<Vec<u8>, ChartError> {
+    render_zoomed(size, 1.0, draw)
+}
+
+/// `render` with type, strokes and margins `zoom` times their usual size for this image size:
+/// small multiples are shown small, so they need larger type than the design scale gives.
+pub(super) fn render_zoomed(
+    size: ChartSize,
+    zoom: f64,
+    draw: impl FnOnce(&Area<BitMapBackend<'_>>, &Theme) -> Result<(), ChartError>,
+) -> Result<Vec<u8>, ChartError> {
     check_size(size)?;
     style::register_fonts()?;
     let (w, h) = (size.width * SUPERSAMPLE, size.height * SUPERSAMPLE);
@@ -63,7 +73,7 @@ pub(super) fn render(
     {
         let root = BitMapBackend::with_buffer(&mut big, (w, h)).into_drawing_area();
         root.fill(&WHITE)?;
-        draw(&root, &Theme::new(size))?;
+        draw(&root, &Theme::new(size).zoomed(zoom))?;
         root.present()?;
     }
     let small = halve(&big, w as usize);
@@ -79,10 +89,19 @@ pub(super) fn render_svg(
     size: ChartSize,
     draw: impl FnOnce(&Area<SVGBackend<'_>>, &Theme) -> Result<(), ChartError>,
 ) -> Result<Vec<u8>, ChartError> {
+    render_svg_zoomed(size, 1.0, draw)
+}
+
+/// `render_svg` at `zoom` (see `render_zoomed`).
+pub(super) fn render_svg_zoomed(
+    size: ChartSize,
+    zoom: f64,
+    draw: impl FnOnce(&Area<SVGBackend<'_>>, &Theme) -> Result<(), ChartError>,
+) -> Result<Vec<u8>, ChartError> {
     check_size(size)?;
     style::register_fonts()?;
     let (w, h) = (size.width * SUPERSAMPLE, size.height * SUPERSAMPLE);
-    let theme = Theme::new_svg(size);
+    let theme = Theme::new_svg(size).zoomed(zoom);
     let mut doc = String::new();
     {
         let root = SVGBackend::with_string(&mut doc, (w, h)).into_drawing_area();
@@ -94,7 +113,9 @@ pub(super) fn render_svg(
     // chart is shown at the requested size and scales with its container.
     let head = format!("<svg width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\"");
     let Some(rest) = doc.strip_prefix(&head) else {
-        return Err(ChartError::Draw("unexpected SVG header from plotters".into()));
+        return Err(ChartError::Draw(
+            "unexpected SVG header from plotters".into(),
+        ));
     };
     let mut out = format!(
         "<svg class=\"chart\" width=\"{}\" height=\"{}\" viewBox=\"0 0 {w} {h}\" role=\"img\"{rest}",
@@ -851,7 +872,13 @@ pub(super) fn x_axis<DB: Surface>(
     Ok(())
 }
 
-fn thin<DB: Surface>(area: &Area<DB>, theme: &Theme, frame: &Frame, ticks: &[XTick], font: Font) -> Vec<bool> {
+fn thin<DB: Surface>(
+    area: &Area<DB>,
+    theme: &Theme,
+    frame: &Frame,
+    ticks: &[XTick],
+    font: Font,
+) -> Vec<bool> {
     let n = ticks.len();
     if n == 0 {
         return Vec::new();

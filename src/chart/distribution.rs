@@ -3,13 +3,12 @@
 //! x = −log10(1 − p): 90% sits at 1, 99% at 2, 99.9% at 3, so each step right is a tail ten times
 //! rarer and the tail gets as much room as the median, which is where regressions hide.
 
-
 use plotters::prelude::PathElement;
 use plotters::style::text_anchor::HPos;
 
 use super::canvas::{
-    Surface,
-    self, Area, Font, Frame, LegendItem, Marker, VAlign, XTick, broken_line, marker, stroke,
+    self, Area, Font, Frame, LegendItem, Marker, Surface, VAlign, XTick, broken_line, marker,
+    stroke,
 };
 use super::style::{
     BLUE, GRID, INK, MUTED, Theme, Ticks, VERMILLION, WHITE, fmt_value, max_finite, usable,
@@ -123,7 +122,11 @@ fn nines_label(k: usize) -> String {
     }
 }
 
-fn draw<DB: Surface>(area: &Area<DB>, theme: &Theme, c: &DistributionChart) -> Result<(), ChartError> {
+fn draw<DB: Surface>(
+    area: &Area<DB>,
+    theme: &Theme,
+    c: &DistributionChart,
+) -> Result<(), ChartError> {
     let title = format!(
         "{} — latency distribution, base vs head (percentile spectrum)",
         c.endpoint

@@ -5,7 +5,6 @@
 //! units and "better" points in different directions (lower TTFT and cost, higher tok/s), so each
 //! gets its own axis and its own title saying which way is better.
 
-
 use plotters::prelude::{Color, PathElement, Rectangle};
 use plotters::style::text_anchor::HPos;
 

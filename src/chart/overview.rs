@@ -1,11 +1,9 @@
 //! p95 of every endpoint over the last runs: the chart a team looks at first.
 
-
 use plotters::style::text_anchor::HPos;
 
 use super::canvas::{
-    Surface,
-    self, Area, Font, Frame, LegendItem, MARKERS, XTick, broken_line, marker, stroke,
+    self, Area, Font, Frame, LegendItem, MARKERS, Surface, XTick, broken_line, marker, stroke,
 };
 use super::style::{GRID, MUTED, SERIES, Theme, Ticks, fmt_value, max_finite, usable};
 use super::{ChartError, ChartSize};
@@ -215,7 +213,10 @@ fn draw<DB: Surface>(area: &Area<DB>, theme: &Theme, c: &LinesChart) -> Result<(
             let Some(p) = p else { continue };
             marker(area, style.marker, *p, theme.px(4.5), style.color)?;
             theme.hover(*p, || {
-                let run = c.run_labels.get(i).map_or(String::new(), |l| l.replace('\n', " "));
+                let run = c
+                    .run_labels
+                    .get(i)
+                    .map_or(String::new(), |l| l.replace('\n', " "));
                 let v = v.get(i).copied().flatten().unwrap_or(f64::NAN);
                 format!("{name} · {run} · {} {}", with_unit(v, &c.unit), c.measure)
             });

@@ -3,14 +3,12 @@
 //! Two panels sharing one x axis rather than two y axes on one plot: latency and throughput cross
 //! each other arbitrarily on a shared plot, and readers then compare the wrong lines.
 
-
 use plotters::prelude::PathElement;
 use plotters::style::RGBColor;
 use plotters::style::text_anchor::HPos;
 
 use super::canvas::{
-    Surface,
-    self, Area, Font, Frame, LegendItem, Marker, XTick, broken_line, marker, stroke,
+    self, Area, Font, Frame, LegendItem, Marker, Surface, XTick, broken_line, marker, stroke,
 };
 use super::style::{
     BLUE, GREEN, GRID, INK, MUTED, ORANGE, PURPLE, Theme, Ticks, fmt_value, max_finite, usable,

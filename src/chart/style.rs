@@ -61,6 +61,18 @@ impl Theme {
         }
     }
 
+    pub(super) fn zoomed(self, zoom: f64) -> Self {
+        let zoom = if zoom.is_finite() {
+            zoom.clamp(0.5, 4.0)
+        } else {
+            1.0
+        };
+        Self {
+            scale: self.scale * zoom,
+            ..self
+        }
+    }
+
     pub(super) fn new_svg(size: ChartSize) -> Self {
         Self {
             hovers: Some(RefCell::new(Vec::new())),

@@ -1,13 +1,12 @@
 //! p50/p95/p99 of one endpoint over a branch's recent runs.
 
-
 use plotters::prelude::Rectangle;
 use plotters::style::text_anchor::HPos;
 use plotters::style::{Color, RGBColor};
 
 use super::canvas::{
-    Surface,
-    self, Area, Font, Frame, LegendItem, Marker, Swatch, XTick, broken_line, marker, ring, stroke,
+    self, Area, Font, Frame, LegendItem, Marker, Surface, Swatch, XTick, broken_line, marker, ring,
+    stroke,
 };
 use super::style::{
     BLUE, GREEN, GRID, INK, MUTED, PURPLE, Theme, Ticks, VERMILLION, YELLOW, fmt_plain, fmt_value,

@@ -3,7 +3,7 @@
 use crate::cli::DashboardArgs;
 use crate::config::DEFAULT_TOLERANCE;
 use crate::dashboard::{self, DashboardError, Input};
-use crate::store::{ListFilter, StoredRun, Store};
+use crate::store::{ListFilter, Store, StoredRun};
 use crate::{Error, Outcome};
 
 /// Earlier runs loaded beyond `--last`, so the first runs shown have a baseline too.
@@ -33,7 +33,11 @@ pub fn dashboard(args: DashboardArgs) -> Result<Outcome, Error> {
         .iter()
         .map(|s| store.load(s.id))
         .collect::<Result<_, _>>()?;
-    let thresholds = |name: &str| plan.as_ref().map(|p| p.thresholds_for(name)).unwrap_or_default();
+    let thresholds = |name: &str| {
+        plan.as_ref()
+            .map(|p| p.thresholds_for(name))
+            .unwrap_or_default()
+    };
     let tolerance = |name: &str| {
         plan.as_ref()
             .and_then(|p| p.scenarios.iter().find(|s| s.name == name))

@@ -89,6 +89,11 @@ fn latest<'m, 'a>(m: &'m Model<'a>, name: &str) -> Option<(&'m RunView<'a>, &'m 
         .find_map(|r| r.endpoint(name).map(|e| (r, e)))
 }
 
+/// "2026-11-08 10:00" from RFC 3339.
+fn when(started_at: &str) -> String {
+    started_at.get(..16).unwrap_or(started_at).replace('T', " ")
+}
+
 fn run_cells(r: &RunView<'_>) -> String {
     let g = r.record.git.as_ref();
     let commit = match r.commit() {
@@ -107,7 +112,7 @@ fn run_cells(r: &RunView<'_>) -> String {
     format!(
         "<td class=\"num\">#{}</td><td>{}</td><td>{commit}</td><td>{}</td><td>{}</td>",
         r.id,
-        esc(&r.record.started_at.replace('T', " ")),
+        esc(&when(&r.record.started_at)),
         esc(&pr),
         esc(r.record.label.as_deref().unwrap_or("–")),
     )
@@ -124,11 +129,11 @@ fn index(m: &Model<'_>) -> Result<Vec<u8>, DashboardError> {
         m.runs.len(),
         first.map_or(String::new(), |r| format!(
             " · from {}",
-            esc(&r.record.started_at.replace('T', " "))
+            esc(&when(&r.record.started_at))
         )),
         last.map_or(String::new(), |r| format!(
             " to {}",
-            esc(&r.record.started_at.replace('T', " "))
+            esc(&when(&r.record.started_at))
         )),
     );
     match last {
@@ -232,11 +237,7 @@ fn index(m: &Model<'_>) -> Result<Vec<u8>, DashboardError> {
         let _ = writeln!(b, "<tr>{}<td>{}</td></tr>", run_cells(r), badge(&r.call));
     }
     b.push_str("</table>\n");
-    Ok(page(
-        &format!("gate dashboard · {}", m.branch),
-        &nav(m),
-        &b,
-    ))
+    Ok(page(&format!("gate dashboard · {}", m.branch), &nav(m), &b))
 }
 
 fn endpoint_page(m: &Model<'_>, e: &EndpointView) -> Result<Vec<u8>, DashboardError> {
@@ -410,8 +411,7 @@ fn llm_page(m: &Model<'_>, l: &LlmView) -> Result<Vec<u8>, DashboardError> {
         };
         let _ = writeln!(
             b,
-            "<h2>{}</h2>\n<div class=\"wide\">{}</div>",
-            esc(title),
+            "<div class=\"wide\">{}</div>",
             svg(chart::lines_svg(&chart, LARGE)?)
         );
     }
