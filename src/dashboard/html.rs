@@ -31,10 +31,10 @@ pub(super) fn stylesheet() -> Vec<u8> {
         ("normal", dejavu::sans::regular()),
         ("bold", dejavu::sans::bold()),
     ] {
-        let _ = write!(
+        let _ = writeln!(
             css,
             "@font-face{{font-family:\"gate-sans\";font-weight:{weight};font-style:normal;\
-             src:url(data:font/ttf;base64,{}) format(\"truetype\")}}\n",
+             src:url(data:font/ttf;base64,{}) format(\"truetype\")}}",
             b64(bytes)
         );
     }
