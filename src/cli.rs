@@ -43,6 +43,27 @@ pub enum Command {
     Dashboard(DashboardArgs),
 }
 
+/// `--notify`: shared by `gate run`, `gate compare` and `gate ci`.
+#[derive(Debug, Clone, Args)]
+pub struct NotifyArgs {
+    /// Post the verdict to a Slack incoming webhook: `slack:URL`. A failed post only warns; it
+    /// never changes the exit code, and the URL's secret path is never printed.
+    #[arg(long, value_name = "slack:URL", env = "GATE_SLACK_WEBHOOK", hide_env_values = true)]
+    pub notify: Option<String>,
+    /// When to post: when the gate fails (a regression or a broken SLO), or after every verdict.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = NotifyOn::Regression)]
+    pub notify_on: NotifyOn,
+    /// A link for the message, e.g. the dashboard (default in GitHub Actions: the workflow run).
+    #[arg(long, value_name = "URL")]
+    pub notify_link: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NotifyOn {
+    Regression,
+    Always,
+}
+
 #[derive(Debug, Args)]
 pub struct DashboardArgs {
     #[command(flatten)]
@@ -154,6 +175,9 @@ pub struct RunArgs {
     /// Write the charts this run can draw on its own (ramps) into DIR.
     #[arg(long, value_name = "DIR")]
     pub charts: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub notify: NotifyArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -195,6 +219,9 @@ pub struct CompareArgs {
     /// Also write trend and distribution charts (PNG) of this comparison into DIR.
     #[arg(long, value_name = "DIR")]
     pub charts: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub notify: NotifyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -399,6 +426,9 @@ pub struct CiArgs {
 
     #[command(flatten)]
     pub db: DbArg,
+
+    #[command(flatten)]
+    pub notify: NotifyArgs,
 }
 
 /// `gate publish`: post a bundle written by `gate ci --bundle` from a trusted job.

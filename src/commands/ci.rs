@@ -157,6 +157,7 @@ pub(crate) fn comment_key(a: &GitHubArgs) -> Result<Option<String>, Error> {
 
 pub fn ci(args: CiArgs) -> Result<Outcome, Error> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let notify = args.notify.clone();
     let s = CiSettings::new(args, &env)?;
     let (suite, scenarios) = config::read_suite(&s.run.suite)?;
     let mut plan = config::build_plan(
@@ -184,6 +185,7 @@ pub fn ci(args: CiArgs) -> Result<Outcome, Error> {
         "{}",
         String::from_utf8_lossy(&Terminal.render_verdict(&verdict))
     );
+    super::notify::verdict(&notify, &verdict, &[], &head);
 
     // 3. Charts.
     let chart_files = match &s.charts {

@@ -7,6 +7,7 @@ mod compare;
 mod dashboard;
 mod demo;
 mod history;
+mod notify;
 mod publish;
 mod run;
 mod serve_demo;

@@ -84,6 +84,7 @@ impl RunSettings {
 }
 
 pub fn run(args: RunArgs) -> Result<Outcome, Error> {
+    let notify = args.notify.clone();
     let settings = RunSettings::try_from(args)?;
     let (suite, scenarios) = config::read_suite(&settings.suite)?;
     let plan = config::build_plan(
@@ -103,6 +104,7 @@ pub fn run(args: RunArgs) -> Result<Outcome, Error> {
     if let Some(dir) = &settings.charts {
         super::charts::print_written(&super::charts::write_run_charts(dir, &record)?);
     }
+    super::notify::run(&notify, &plan, &record);
     Ok(outcome)
 }
 

@@ -5,6 +5,7 @@
 mod assets;
 mod client;
 mod comment;
+pub mod slack;
 mod summary;
 
 pub use assets::{Asset, Uploaded, upload_assets};
