@@ -48,7 +48,12 @@ pub enum Command {
 pub struct NotifyArgs {
     /// Post the verdict to a Slack incoming webhook: `slack:URL`. A failed post only warns; it
     /// never changes the exit code, and the URL's secret path is never printed.
-    #[arg(long, value_name = "slack:URL", env = "GATE_SLACK_WEBHOOK", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "slack:URL",
+        env = "GATE_SLACK_WEBHOOK",
+        hide_env_values = true
+    )]
     pub notify: Option<String>,
     /// When to post: when the gate fails (a regression or a broken SLO), or after every verdict.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = NotifyOn::Regression)]

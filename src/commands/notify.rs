@@ -13,7 +13,12 @@ use crate::verdict::{Verdict, evaluate_slo};
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// After `gate compare` / `gate ci`.
-pub(crate) fn verdict(args: &NotifyArgs, verdict: &Verdict, base: &[StoredRun], head: &[StoredRun]) {
+pub(crate) fn verdict(
+    args: &NotifyArgs,
+    verdict: &Verdict,
+    base: &[StoredRun],
+    head: &[StoredRun],
+) {
     if args.notify.is_none() {
         return;
     }
@@ -47,7 +52,9 @@ fn link(args: &NotifyArgs) -> Option<String> {
 fn send(args: &NotifyArgs, message: &Message) {
     let Some(spec) = &args.notify else { return };
     if args.notify_on == NotifyOn::Regression && !message.failed {
-        eprintln!("notify: the gate passed; nothing posted (--notify-on always posts every verdict)");
+        eprintln!(
+            "notify: the gate passed; nothing posted (--notify-on always posts every verdict)"
+        );
         return;
     }
     let result = Webhook::parse(spec).and_then(|hook| {

@@ -131,13 +131,24 @@ fn slo_lines(slo: Option<&SloReport>) -> Vec<String> {
                 .iter()
                 .filter(|c| !c.pass)
                 .map(|c| match c.actual {
-                    Some(a) => format!("{} (measured {})", c.threshold, trim(&format!("{a:.3}"))),
+                    Some(a) => format!("{} (measured {})", c.threshold, measured(&c.metric, a)),
                     None => format!("{} (no data)", c.threshold),
                 })
                 .collect();
             format!("{}: {}", e.endpoint, broken.join(", "))
         })
         .collect()
+}
+
+/// A check's measured value in its metric's unit: latencies in ms, error rates in percent.
+fn measured(metric: &str, v: f64) -> String {
+    if metric.contains("error") {
+        format!("{}%", trim(&format!("{:.2}", v * 100.0)))
+    } else if metric.contains("throughput") {
+        format!("{} req/s", trim(&format!("{v:.1}")))
+    } else {
+        ms(v)
+    }
 }
 
 fn trim(s: &str) -> String {
@@ -250,7 +261,10 @@ impl Message {
                 if n == 1 { "" } else { "s" }
             )
         } else {
-            format!("❌ {} of {n} endpoints broke an SLO threshold", broken.len())
+            format!(
+                "❌ {} of {n} endpoints broke an SLO threshold",
+                broken.len()
+            )
         };
         let worst = run
             .endpoints
@@ -261,7 +275,13 @@ impl Message {
         let branch = run
             .git
             .as_ref()
-            .and_then(|g| Some(format!(" ({} @ {})", g.branch.as_deref()?, g.short_commit()?)))
+            .and_then(|g| {
+                Some(format!(
+                    " ({} @ {})",
+                    g.branch.as_deref()?,
+                    g.short_commit()?
+                ))
+            })
             .unwrap_or_default();
         Message {
             failed: !slo.pass,
@@ -321,7 +341,9 @@ pub fn payload(m: &Message) -> Value {
     }
     let mut fields = Vec::new();
     if let Some(w) = &m.worst_p95 {
-        fields.push(json!({ "type": "mrkdwn", "text": cut(&format!("*Worst p95*\n{}", mrkdwn(w)), 2000) }));
+        fields.push(
+            json!({ "type": "mrkdwn", "text": cut(&format!("*Worst p95*\n{}", mrkdwn(w)), 2000) }),
+        );
     }
     if !m.cost.is_empty() {
         let lines: Vec<String> = m.cost.iter().take(LIST_MAX).map(|c| mrkdwn(c)).collect();
