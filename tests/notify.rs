@@ -409,3 +409,43 @@ fn gate_run_posts_its_broken_slo() {
     );
     assert!(text.contains("*Worst p95*\\nping: "), "{text}");
 }
+
+#[test]
+fn the_weekly_llm_example_runs_on_a_schedule_keeps_history_and_notifies() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/.github/examples/weekly-llm.yml"
+    );
+    let wf: Value = serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert!(wf["on"]["schedule"][0]["cron"].as_str().is_some());
+    let steps = wf["jobs"]["llm"]["steps"].as_array().unwrap();
+    let step = steps
+        .iter()
+        .find(|s| s["run"].as_str().is_some_and(|r| r.contains("gate ci")))
+        .expect("a gate ci step");
+    assert_eq!(
+        step["env"]["GATE_SLACK_WEBHOOK"],
+        "${{ secrets.SLACK_WEBHOOK_URL }}"
+    );
+    let line = step["run"].as_str().unwrap();
+    let words: Vec<&str> = line.split('#').next().unwrap().split_whitespace().collect();
+    let start = words.iter().position(|w| w.ends_with("/gate")).unwrap();
+    use clap::Parser;
+    let cli = gate::cli::Cli::try_parse_from(&words[start..]).unwrap();
+    let gate::cli::Command::Ci(args) = cli.command else {
+        panic!("not gate ci: {line}");
+    };
+    assert_eq!(args.notify.notify_on, gate::cli::NotifyOn::Always);
+    let db = args.db.db.display().to_string();
+    let restore = steps
+        .iter()
+        .find(|s| s["uses"] == "actions/cache/restore@v4")
+        .unwrap();
+    let save = steps
+        .iter()
+        .find(|s| s["uses"] == "actions/cache/save@v4")
+        .unwrap();
+    assert_eq!(restore["with"]["path"], db.as_str());
+    assert_eq!(save["with"]["path"], db.as_str());
+    assert!(save["if"].as_str().unwrap().contains("!cancelled()"));
+}
