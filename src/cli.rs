@@ -41,6 +41,18 @@ pub enum Command {
     /// Build a static trend site from the history (HTML and SVG: no script, no network; open
     /// index.html from disk or publish the directory, e.g. to GitHub Pages).
     Dashboard(DashboardArgs),
+    /// Print a shell completion script, e.g. `gate completions bash > /etc/bash_completion.d/gate`.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout, or write one page per command into DIR.
+    Man {
+        /// Write gate.1, gate-run.1, … into DIR instead.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// `--notify`: shared by `gate run`, `gate compare` and `gate ci`.
@@ -183,6 +195,11 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub notify: NotifyArgs,
+
+    /// Also write the results as JUnit XML to FILE (one test case per endpoint; broken
+    /// thresholds are failures), for CI systems that show test reports (GitLab, Jenkins, Azure).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

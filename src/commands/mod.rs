@@ -4,6 +4,7 @@ mod calibrate;
 mod charts;
 mod ci;
 mod compare;
+mod completions;
 mod dashboard;
 mod demo;
 mod history;
@@ -30,6 +31,8 @@ pub fn dispatch(command: Command) -> Result<Outcome, Error> {
         Command::Publish(args) => publish::publish(args),
         Command::History(cmd) => history::history(cmd),
         Command::Dashboard(args) => dashboard::dashboard(args),
+        Command::Completions { shell } => completions::completions(shell),
+        Command::Man { out } => completions::man(out.as_deref()),
     }
 }
 

@@ -1,12 +1,17 @@
-//! `--notify`: after a verdict, tell Slack. Never fails the command: a webhook that is down or
+//! What `gate run`, `gate compare` and `gate ci` do after their verdict: `--junit FILE`, and
+//! `--notify`, which tells Slack. Never fails the command: a webhook that is down or
 //! misconfigured is a warning on stderr, with the webhook's secret path redacted.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::{NotifyArgs, NotifyOn};
+use crate::Error;
+use crate::cli::{NotifyArgs, NotifyOn, RunArgs};
 use crate::config::Plan;
 use crate::publish::slack::{self, Message, Webhook};
 use crate::record::RunRecord;
+use crate::report::junit::Junit;
+use crate::report::{Format, RunReport};
 use crate::store::StoredRun;
 use crate::verdict::{Verdict, evaluate_slo};
 
@@ -27,13 +32,44 @@ pub(crate) fn verdict(
     send(args, &message);
 }
 
-/// After `gate run`: the run's SLO checks.
-pub(crate) fn run(args: &NotifyArgs, plan: &Plan, record: &RunRecord) {
-    if args.notify.is_none() {
-        return;
+/// What `gate run` does after its report: the JUnit file, the Slack message.
+pub(crate) struct AfterRun {
+    notify: NotifyArgs,
+    junit: Option<PathBuf>,
+}
+
+impl AfterRun {
+    pub(crate) fn of(args: &RunArgs) -> AfterRun {
+        AfterRun {
+            notify: args.notify.clone(),
+            junit: args.junit.clone(),
+        }
     }
-    let slo = evaluate_slo(record, &|name| plan.thresholds_for(name));
-    send(args, &Message::from_run(record, &slo, link(args)));
+
+    pub(crate) fn finish(&self, plan: &Plan, record: &RunRecord) -> Result<(), Error> {
+        if self.notify.notify.is_none() && self.junit.is_none() {
+            return Ok(());
+        }
+        let slo = evaluate_slo(record, &|name| plan.thresholds_for(name));
+        if let Some(path) = &self.junit {
+            let report = RunReport {
+                run: record,
+                slo: &slo,
+            };
+            std::fs::write(path, Junit.render_run(&report)).map_err(|source| Error::Write {
+                path: path.display().to_string(),
+                source,
+            })?;
+            eprintln!("wrote JUnit XML to {}", path.display());
+        }
+        if self.notify.notify.is_some() {
+            send(
+                &self.notify,
+                &Message::from_run(record, &slo, link(&self.notify)),
+            );
+        }
+        Ok(())
+    }
 }
 
 /// `--notify-link`, else this GitHub Actions run.

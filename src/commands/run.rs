@@ -84,7 +84,7 @@ impl RunSettings {
 }
 
 pub fn run(args: RunArgs) -> Result<Outcome, Error> {
-    let notify = args.notify.clone();
+    let after = super::notify::AfterRun::of(&args);
     let settings = RunSettings::try_from(args)?;
     let (suite, scenarios) = config::read_suite(&settings.suite)?;
     let plan = config::build_plan(
@@ -104,7 +104,7 @@ pub fn run(args: RunArgs) -> Result<Outcome, Error> {
     if let Some(dir) = &settings.charts {
         super::charts::print_written(&super::charts::write_run_charts(dir, &record)?);
     }
-    super::notify::run(&notify, &plan, &record);
+    after.finish(&plan, &record)?;
     Ok(outcome)
 }
 
