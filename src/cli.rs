@@ -38,6 +38,65 @@ pub enum Command {
     /// The run history: list, show, prune, export, import.
     #[command(subcommand)]
     History(HistoryCommand),
+    /// Build a static trend site from the history (HTML and SVG: no script, no network; open
+    /// index.html from disk or publish the directory, e.g. to GitHub Pages).
+    Dashboard(DashboardArgs),
+    /// Print a shell completion script, e.g. `gate completions bash > /etc/bash_completion.d/gate`.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout, or write one page per command into DIR.
+    Man {
+        /// Write gate.1, gate-run.1, … into DIR instead.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+}
+
+/// `--notify`: shared by `gate run`, `gate compare` and `gate ci`.
+#[derive(Debug, Clone, Args)]
+pub struct NotifyArgs {
+    /// Post the verdict to a Slack incoming webhook: `slack:URL`. A failed post only warns; it
+    /// never changes the exit code, and the URL's secret path is never printed.
+    #[arg(
+        long,
+        value_name = "slack:URL",
+        env = "GATE_SLACK_WEBHOOK",
+        hide_env_values = true
+    )]
+    pub notify: Option<String>,
+    /// When to post: when the gate fails (a regression or a broken SLO), or after every verdict.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = NotifyOn::Regression)]
+    pub notify_on: NotifyOn,
+    /// A link for the message, e.g. the dashboard (default in GitHub Actions: the workflow run).
+    #[arg(long, value_name = "URL")]
+    pub notify_link: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NotifyOn {
+    Regression,
+    Always,
+}
+
+#[derive(Debug, Args)]
+pub struct DashboardArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    /// Where to write the site (created if missing; files of the same name are replaced).
+    #[arg(long, value_name = "DIR", default_value = "site")]
+    pub out: PathBuf,
+    /// How many of the branch's newest runs to show.
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    pub last: usize,
+    /// The branch whose runs to show (default: the suite's baseline branch, else main).
+    #[arg(long, value_name = "BRANCH")]
+    pub branch: Option<String>,
+    /// The suite whose SLO thresholds and tolerances apply (when present).
+    #[arg(long, value_name = "DIR|FILE", default_value = "scenarios")]
+    pub suite: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -133,6 +192,14 @@ pub struct RunArgs {
     /// Write the charts this run can draw on its own (ramps) into DIR.
     #[arg(long, value_name = "DIR")]
     pub charts: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub notify: NotifyArgs,
+
+    /// Also write the results as JUnit XML to FILE (one test case per endpoint; broken
+    /// thresholds are failures), for CI systems that show test reports (GitLab, Jenkins, Azure).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -174,6 +241,9 @@ pub struct CompareArgs {
     /// Also write trend and distribution charts (PNG) of this comparison into DIR.
     #[arg(long, value_name = "DIR")]
     pub charts: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub notify: NotifyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -378,6 +448,9 @@ pub struct CiArgs {
 
     #[command(flatten)]
     pub db: DbArg,
+
+    #[command(flatten)]
+    pub notify: NotifyArgs,
 }
 
 /// `gate publish`: post a bundle written by `gate ci --bundle` from a trusted job.

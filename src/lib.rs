@@ -9,6 +9,7 @@ pub mod chart;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod dashboard;
 pub mod demo;
 #[cfg(test)]
 mod docs_examples;

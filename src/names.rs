@@ -14,8 +14,14 @@ pub fn file_name(kind: &str, endpoint: &str) -> String {
         s if s.is_empty() => "chart".to_string(),
         s => s,
     };
+    format!("{kind}-{}.png", safe_name(endpoint))
+}
+
+/// The endpoint part of [`file_name`] (also the dashboard's page names): lowercase ASCII, digits
+/// and dashes, at most 69 characters, never empty.
+pub fn safe_name(endpoint: &str) -> String {
     let full = slug(endpoint);
-    let name = if full.is_empty() {
+    if full.is_empty() {
         format!(
             "endpoint-{:08x}",
             crate::hash::fnv1a(endpoint.as_bytes()) as u32
@@ -28,8 +34,7 @@ pub fn file_name(kind: &str, endpoint: &str) -> String {
         )
     } else {
         full
-    };
-    format!("{kind}-{name}.png")
+    }
 }
 
 fn slug(s: &str) -> String {

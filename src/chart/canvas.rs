@@ -8,8 +8,8 @@
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::{
-    BitMapBackend, Circle, DrawingArea, DrawingAreaErrorKind, IntoDrawingArea, IntoFont,
-    PathElement, Polygon, Rectangle, Text,
+    BitMapBackend, Circle, DrawingArea, DrawingAreaErrorKind, DrawingBackend, IntoDrawingArea,
+    IntoFont, PathElement, Polygon, Rectangle, SVGBackend, Text,
 };
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{Color, FontStyle, FontTransform, RGBColor, ShapeStyle, TextStyle};
@@ -17,7 +17,29 @@ use plotters::style::{Color, FontStyle, FontTransform, RGBColor, ShapeStyle, Tex
 use super::size::{ChartError, ChartSize, MAX_SIDE};
 use super::style::{self, AXIS, FAMILY, GRID, INK, MUTED, SUPERSAMPLE, Theme, WHITE};
 
-pub(super) type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+pub(super) type Area<DB> = DrawingArea<DB, Shift>;
+
+/// A backend the charts draw on. Text placement differs between them: plotters' SVG backend
+/// writes `<text>` at font-size / 1.24 with `dy="0.76em"` for a top anchor, while the bitmap path
+/// lays glyphs out with `ab_glyph`; `VECTOR` lets `text` correct for that so both look alike.
+pub(super) trait Surface: DrawingBackend {
+    const VECTOR: bool;
+}
+
+impl Surface for BitMapBackend<'_> {
+    const VECTOR: bool = false;
+}
+
+impl Surface for SVGBackend<'_> {
+    const VECTOR: bool = true;
+}
+
+/// SVG text size and baseline that match the bitmap's DejaVu layout: `ab_glyph` scales the
+/// font so ascent − descent (1.164 em for DejaVu Sans) equals the size, so one em is
+/// size / 1.164; plotters' SVG backend divides the size by 1.24. A top anchor then puts the
+/// baseline 0.76 em below y in SVG, but 0.5 × size below y in the bitmap.
+const SVG_SIZE: f64 = 1.24 / 1.164;
+const SVG_SHIFT: f64 = 0.76 / 1.164 - 0.5;
 
 impl<E: std::error::Error + Send + Sync> From<DrawingAreaErrorKind<E>> for ChartError {
     fn from(e: DrawingAreaErrorKind<E>) -> Self {
@@ -28,25 +50,119 @@ impl<E: std::error::Error + Send + Sync> From<DrawingAreaErrorKind<E>> for Chart
 /// Renders at `SUPERSAMPLE`x, averages down and encodes, so every chart is a function of data only.
 pub(super) fn render(
     size: ChartSize,
-    draw: impl FnOnce(&Area<'_>, &Theme) -> Result<(), ChartError>,
+    draw: impl FnOnce(&Area<BitMapBackend<'_>>, &Theme) -> Result<(), ChartError>,
 ) -> Result<Vec<u8>, ChartError> {
-    if size.width == 0 || size.height == 0 || size.width > MAX_SIDE || size.height > MAX_SIDE {
-        return Err(ChartError::InvalidSize {
-            width: size.width,
-            height: size.height,
-        });
-    }
+    render_zoomed(size, 1.0, draw)
+}
+
+/// `render` with type, strokes and margins `zoom` times their usual size for this image size:
+/// small multiples are shown small, so they need larger type than the design scale gives.
+pub(super) fn render_zoomed(
+    size: ChartSize,
+    zoom: f64,
+    draw: impl FnOnce(&Area<BitMapBackend<'_>>, &Theme) -> Result<(), ChartError>,
+) -> Result<Vec<u8>, ChartError> {
+    check_size(size)?;
     style::register_fonts()?;
     let (w, h) = (size.width * SUPERSAMPLE, size.height * SUPERSAMPLE);
     let mut big = vec![0xFF; w as usize * h as usize * 3];
     {
         let root = BitMapBackend::with_buffer(&mut big, (w, h)).into_drawing_area();
         root.fill(&WHITE)?;
-        draw(&root, &Theme::new(size))?;
+        draw(&root, &Theme::new(size).zoomed(zoom))?;
         root.present()?;
     }
     let small = halve(&big, w as usize);
     encode_png(&small, size.width, size.height)
+}
+
+/// The same drawing as an SVG document (UTF-8 bytes): the shapes and text of the PNG, drawn in
+/// the same supersampled coordinates (the `viewBox`) and shown at `size`, plus an invisible hit
+/// target with a `<title>` per data point, which browsers show on hover with no script. Text is
+/// `<text>` set in the chart family, so a page that embeds DejaVu Sans (the dashboard does) shows
+/// it exactly as measured here; elsewhere the reader's sans-serif stands in.
+pub(super) fn render_svg(
+    size: ChartSize,
+    draw: impl FnOnce(&Area<SVGBackend<'_>>, &Theme) -> Result<(), ChartError>,
+) -> Result<Vec<u8>, ChartError> {
+    render_svg_zoomed(size, 1.0, draw)
+}
+
+/// `render_svg` at `zoom` (see `render_zoomed`).
+pub(super) fn render_svg_zoomed(
+    size: ChartSize,
+    zoom: f64,
+    draw: impl FnOnce(&Area<SVGBackend<'_>>, &Theme) -> Result<(), ChartError>,
+) -> Result<Vec<u8>, ChartError> {
+    check_size(size)?;
+    style::register_fonts()?;
+    let (w, h) = (size.width * SUPERSAMPLE, size.height * SUPERSAMPLE);
+    let theme = Theme::new_svg(size).zoomed(zoom);
+    let mut doc = String::new();
+    {
+        let root = SVGBackend::with_string(&mut doc, (w, h)).into_drawing_area();
+        root.fill(&WHITE)?;
+        draw(&root, &theme)?;
+        root.present()?;
+    }
+    // plotters writes `<svg width="W" height="H" viewBox="0 0 W H" ...>` at drawing size; the
+    // chart is shown at the requested size and scales with its container.
+    let head = format!("<svg width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\"");
+    let Some(rest) = doc.strip_prefix(&head) else {
+        return Err(ChartError::Draw(
+            "unexpected SVG header from plotters".into(),
+        ));
+    };
+    let mut out = format!(
+        "<svg class=\"chart\" width=\"{}\" height=\"{}\" viewBox=\"0 0 {w} {h}\" role=\"img\"{rest}",
+        size.width, size.height
+    );
+    let hovers = theme.take_hovers();
+    if !hovers.is_empty() {
+        let Some(end) = out.rfind("</svg>") else {
+            return Err(ChartError::Draw("unterminated SVG from plotters".into()));
+        };
+        let mut targets = String::from("<g class=\"hover\">\n");
+        for hv in hovers {
+            targets.push_str(&format!(
+                "<circle cx=\"{}\" cy=\"{}\" r=\"{}\" fill=\"#000\" fill-opacity=\"0\" pointer-events=\"all\"><title>{}</title></circle>\n",
+                hv.x,
+                hv.y,
+                hv.r,
+                xml_escape(&hv.text)
+            ));
+        }
+        targets.push_str("</g>\n");
+        out.insert_str(end, &targets);
+    }
+    Ok(out.into_bytes())
+}
+
+fn check_size(size: ChartSize) -> Result<(), ChartError> {
+    if size.width == 0 || size.height == 0 || size.width > MAX_SIDE || size.height > MAX_SIDE {
+        return Err(ChartError::InvalidSize {
+            width: size.width,
+            height: size.height,
+        });
+    }
+    Ok(())
+}
+
+/// Escapes text for XML content and attribute values.
+pub(super) fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() && c != '\n' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 // `halve` averages 2x2 blocks; a different factor needs a different filter.
@@ -140,36 +256,46 @@ fn printable(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-pub(super) fn text_width(area: &Area<'_>, s: &str, font: Font) -> i32 {
+pub(super) fn text_width<DB: Surface>(area: &Area<DB>, s: &str, font: Font) -> i32 {
     area.estimate_text_size(&printable(s), &font.style(HPos::Left))
         .map(|(w, _)| w as i32)
         .unwrap_or(0)
 }
 
-pub(super) fn text(
-    area: &Area<'_>,
+pub(super) fn text<DB: Surface>(
+    area: &Area<DB>,
     s: &str,
     (x, y): (i32, i32),
     font: Font,
     h: HPos,
     v: VAlign,
 ) -> Result<(), ChartError> {
-    let dy = match v {
+    let mut dy = match v {
         VAlign::Top => 0.126,
         VAlign::Middle => -0.187,
         VAlign::Baseline => -0.5,
     } * font.size;
+    let style = if DB::VECTOR {
+        dy -= SVG_SHIFT * font.size;
+        Font {
+            size: font.size * SVG_SIZE,
+            ..font
+        }
+        .style(h)
+    } else {
+        font.style(h)
+    };
     area.draw(&Text::new(
         printable(s).into_owned(),
         (x, y + dy.round() as i32),
-        font.style(h),
+        style,
     ))?;
     Ok(())
 }
 
 /// Text on a white card, so a label stays readable over lines and bands.
-pub(super) fn boxed_text(
-    area: &Area<'_>,
+pub(super) fn boxed_text<DB: Surface>(
+    area: &Area<DB>,
     theme: &Theme,
     s: &str,
     (x, y): (i32, i32),
@@ -201,7 +327,7 @@ pub(super) fn boxed_text(
 
 /// Shortens `s` with an ellipsis until it fits `max_w`; long endpoint names must not run off the
 /// image or into the next legend entry.
-pub(super) fn fit(area: &Area<'_>, s: &str, font: Font, max_w: i32) -> String {
+pub(super) fn fit<DB: Surface>(area: &Area<DB>, s: &str, font: Font, max_w: i32) -> String {
     if text_width(area, s, font) <= max_w {
         return s.to_string();
     }
@@ -223,8 +349,8 @@ pub(super) fn stroke(color: RGBColor, width: i32) -> ShapeStyle {
 
 /// Polyline through the points; `None` breaks the line so a missing run shows as a gap rather
 /// than a made-up slope.
-pub(super) fn broken_line(
-    area: &Area<'_>,
+pub(super) fn broken_line<DB: Surface>(
+    area: &Area<DB>,
     points: &[Option<(i32, i32)>],
     style: ShapeStyle,
     dashed: Option<(i32, i32)>,
@@ -258,8 +384,8 @@ pub(super) const MARKERS: [Marker; 4] = [
     Marker::Diamond,
 ];
 
-pub(super) fn marker(
-    area: &Area<'_>,
+pub(super) fn marker<DB: Surface>(
+    area: &Area<DB>,
     kind: Marker,
     (x, y): (i32, i32),
     r: i32,
@@ -291,8 +417,8 @@ pub(super) fn marker(
 }
 
 /// An unfilled circle; marks a flagged run without hiding the point inside it.
-pub(super) fn ring(
-    area: &Area<'_>,
+pub(super) fn ring<DB: Surface>(
+    area: &Area<DB>,
     centre: (i32, i32),
     r: i32,
     width: i32,
@@ -350,8 +476,8 @@ impl LegendItem {
 
 /// Title, subtitle and a wrapping one-line legend across the top. Returns the y where the plot
 /// may start. The legend sits above the plot, not inside it, so it never covers data.
-pub(super) fn header(
-    area: &Area<'_>,
+pub(super) fn header<DB: Surface>(
+    area: &Area<DB>,
     theme: &Theme,
     title: &str,
     subtitle: &str,
@@ -385,8 +511,8 @@ pub(super) fn header(
 /// At most this many legend rows; past it the rest is summarised so the plot keeps its height.
 const LEGEND_ROWS: usize = 3;
 
-fn draw_legend(
-    area: &Area<'_>,
+fn draw_legend<DB: Surface>(
+    area: &Area<DB>,
     theme: &Theme,
     items: &[LegendItem],
     left: i32,
@@ -456,8 +582,8 @@ fn draw_legend(
     Ok(top + row as i32 * row_h + font.cap())
 }
 
-fn draw_swatch(
-    area: &Area<'_>,
+fn draw_swatch<DB: Surface>(
+    area: &Area<DB>,
     theme: &Theme,
     swatch: &Swatch,
     (x, y): (i32, i32),
@@ -491,8 +617,8 @@ fn draw_swatch(
 
 /// A finished chart that has nothing to plot: the title, the reason in words, and an empty frame
 /// so the image reads as a chart, not as a broken upload.
-pub(super) fn no_data(
-    area: &Area<'_>,
+pub(super) fn no_data<DB: Surface>(
+    area: &Area<DB>,
     theme: &Theme,
     title: &str,
     message: &str,
@@ -603,7 +729,7 @@ pub(super) fn x_axis_height(theme: &Theme, lines: usize) -> i32 {
 }
 
 /// Width the y axis needs left of the plot for these tick labels plus the rotated axis title.
-pub(super) fn y_axis_width(area: &Area<'_>, theme: &Theme, labels: &[String]) -> i32 {
+pub(super) fn y_axis_width<DB: Surface>(area: &Area<DB>, theme: &Theme, labels: &[String]) -> i32 {
     let font = Font::new(theme.tick(), MUTED);
     let widest = labels
         .iter()
@@ -618,8 +744,8 @@ pub(super) fn y_axis_width(area: &Area<'_>, theme: &Theme, labels: &[String]) ->
 }
 
 /// Horizontal gridlines with labels on the left (or right, for a second axis) and the axis title.
-pub(super) fn y_axis(
-    area: &Area<'_>,
+pub(super) fn y_axis<DB: Surface>(
+    area: &Area<DB>,
     theme: &Theme,
     frame: &Frame,
     ticks: &style::Ticks,
@@ -660,16 +786,26 @@ pub(super) fn y_axis(
     }
     let desc_font = Font::new(theme.axis_desc(), MUTED);
     let cy = (frame.top + frame.bottom) / 2;
-    let style = desc_font.style(HPos::Center).transform(if right_side {
+    // The rotated title's baseline runs vertically; on SVG it sits SVG_SHIFT further out.
+    let (drawn, shift) = if DB::VECTOR {
+        let f = Font {
+            size: desc_font.size * SVG_SIZE,
+            ..desc_font
+        };
+        (f, (SVG_SHIFT * desc_font.size).round() as i32)
+    } else {
+        (desc_font, 0)
+    };
+    let style = drawn.style(HPos::Center).transform(if right_side {
         FontTransform::Rotate90
     } else {
         FontTransform::Rotate270
     });
     let (w, _) = area.dim_in_pixel();
     let x = if right_side {
-        w as i32 - theme.px(24.0) - theme.px(2.0)
+        w as i32 - theme.px(24.0) - theme.px(2.0) + shift
     } else {
-        theme.px(24.0) - (0.126 * desc_font.size).round() as i32
+        theme.px(24.0) - (0.126 * desc_font.size).round() as i32 - shift
     };
     area.draw(&Text::new(desc.to_string(), (x, cy), style))?;
     Ok(())
@@ -677,8 +813,8 @@ pub(super) fn y_axis(
 
 /// Tick marks and labels under the plot, thinned so labels never overlap: every k-th label is
 /// kept, counted from the strong one (the run under review) so it is always labelled.
-pub(super) fn x_axis(
-    area: &Area<'_>,
+pub(super) fn x_axis<DB: Surface>(
+    area: &Area<DB>,
     theme: &Theme,
     frame: &Frame,
     ticks: &[XTick],
@@ -732,7 +868,13 @@ pub(super) fn x_axis(
     Ok(())
 }
 
-fn thin(area: &Area<'_>, theme: &Theme, frame: &Frame, ticks: &[XTick], font: Font) -> Vec<bool> {
+fn thin<DB: Surface>(
+    area: &Area<DB>,
+    theme: &Theme,
+    frame: &Frame,
+    ticks: &[XTick],
+    font: Font,
+) -> Vec<bool> {
     let n = ticks.len();
     if n == 0 {
         return Vec::new();

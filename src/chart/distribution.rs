@@ -7,7 +7,8 @@ use plotters::prelude::PathElement;
 use plotters::style::text_anchor::HPos;
 
 use super::canvas::{
-    self, Area, Font, Frame, LegendItem, Marker, VAlign, XTick, broken_line, marker, stroke,
+    self, Area, Font, Frame, LegendItem, Marker, Surface, VAlign, XTick, broken_line, marker,
+    stroke,
 };
 use super::style::{
     BLUE, GRID, INK, MUTED, Theme, Ticks, VERMILLION, WHITE, fmt_value, max_finite, usable,
@@ -121,7 +122,11 @@ fn nines_label(k: usize) -> String {
     }
 }
 
-fn draw(area: &Area<'_>, theme: &Theme, c: &DistributionChart) -> Result<(), ChartError> {
+fn draw<DB: Surface>(
+    area: &Area<DB>,
+    theme: &Theme,
+    c: &DistributionChart,
+) -> Result<(), ChartError> {
     let title = format!(
         "{} — latency distribution, base vs head (percentile spectrum)",
         c.endpoint
@@ -246,8 +251,8 @@ fn draw(area: &Area<'_>, theme: &Theme, c: &DistributionChart) -> Result<(), Cha
 
 /// base → head at the key percentiles, in the top-left corner where a spectrum (rising to the
 /// right) leaves room.
-fn summary_table(
-    area: &Area<'_>,
+fn summary_table<DB: Surface>(
+    area: &Area<DB>,
     theme: &Theme,
     frame: &Frame,
     base: &[(f64, f64)],

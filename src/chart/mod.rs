@@ -13,17 +13,19 @@ mod overview;
 mod ramp;
 pub mod series;
 mod size;
+mod spark;
 mod style;
 mod trend;
 
 pub use distribution::{DistributionChart, Spectrum, distribution, spectrum_from_histogram};
 pub use models::{ModelBar, ModelChart, models};
-pub use overview::{OverviewChart, overview};
+pub use overview::{LinesChart, OverviewChart, lines_svg, overview, overview_svg};
 pub use ramp::{RampChart, RampStep, ramp};
 pub use size::{ChartError, ChartSize};
-pub use trend::{TrendChart, TrendPoint, trend};
+pub use spark::{SparkChart, SparkPoint, spark, spark_svg};
+pub use trend::{TrendChart, TrendPoint, trend, trend_svg};
 
-pub use crate::names::file_name;
+pub use crate::names::{file_name, safe_name};
 
 #[cfg(test)]
 pub(crate) mod test_support {

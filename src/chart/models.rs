@@ -8,7 +8,7 @@
 use plotters::prelude::{Color, PathElement, Rectangle};
 use plotters::style::text_anchor::HPos;
 
-use super::canvas::{self, Area, Font, Frame, LegendItem, Marker, VAlign, stroke};
+use super::canvas::{self, Area, Font, Frame, LegendItem, Marker, Surface, VAlign, stroke};
 use super::style::{GRID, INK, MUTED, SERIES, Theme, Ticks, fmt_value, max_finite, usable};
 use super::{ChartError, ChartSize};
 
@@ -45,7 +45,7 @@ struct Panel {
     whisker: Option<fn(&ModelBar) -> Option<f64>>,
 }
 
-fn draw(area: &Area<'_>, theme: &Theme, c: &ModelChart) -> Result<(), ChartError> {
+fn draw<DB: Surface>(area: &Area<DB>, theme: &Theme, c: &ModelChart) -> Result<(), ChartError> {
     let title = format!("{} — LLM models compared", c.title);
     if c.models.is_empty() {
         return canvas::no_data(
@@ -184,8 +184,8 @@ fn draw(area: &Area<'_>, theme: &Theme, c: &ModelChart) -> Result<(), ChartError
 
 /// Gridlines and tick labels of one panel (`canvas::y_axis` places its title at the image's
 /// edge, which suits one plot per image, not three).
-fn axis_in_panel(
-    area: &Area<'_>,
+fn axis_in_panel<DB: Surface>(
+    area: &Area<DB>,
     theme: &Theme,
     frame: &Frame,
     ticks: &Ticks,

@@ -3,7 +3,7 @@
 use plotters::style::text_anchor::HPos;
 
 use super::canvas::{
-    self, Area, Font, Frame, LegendItem, MARKERS, XTick, broken_line, marker, stroke,
+    self, Area, Font, Frame, LegendItem, MARKERS, Surface, XTick, broken_line, marker, stroke,
 };
 use super::style::{GRID, MUTED, SERIES, Theme, Ticks, fmt_value, max_finite, usable};
 use super::{ChartError, ChartSize};
@@ -23,16 +23,60 @@ pub struct OverviewChart {
 /// regressions are invisible.
 const LOG_SPREAD: f64 = 20.0;
 
-pub fn overview(chart: &OverviewChart, size: ChartSize) -> Result<Vec<u8>, ChartError> {
-    canvas::render(size, |area, theme| draw(area, theme, chart))
+/// Several series over the same runs, one line each: the overview's drawing with other words
+/// and units (an LLM scenario's TTFT, tok/s or cost per model).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinesChart {
+    pub title: String,
+    /// What each value is, in words ("p95", "TTFT p95", "cost per 1k requests").
+    pub measure: String,
+    /// What one line is ("endpoint", "model").
+    pub per: String,
+    /// The unit after a value ("ms", "tok/s", "USD").
+    pub unit: String,
+    /// The y-axis title ("p95 latency (ms)").
+    pub axis: String,
+    /// One per run, oldest first; `\n` splits a label over lines.
+    pub run_labels: Vec<String>,
+    /// (name, value per run aligned with `run_labels`); `None` where the run has no value.
+    pub series: Vec<(String, Vec<Option<f64>>)>,
 }
 
-fn draw(area: &Area<'_>, theme: &Theme, c: &OverviewChart) -> Result<(), ChartError> {
-    let title = if c.title.trim().is_empty() {
-        "p95 latency by endpoint".to_string()
-    } else {
-        c.title.clone()
-    };
+impl From<&OverviewChart> for LinesChart {
+    fn from(c: &OverviewChart) -> Self {
+        LinesChart {
+            title: if c.title.trim().is_empty() {
+                "p95 latency by endpoint".to_string()
+            } else {
+                c.title.clone()
+            },
+            measure: "p95".into(),
+            per: "endpoint".into(),
+            unit: "ms".into(),
+            axis: "p95 latency (ms)".into(),
+            run_labels: c.run_labels.clone(),
+            series: c.series.clone(),
+        }
+    }
+}
+
+pub fn overview(chart: &OverviewChart, size: ChartSize) -> Result<Vec<u8>, ChartError> {
+    let chart = LinesChart::from(chart);
+    canvas::render(size, |area, theme| draw(area, theme, &chart))
+}
+
+/// The overview as SVG, each point with its value on hover.
+pub fn overview_svg(chart: &OverviewChart, size: ChartSize) -> Result<Vec<u8>, ChartError> {
+    lines_svg(&LinesChart::from(chart), size)
+}
+
+/// A `LinesChart` as SVG, each point with its value on hover.
+pub fn lines_svg(chart: &LinesChart, size: ChartSize) -> Result<Vec<u8>, ChartError> {
+    canvas::render_svg(size, |area, theme| draw(area, theme, chart))
+}
+
+fn draw<DB: Surface>(area: &Area<DB>, theme: &Theme, c: &LinesChart) -> Result<(), ChartError> {
+    let title = c.title.clone();
     let runs = c
         .series
         .iter()
@@ -47,11 +91,11 @@ fn draw(area: &Area<'_>, theme: &Theme, c: &OverviewChart) -> Result<(), ChartEr
     };
     let Some(top) = max_finite(values()) else {
         let detail = if c.series.is_empty() {
-            "No endpoints have been measured yet."
+            format!("No {}s have been measured yet.", c.per)
         } else {
-            "No run has a usable p95 for any endpoint."
+            format!("No run has a usable {} for any {}.", c.measure, c.per)
         };
-        return canvas::no_data(area, theme, &title, "no data", detail);
+        return canvas::no_data(area, theme, &title, "no data", &detail);
     };
 
     let medians: Vec<f64> = c
@@ -88,16 +132,17 @@ fn draw(area: &Area<'_>, theme: &Theme, c: &OverviewChart) -> Result<(), ChartEr
         .series
         .iter()
         .any(|(_, v)| v.len() < runs || v.iter().any(|x| x.and_then(usable).is_none()));
+    let (measure, per) = (&c.measure, &c.per);
     let mut subtitle = if runs == 1 {
-        "p95 per endpoint, 1 run".to_string()
+        format!("{measure} per {per}, 1 run")
     } else {
-        format!("p95 per endpoint over the last {runs} runs, oldest → newest")
+        format!("{measure} per {per} over the last {runs} runs, oldest → newest")
     };
     if gaps {
-        subtitle.push_str(" · gaps: runs without that endpoint");
+        subtitle.push_str(&format!(" · gaps: runs without that {per}"));
     }
     if log_y {
-        subtitle.push_str(" · log scale: endpoints differ by more than 10x");
+        subtitle.push_str(&format!(" · log scale: {per}s differ by more than 10x"));
     }
 
     let styled: Vec<(&str, &Vec<Option<f64>>, Style)> = c
@@ -111,7 +156,7 @@ fn draw(area: &Area<'_>, theme: &Theme, c: &OverviewChart) -> Result<(), ChartEr
         .map(|(name, v, style)| {
             let latest = v.iter().rev().find_map(|x| x.and_then(usable));
             let label = match latest {
-                Some(ms) => format!("{name} · {} ms", fmt_value(ms)),
+                Some(v) => format!("{name} · {}", with_unit(v, &c.unit)),
                 None => name.to_string(),
             };
             let item = LegendItem::line(label, style.color, 2.5).with_marker(style.marker);
@@ -153,9 +198,9 @@ fn draw(area: &Area<'_>, theme: &Theme, c: &OverviewChart) -> Result<(), ChartEr
         log_y,
     };
 
-    canvas::y_axis(area, theme, &frame, &ticks, "p95 latency (ms)", false)?;
+    canvas::y_axis(area, theme, &frame, &ticks, &c.axis, false)?;
     // Later series are drawn first so the first endpoint, the one listed first, ends on top.
-    for (_, v, style) in styled.iter().rev() {
+    for (name, v, style) in styled.iter().rev() {
         let pts: Vec<Option<(i32, i32)>> = (0..runs)
             .map(|i| {
                 let ms = v.get(i).copied().flatten().and_then(usable)?;
@@ -164,8 +209,17 @@ fn draw(area: &Area<'_>, theme: &Theme, c: &OverviewChart) -> Result<(), ChartEr
             .collect();
         let dash = style.dashed.then(|| (theme.px(8.0), theme.px(5.0)));
         broken_line(area, &pts, stroke(style.color, theme.px(2.5)), dash)?;
-        for p in pts.iter().flatten() {
+        for (i, p) in pts.iter().enumerate() {
+            let Some(p) = p else { continue };
             marker(area, style.marker, *p, theme.px(4.5), style.color)?;
+            theme.hover(*p, || {
+                let run = c
+                    .run_labels
+                    .get(i)
+                    .map_or(String::new(), |l| l.replace('\n', " "));
+                let v = v.get(i).copied().flatten().unwrap_or(f64::NAN);
+                format!("{name} · {run} · {} {}", with_unit(v, &c.unit), c.measure)
+            });
         }
     }
 
@@ -211,6 +265,15 @@ impl Style {
             marker: MARKERS[i % MARKERS.len()],
             dashed: (i / SERIES.len()) % 2 == 1,
         }
+    }
+}
+
+/// "612 ms", "41.5 tok/s", "$0.0123".
+fn with_unit(v: f64, unit: &str) -> String {
+    match unit {
+        "USD" => format!("${}", fmt_value(v)),
+        "" => fmt_value(v),
+        u => format!("{} {u}", fmt_value(v)),
     }
 }
 

@@ -8,7 +8,7 @@ use plotters::style::RGBColor;
 use plotters::style::text_anchor::HPos;
 
 use super::canvas::{
-    self, Area, Font, Frame, LegendItem, Marker, XTick, broken_line, marker, stroke,
+    self, Area, Font, Frame, LegendItem, Marker, Surface, XTick, broken_line, marker, stroke,
 };
 use super::style::{
     BLUE, GREEN, GRID, INK, MUTED, ORANGE, PURPLE, Theme, Ticks, fmt_value, max_finite, usable,
@@ -86,7 +86,7 @@ impl XScale {
     }
 }
 
-fn draw(area: &Area<'_>, theme: &Theme, c: &RampChart) -> Result<(), ChartError> {
+fn draw<DB: Surface>(area: &Area<DB>, theme: &Theme, c: &RampChart) -> Result<(), ChartError> {
     let title = format!(
         "{} — ramp: latency and throughput vs concurrency",
         c.endpoint

@@ -1,5 +1,6 @@
 //! Palette, type sizes and number formatting shared by every chart.
 
+use std::cell::RefCell;
 use std::sync::OnceLock;
 
 use plotters::style::{FontStyle, RGBColor};
@@ -39,6 +40,16 @@ pub(super) const WHITE: RGBColor = RGBColor(0xFF, 0xFF, 0xFF);
 /// same proportions, clamped so text stays legible.
 pub(super) struct Theme {
     scale: f64,
+    /// Hover texts of data points, collected while drawing an SVG (a bitmap has no hover).
+    hovers: Option<RefCell<Vec<Hover>>>,
+}
+
+/// A data point's hover text at a drawing position, with the radius that catches the pointer.
+pub(super) struct Hover {
+    pub(super) x: i32,
+    pub(super) y: i32,
+    pub(super) r: i32,
+    pub(super) text: String,
 }
 
 impl Theme {
@@ -46,7 +57,47 @@ impl Theme {
         let ratio = (f64::from(size.width) / 1200.0).min(f64::from(size.height) / 600.0);
         Self {
             scale: ratio.clamp(0.6, 3.0) * f64::from(SUPERSAMPLE),
+            hovers: None,
         }
+    }
+
+    pub(super) fn zoomed(self, zoom: f64) -> Self {
+        let zoom = if zoom.is_finite() {
+            zoom.clamp(0.5, 4.0)
+        } else {
+            1.0
+        };
+        Self {
+            scale: self.scale * zoom,
+            ..self
+        }
+    }
+
+    pub(super) fn new_svg(size: ChartSize) -> Self {
+        Self {
+            hovers: Some(RefCell::new(Vec::new())),
+            ..Self::new(size)
+        }
+    }
+
+    /// Records what a reader hovering over the point at `(x, y)` should read; the text is
+    /// built only for SVG output.
+    pub(super) fn hover(&self, (x, y): (i32, i32), text: impl FnOnce() -> String) {
+        if let Some(h) = &self.hovers {
+            h.borrow_mut().push(Hover {
+                x,
+                y,
+                r: self.px(9.0),
+                text: text(),
+            });
+        }
+    }
+
+    pub(super) fn take_hovers(&self) -> Vec<Hover> {
+        self.hovers
+            .as_ref()
+            .map(|h| std::mem::take(&mut *h.borrow_mut()))
+            .unwrap_or_default()
     }
 
     /// A length given in design pixels, in drawing pixels.

@@ -5,7 +5,8 @@ use plotters::style::text_anchor::HPos;
 use plotters::style::{Color, RGBColor};
 
 use super::canvas::{
-    self, Area, Font, Frame, LegendItem, Marker, Swatch, XTick, broken_line, marker, ring, stroke,
+    self, Area, Font, Frame, LegendItem, Marker, Surface, Swatch, XTick, broken_line, marker, ring,
+    stroke,
 };
 use super::style::{
     BLUE, GREEN, GRID, INK, MUTED, PURPLE, Theme, Ticks, VERMILLION, YELLOW, fmt_plain, fmt_value,
@@ -53,7 +54,12 @@ pub fn trend(chart: &TrendChart, size: ChartSize) -> Result<Vec<u8>, ChartError>
     canvas::render(size, |area, theme| draw(area, theme, chart))
 }
 
-fn draw(area: &Area<'_>, theme: &Theme, c: &TrendChart) -> Result<(), ChartError> {
+/// The trend as SVG, each point with its run and value on hover.
+pub fn trend_svg(chart: &TrendChart, size: ChartSize) -> Result<Vec<u8>, ChartError> {
+    canvas::render_svg(size, |area, theme| draw(area, theme, chart))
+}
+
+fn draw<DB: Surface>(area: &Area<DB>, theme: &Theme, c: &TrendChart) -> Result<(), ChartError> {
     let title = format!("{} — {} trend (p50/p95/p99)", c.endpoint, c.measure);
     let n = c.points.len();
     let data_max = max_finite(c.points.iter().flat_map(|p| [p.p50_ms, p.p95_ms, p.p99_ms]));
@@ -174,12 +180,12 @@ fn draw(area: &Area<'_>, theme: &Theme, c: &TrendChart) -> Result<(), ChartError
     }
 
     // p95 last so the line the verdict is about is drawn on top.
-    let series: [(Pick, RGBColor, f64, Marker, f64); 3] = [
-        (|p| p.p99_ms, PURPLE, 2.0, Marker::Triangle, 4.0),
-        (|p| p.p50_ms, GREEN, 2.0, Marker::Square, 3.8),
-        (|p| p.p95_ms, BLUE, 3.0, Marker::Circle, 4.5),
+    let series: [(&str, Pick, RGBColor, f64, Marker, f64); 3] = [
+        ("p99", |p| p.p99_ms, PURPLE, 2.0, Marker::Triangle, 4.0),
+        ("p50", |p| p.p50_ms, GREEN, 2.0, Marker::Square, 3.8),
+        ("p95", |p| p.p95_ms, BLUE, 3.0, Marker::Circle, 4.5),
     ];
-    for (get, color, width, shape, r) in series {
+    for (name, get, color, width, shape, r) in series {
         let pts: Vec<Option<(i32, i32)>> = c
             .points
             .iter()
@@ -187,8 +193,21 @@ fn draw(area: &Area<'_>, theme: &Theme, c: &TrendChart) -> Result<(), ChartError
             .map(|(i, p)| usable(get(p)).map(|v| frame.px(i as f64, v)))
             .collect();
         broken_line(area, &pts, stroke(color, theme.px(width)), None)?;
-        for pt in pts.iter().flatten() {
+        for (p, pt) in c.points.iter().zip(&pts) {
+            let Some(pt) = pt else { continue };
             marker(area, shape, *pt, theme.px(r), color)?;
+            theme.hover(*pt, || {
+                let flagged = if p.regression {
+                    " · flagged regression"
+                } else {
+                    ""
+                };
+                format!(
+                    "{name} {} ms · {}{flagged}",
+                    fmt_value(get(p)),
+                    p.label.replace('\n', " ")
+                )
+            });
         }
     }
 
@@ -249,8 +268,8 @@ fn draw(area: &Area<'_>, theme: &Theme, c: &TrendChart) -> Result<(), ChartError
 
 /// "p95 612 ms" beside the run under review, on the side away from the chart edge and above or
 /// below the point depending on where the neighbouring line comes from, so it covers no data.
-fn annotate_p95(
-    area: &Area<'_>,
+fn annotate_p95<DB: Surface>(
+    area: &Area<DB>,
     theme: &Theme,
     frame: &Frame,
     points: &[TrendPoint],

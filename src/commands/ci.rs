@@ -84,6 +84,7 @@ impl CiSettings {
 }
 
 pub fn ci(args: CiArgs, io: &mut Output<'_>) -> Result<Outcome, Error> {
+    let notify = args.notify.clone();
     let s = CiSettings::new(args, &actions_env)?;
     let (suite, scenarios) = config::read_suite(&s.run.suite)?;
     let mut plan = config::build_plan(
@@ -112,6 +113,7 @@ pub fn ci(args: CiArgs, io: &mut Output<'_>) -> Result<Outcome, Error> {
         "{}",
         String::from_utf8_lossy(&Terminal.render_verdict(&verdict))
     ));
+    super::notify::verdict(&notify, &verdict, &[], &head);
 
     // 3. Charts.
     let chart_files = match &s.charts {

@@ -43,6 +43,7 @@ pub fn compare(args: CompareArgs, io: &mut Output<'_>) -> Result<Outcome, Error>
         tolerance_flag,
         args.strict,
     )?;
+    super::notify::verdict(&args.notify, &verdict, &base_runs, &head_runs);
     if let Some(dir) = &args.charts {
         let base: Vec<RunRecord> = base_runs.iter().map(|r| r.record.clone()).collect();
         let head: Vec<RunRecord> = head_runs.iter().map(|r| r.record.clone()).collect();

@@ -6,8 +6,11 @@ mod calibrate;
 mod chart;
 mod ci;
 mod compare;
+mod completions;
+mod dashboard;
 mod demo;
 mod history;
+mod notify;
 mod pipeline;
 mod publish;
 mod run;
@@ -31,5 +34,8 @@ pub fn dispatch(command: Command, io: &mut Output<'_>) -> Result<Outcome, Error>
         Command::Ci(args) => ci::ci(args, io),
         Command::Publish(args) => publish::publish(args, io),
         Command::History(cmd) => history::history(cmd, io),
+        Command::Dashboard(args) => dashboard::dashboard(args, io),
+        Command::Completions { shell } => completions::completions(shell, io),
+        Command::Man { out } => completions::man(out.as_deref(), io),
     }
 }

@@ -11,6 +11,7 @@ use super::pipeline::{
 };
 
 pub fn run(args: RunArgs, io: &mut Output<'_>) -> Result<Outcome, Error> {
+    let after = super::notify::AfterRun::of(&args);
     let settings = RunSettings::try_from(args)?;
     let (suite, scenarios) = config::read_suite(&settings.suite)?;
     let plan = config::build_plan(
@@ -46,5 +47,6 @@ pub fn run(args: RunArgs, io: &mut Output<'_>) -> Result<Outcome, Error> {
         let files = write_run_charts(dir, &record, io)?;
         print_written(&files, io);
     }
+    after.finish(&plan, &record)?;
     Ok(outcome)
 }

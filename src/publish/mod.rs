@@ -9,6 +9,7 @@ mod bundle;
 mod client;
 mod comment;
 mod pr;
+pub mod slack;
 mod summary;
 
 pub use assets::{Asset, Uploaded, upload_assets};

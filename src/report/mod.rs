@@ -4,6 +4,7 @@
 pub mod cells;
 pub mod history;
 pub mod json;
+pub mod junit;
 pub mod llm;
 pub mod markdown;
 pub mod terminal;

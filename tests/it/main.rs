@@ -3,15 +3,19 @@
 //! none may change the process's environment or current directory (set them on the `Command`
 //! that runs `gate` instead), and each brings its own scratch database, directory and ports.
 
+mod action;
 mod baselines;
 mod ci;
 mod cli;
 mod common;
 mod compare;
+mod dashboard;
 mod demo;
 mod faults;
 mod fuzz;
 mod history;
 mod hostile;
+mod junit;
 mod llm;
+mod notify;
 mod workflows;
