@@ -422,3 +422,41 @@ fn ci_publishes_one_sticky_comment_with_charts_and_survives_github_failures() {
         ],
     );
 }
+
+/// Issue 12: two `gate ci` at once on one history database (a matrix job sharing a cache, or
+/// a re-run overlapping the first): both measure, both save, neither fails on a locked database.
+#[test]
+fn two_gate_ci_at_once_on_one_database_both_save() {
+    let _machine = crate::common::shared();
+    let svc = crate::common::shop_service();
+    let target = svc.url();
+    let repo = Repo::new();
+    repo.run(&target);
+    git(repo.path(), &["checkout", "-q", "-b", "feature"]);
+    let gh = FakeGitHub::start(TOKEN);
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| repo.ci(&gh, &target, 7, &["--dry-run", "--no-charts"]));
+        let b = s.spawn(|| repo.ci(&gh, &target, 8, &["--dry-run", "--no-charts"]));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    for (pr, out) in [(7, &a), (8, &b)] {
+        let code = out.status.code();
+        // A verdict either way (the runs are short), never an infrastructure failure.
+        assert!(
+            code == Some(0) || code == Some(1),
+            "PR {pr}: exit {code:?}\n{}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains("saved run #"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    let store = gate::store::Store::open(&repo.db()).unwrap();
+    assert_eq!(
+        store.count().unwrap(),
+        3,
+        "the baseline run and both ci runs"
+    );
+}
