@@ -299,18 +299,24 @@ fn kill_9_during_saves_never_leaves_a_half_written_run() {
         t.elapsed() - t0
     };
     std::fs::remove_file(&db).unwrap();
-    let (mut before_commit, mut recovered) = (0, 0);
-    let rounds = 20u32;
-    for round in 0..rounds {
+    // Home in on the commit: a kill that came too early (nothing stored) waits longer next time,
+    // one that came too late (the import had finished) waits less, until kills have landed on
+    // both sides of the commit. Every round, whatever it hit, must leave a consistent history.
+    let (mut before_commit, mut after_commit, mut replayed) = (0, 0, 0);
+    let mut delay = t.as_secs_f64() * 0.6;
+    let mut rounds = 0;
+    while (before_commit < 3 || after_commit < 2) && rounds < 40 {
+        rounds += 1;
         let mut child = start();
-        std::thread::sleep(t * (round + 1) / rounds);
+        std::thread::sleep(Duration::from_secs_f64(delay));
         let finished = child.try_wait().unwrap().is_some();
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         let wal = wal_len();
         let runs = runs_in(&db);
         eprintln!(
-            "round {round}: {}, WAL {wal} bytes, {} runs stored",
+            "round {rounds}: {:.0} ms after opening, {}, WAL {wal} bytes, {} runs stored",
+            delay * 1000.0,
             if finished {
                 "finished before the kill"
             } else {
@@ -321,24 +327,34 @@ fn kill_9_during_saves_never_leaves_a_half_written_run() {
         // One import is one transaction: all runs or none, each with its 8 endpoints.
         assert!(
             runs.is_empty() || runs.len() == RUNS,
-            "round {round}: {} runs",
+            "round {rounds}: {} runs",
             runs.len()
         );
         assert!(runs.iter().all(|&(_, complete, eps)| complete && eps == 8));
-        if !finished && runs.is_empty() {
-            before_commit += 1;
-        }
-        if !finished && runs.len() == RUNS && wal > SPILLED {
-            // Committed into the WAL but not yet checkpointed: the next open replayed it.
-            recovered += 1;
+        match (finished, runs.is_empty()) {
+            (true, _) => delay *= 0.93,
+            (false, true) => {
+                before_commit += 1;
+                delay *= 1.04;
+            }
+            (false, false) => {
+                after_commit += 1;
+                // Committed into the WAL, not yet checkpointed: the next open replayed it.
+                if wal > SPILLED {
+                    replayed += 1;
+                }
+            }
         }
         if !runs.is_empty() {
             std::fs::remove_file(&db).unwrap();
         }
     }
+    eprintln!(
+        "{rounds} kills: {before_commit} before the commit, {after_commit} after it ({replayed} with a WAL to replay)"
+    );
     assert!(
-        before_commit > 0 && recovered > 0,
-        "the kills bracket the commit: {before_commit} before it, {recovered} with a WAL to replay"
+        before_commit > 0 && after_commit > 0,
+        "the kills bracket the commit: {before_commit} before it, {after_commit} after it"
     );
 }
 
