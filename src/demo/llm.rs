@@ -459,14 +459,13 @@ struct Prompt {
 
 impl Prompt {
     fn of<'a>(contents: impl IntoIterator<Item = &'a Content>) -> Prompt {
-        // FNV-1a: stable across processes and Rust versions, unlike `DefaultHasher`.
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        // Every text, each ended by a newline, hashed with FNV-1a: stable across processes and
+        // Rust versions, unlike `DefaultHasher`.
+        let mut bytes = Vec::new();
         let mut words = 0;
         let mut feed = |text: &str| {
-            for byte in text.bytes().chain(std::iter::once(b'\n')) {
-                hash ^= u64::from(byte);
-                hash = hash.wrapping_mul(0x0100_0000_01b3);
-            }
+            bytes.extend_from_slice(text.as_bytes());
+            bytes.push(b'\n');
             words += text.split_whitespace().count() as u64;
         };
         for content in contents {
@@ -478,7 +477,10 @@ impl Prompt {
                     .for_each(&mut feed),
             }
         }
-        Prompt { hash, words }
+        Prompt {
+            hash: crate::hash::fnv1a(&bytes),
+            words,
+        }
     }
 
     /// words / 0.75, rounded to the nearest integer, at least 1.
