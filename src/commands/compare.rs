@@ -149,6 +149,7 @@ pub(crate) fn build_verdict(
         slo,
         strict,
         notes,
+        paired: None,
     })
 }
 

@@ -498,6 +498,7 @@ mod tests {
             slo: Some(slo),
             strict: false,
             notes: vec![],
+            paired: None,
         }
     }
 

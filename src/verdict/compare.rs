@@ -117,7 +117,7 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
-    fn of(h: &Histogram<u64>) -> Percentiles {
+    pub(super) fn of(h: &Histogram<u64>) -> Percentiles {
         let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
         Percentiles {
             count: h.len(),
@@ -216,7 +216,7 @@ fn pooled(endpoints: &[&EndpointRecord], metric: CompareMetric) -> Histogram<u64
     h
 }
 
-fn components(base: &[&EndpointRecord], head: &[&EndpointRecord]) -> Vec<Component> {
+pub(super) fn components(base: &[&EndpointRecord], head: &[&EndpointRecord]) -> Vec<Component> {
     let mean = |eps: &[&EndpointRecord]| -> BTreeMap<String, f64> {
         let mut acc: BTreeMap<String, (f64, u64)> = BTreeMap::new();
         for e in eps {

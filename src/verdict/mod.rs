@@ -2,6 +2,7 @@
 //! how the verdict is shown.
 
 pub mod compare;
+pub mod paired;
 pub mod ramp;
 pub mod slo;
 
@@ -26,6 +27,10 @@ pub struct Verdict {
     pub strict: bool,
     /// Notes worth a reader's attention (different environments, dirty trees, partial runs).
     pub notes: Vec<String>,
+    /// Set in paired mode (`--base-target`): how base and head were measured side by side,
+    /// e.g. "5 rounds of 2 s blocks, ABBA". The headline says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paired: Option<String>,
 }
 
 impl Verdict {
@@ -87,6 +92,9 @@ impl Verdict {
         let slo = self.slo_failures();
         if slo > 0 {
             parts.push(format!("❌ {slo} broke an SLO threshold"));
+        }
+        if let Some(how) = &self.paired {
+            parts.push(format!("⇄ paired: base and head side by side, {how}"));
         }
         parts.join(" · ")
     }
