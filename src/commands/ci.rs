@@ -48,6 +48,8 @@ struct CiSettings {
     /// The commit GitHub built (`GITHUB_SHA`), recorded in a bundle.
     head_sha: Option<String>,
     comment_key: Option<String>,
+    /// `--base-target`: paired mode instead of the history's baseline.
+    paired: Option<super::paired::PairedSettings>,
 }
 
 impl CiSettings {
@@ -69,6 +71,7 @@ impl CiSettings {
             Some(github_config(&a.github, env)?)
         };
         let key = comment_key(&a.github)?;
+        let paired = super::paired::PairedSettings::new(&a.paired)?;
         let mut run = RunSettings::from_load(a.load)?;
         run.label = Some(match pr {
             Some(n) => format!("ci: PR #{n}"),
@@ -93,6 +96,7 @@ impl CiSettings {
             head_sha: env("GITHUB_SHA"),
             comment_key: key,
             charts: (!a.no_charts).then_some(a.charts),
+            paired,
         })
     }
 }
@@ -172,24 +176,46 @@ pub fn ci(args: CiArgs) -> Result<Outcome, Error> {
     let db = s.run.db.as_deref().expect("ci always saves");
     let mut store = Store::open(db)?;
 
-    // 1. Measure and save.
-    let (_, record) = execute_and_report(&plan, &s.run)?;
-    let id = store.save(&record)?;
-    eprintln!("{}", saved_line(id, store.path(), &record));
-    crate::engine::died(&record)?;
-    let head = vec![store.load(id)?];
+    let (record, id, verdict, chart_files) = if let Some(paired) = &s.paired {
+        // 1-3, paired: measure base and head side by side, save both, judge, draw.
+        let m = super::paired::measure_and_judge(
+            &plan,
+            paired,
+            &s.run,
+            &mut store,
+            s.tolerance,
+            s.strict,
+        )?;
+        eprint!(
+            "{}",
+            String::from_utf8_lossy(&Terminal.render_verdict(&m.verdict))
+        );
+        let files = match &s.charts {
+            Some(dir) => super::paired::ci_charts(dir, &plan, &m)?,
+            None => Vec::new(),
+        };
+        (m.head, m.head_id, m.verdict, files)
+    } else {
+        // 1. Measure and save.
+        let (_, record) = execute_and_report(&plan, &s.run)?;
+        let id = store.save(&record)?;
+        eprintln!("{}", saved_line(id, store.path(), &record));
+        crate::engine::died(&record)?;
+        let head = vec![store.load(id)?];
 
-    // 2. Judge against the baseline branch.
-    let verdict = judge(&store, &plan, &head, &s)?;
-    eprint!(
-        "{}",
-        String::from_utf8_lossy(&Terminal.render_verdict(&verdict))
-    );
+        // 2. Judge against the baseline branch.
+        let verdict = judge(&store, &plan, &head, &s)?;
+        eprint!(
+            "{}",
+            String::from_utf8_lossy(&Terminal.render_verdict(&verdict))
+        );
 
-    // 3. Charts.
-    let chart_files = match &s.charts {
-        Some(dir) => charts(dir, &store, &plan, &head, &verdict)?,
-        None => Vec::new(),
+        // 3. Charts.
+        let chart_files = match &s.charts {
+            Some(dir) => charts(dir, &store, &plan, &head, &verdict)?,
+            None => Vec::new(),
+        };
+        (record, id, verdict, chart_files)
     };
 
     // 4. Publish, or hand over to `gate publish`.

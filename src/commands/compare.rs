@@ -18,6 +18,10 @@ pub fn compare(args: CompareArgs) -> Result<Outcome, Error> {
         .as_deref()
         .map(|t| config::parse_tolerance(t).map_err(|m| Error::usage("--tolerance", m)))
         .transpose()?;
+    if let Some(paired) = super::paired::PairedSettings::new(&args.paired)? {
+        return super::paired::compare(args, paired, tolerance_flag);
+    }
+    let base_spec = args.base.clone().unwrap_or_default();
     let plan = suite_settings(&args.suite);
     let store = Store::open(&args.db.db)?;
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
@@ -31,7 +35,7 @@ pub fn compare(args: CompareArgs) -> Result<Outcome, Error> {
         policy,
     };
     let (head_runs, head_label) = sides.head(&args.head)?;
-    let (base_runs, base_label) = sides.base(&args.base, &head_runs)?;
+    let (base_runs, base_label) = sides.base(&base_spec, &head_runs)?;
     let verdict = build_verdict(
         &base_runs,
         &head_runs,
@@ -51,16 +55,22 @@ pub fn compare(args: CompareArgs) -> Result<Outcome, Error> {
             verdict: Some(&verdict),
             plan: plan.as_ref(),
             endpoint: None,
-            base_label: format!("base ({})", args.base),
+            base_label: format!("base ({base_spec})"),
             head_label: format!("head ({})", args.head),
         };
         let files = super::charts::write_charts(dir, &job, crate::chart::ChartSize::default())?;
         super::charts::print_written(&files);
     }
-    let bytes = match args.format {
-        CompareFormat::Table => Terminal.render_verdict(&verdict),
-        CompareFormat::Markdown => Markdown.render_verdict(&verdict),
-        CompareFormat::Json => Json.render_verdict(&verdict),
+    write_verdict(&verdict, args.format)?;
+    Ok(verdict.outcome())
+}
+
+/// The verdict to stdout in the chosen format; shared with paired mode.
+pub(crate) fn write_verdict(verdict: &Verdict, format: CompareFormat) -> Result<(), Error> {
+    let bytes = match format {
+        CompareFormat::Table => Terminal.render_verdict(verdict),
+        CompareFormat::Markdown => Markdown.render_verdict(verdict),
+        CompareFormat::Json => Json.render_verdict(verdict),
     };
     let mut out = std::io::stdout();
     out.write_all(&bytes)
@@ -68,8 +78,7 @@ pub fn compare(args: CompareArgs) -> Result<Outcome, Error> {
         .map_err(|source| Error::Write {
             path: "<stdout>".into(),
             source,
-        })?;
-    Ok(verdict.outcome())
+        })
 }
 
 /// Compare and judge; shared with `demo` (and later `ci`). Errors only when BASE and HEAD have

@@ -6,6 +6,7 @@ mod ci;
 mod compare;
 mod demo;
 mod history;
+mod paired;
 mod publish;
 mod run;
 mod serve_demo;
