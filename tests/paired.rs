@@ -178,3 +178,34 @@ fn llm_scenarios_and_bad_flags_are_refused_before_any_load() {
         );
     }
 }
+
+/// The example workflow builds both sides and runs `gate ci --base-target` with flags the real
+/// CLI accepts.
+#[test]
+fn the_example_paired_workflow_runs_gate_ci_with_a_base_target() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(".github/examples/perf-gate-paired.yml");
+    let wf: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let steps = wf["jobs"]["paired"]["steps"].as_array().unwrap();
+    let runs: Vec<&str> = steps.iter().filter_map(|s| s["run"].as_str()).collect();
+    assert!(runs.iter().any(|r| r.contains("git worktree add")));
+    assert!(runs.iter().any(|r| r.contains("--target-dir target/base")));
+    let ci = runs
+        .iter()
+        .find(|r| r.contains("gate ci"))
+        .expect("a gate ci step");
+    let words: Vec<&str> = ci.split_whitespace().collect();
+    let start = words.iter().position(|w| w.ends_with("/gate")).unwrap();
+    use clap::Parser;
+    let cli = gate::cli::Cli::try_parse_from(&words[start..]).unwrap();
+    match cli.command {
+        gate::cli::Command::Ci(a) => {
+            assert_eq!(
+                a.paired.base_target.as_deref(),
+                Some("http://127.0.0.1:8081")
+            );
+            assert_eq!(a.load.target.as_deref(), Some("http://127.0.0.1:8082"));
+        }
+        _ => panic!("not gate ci: {ci}"),
+    }
+}
