@@ -17,6 +17,10 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing would only move the bytes"
+)]
 pub enum Command {
     /// Load-test every scenario of a suite and check the SLO thresholds.
     Run(RunArgs),
@@ -212,8 +216,12 @@ pub enum CompareFormat {
 #[derive(Debug, Args)]
 pub struct CompareArgs {
     /// The baseline: a branch (its baseline runs at the merge-base, else its latest runs), a
-    /// commit, or a run id (`12` or `#12`).
-    pub base: String,
+    /// commit, or a run id (`12` or `#12`). Not with --base-target.
+    #[arg(
+        required_unless_present = "base_target",
+        conflicts_with = "base_target"
+    )]
+    pub base: Option<String>,
     /// What to judge: `HEAD` (the current commit's runs), a branch (its latest run), a commit,
     /// or a run id.
     #[arg(default_value = "HEAD")]
@@ -244,6 +252,36 @@ pub struct CompareArgs {
 
     #[command(flatten)]
     pub notify: NotifyArgs,
+
+    #[command(flatten)]
+    pub paired: PairedArgs,
+
+    /// Paired mode: the deployment under test (default: the suite's `target:`).
+    #[arg(long, value_name = "URL", requires = "base_target")]
+    pub target: Option<String>,
+
+    /// Paired mode: measure only the scenarios with these names (repeatable).
+    #[arg(long = "scenario", value_name = "NAME", requires = "base_target")]
+    pub scenarios: Vec<String>,
+}
+
+/// Paired mode, shared by `gate compare` and `gate ci`: measure a baseline deployment beside
+/// the target, in alternating blocks, instead of comparing with the history (docs/paired.md).
+#[derive(Debug, Args)]
+pub struct PairedArgs {
+    /// Paired mode: the baseline deployment (e.g. the merge-base build), measured side by side
+    /// with the target in alternating blocks; both sides are saved to the history.
+    #[arg(long, value_name = "URL")]
+    pub base_target: Option<String>,
+
+    /// Paired mode: rounds per scenario, each of four blocks (base, head, head, base, then
+    /// reversed in the next round) [default: 5].
+    #[arg(long, value_name = "N", requires = "base_target")]
+    pub rounds: Option<u32>,
+
+    /// Paired mode: measured time of each block, after a 200ms warmup [default: 2s].
+    #[arg(long, value_name = "DURATION", requires = "base_target")]
+    pub block: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -451,6 +489,9 @@ pub struct CiArgs {
 
     #[command(flatten)]
     pub notify: NotifyArgs,
+
+    #[command(flatten)]
+    pub paired: PairedArgs,
 }
 
 /// `gate publish`: post a bundle written by `gate ci --bundle` from a trusted job.

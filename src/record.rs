@@ -282,6 +282,134 @@ impl LatencySummary {
     }
 }
 
+impl EndpointRecord {
+    /// Fold `other`, a later measurement of the same endpoint (another block of a paired run, a
+    /// shard), into `self`, exactly where the record allows: latency histograms are added bucket
+    /// by bucket and the summary recomputed from the sum; counts, statuses, errors, bytes and
+    /// Server-Timing totals are summed; measured time adds up, so throughput is successes over
+    /// the total. TTFB keeps no histogram, so its percentiles become the count-weighted means of
+    /// both (its count, min and max stay exact).
+    ///
+    /// Refuses (leaving `self` unchanged) another endpoint or definition, an LLM endpoint (its
+    /// token figures do not merge from the record alone), or a histogram that does not decode.
+    pub fn merge(&mut self, other: &EndpointRecord) -> Result<(), String> {
+        if self.name != other.name || self.scenario_hash != other.scenario_hash {
+            return Err(format!(
+                "cannot merge endpoint `{}` with `{}`: not the same scenario definition",
+                self.name, other.name
+            ));
+        }
+        if self.llm.is_some() || other.llm.is_some() {
+            return Err(format!(
+                "cannot merge LLM endpoint `{}`: its token figures are not kept per request",
+                self.name
+            ));
+        }
+        let mut latency = decode_histogram(&self.latency.histogram)?;
+        let theirs = decode_histogram(&other.latency.histogram)?;
+        latency
+            .add(&theirs)
+            .map_err(|e| format!("histograms of `{}` do not add: {e:?}", self.name))?;
+
+        self.latency = LatencySummary::from_histogram(&latency);
+        self.ttfb = weighted_summary(&self.ttfb, &other.ttfb);
+        self.requests += other.requests;
+        self.successes += other.successes;
+        self.failures += other.failures;
+        self.elapsed_s += other.elapsed_s;
+        self.throughput_rps = if self.elapsed_s > 0.0 {
+            self.successes as f64 / self.elapsed_s
+        } else {
+            0.0
+        };
+        self.error_rate = if self.requests > 0 {
+            self.failures as f64 / self.requests as f64
+        } else {
+            0.0
+        };
+        self.load.duration_s += other.load.duration_s;
+        self.load.warmup_s += other.load.warmup_s;
+        for (k, v) in &other.status_counts {
+            *self.status_counts.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &other.errors {
+            *self.errors.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &other.server_timing {
+            let slot = self.server_timing.entry(k.clone()).or_default();
+            slot.count += v.count;
+            slot.total_ms += v.total_ms;
+            slot.max_ms = slot.max_ms.max(v.max_ms);
+            slot.mean_ms = if slot.count > 0 {
+                slot.total_ms / slot.count as f64
+            } else {
+                0.0
+            };
+        }
+        self.late_starts += other.late_starts;
+        self.dropped_arrivals += other.dropped_arrivals;
+        self.bytes_received += other.bytes_received;
+        Ok(())
+    }
+}
+
+/// A summary without a histogram, merged as well as one can: exact count, min and max, the mean
+/// and spread pooled exactly, percentiles as count-weighted means.
+fn weighted_summary(a: &LatencySummary, b: &LatencySummary) -> LatencySummary {
+    if b.count == 0 {
+        return a.clone();
+    }
+    if a.count == 0 {
+        return b.clone();
+    }
+    let (na, nb) = (a.count as f64, b.count as f64);
+    let n = na + nb;
+    let w = |x: f64, y: f64| (x * na + y * nb) / n;
+    let mean = w(a.mean_ms, b.mean_ms);
+    // Pooled variance: within plus between the two parts.
+    let var = (na * (a.stdev_ms.powi(2) + (a.mean_ms - mean).powi(2))
+        + nb * (b.stdev_ms.powi(2) + (b.mean_ms - mean).powi(2)))
+        / n;
+    LatencySummary {
+        count: a.count + b.count,
+        min_ms: a.min_ms.min(b.min_ms),
+        mean_ms: mean,
+        stdev_ms: var.max(0.0).sqrt(),
+        p50_ms: w(a.p50_ms, b.p50_ms),
+        p90_ms: w(a.p90_ms, b.p90_ms),
+        p95_ms: w(a.p95_ms, b.p95_ms),
+        p99_ms: w(a.p99_ms, b.p99_ms),
+        p999_ms: w(a.p999_ms, b.p999_ms),
+        max_ms: a.max_ms.max(b.max_ms),
+        histogram: String::new(),
+    }
+}
+
+impl RunRecord {
+    /// One run from consecutive measurements of the same suite (the blocks of one side of a
+    /// paired run): the first block's context, the time span of all, every endpoint merged by
+    /// name with [`EndpointRecord::merge`] (in the order they first appear), complete only when
+    /// every block was, and every block's faults. None for no blocks.
+    pub fn merge(blocks: &[RunRecord]) -> Result<Option<RunRecord>, String> {
+        let Some((first, rest)) = blocks.split_first() else {
+            return Ok(None);
+        };
+        let mut out = first.clone();
+        for b in rest {
+            out.finished_at = b.finished_at.clone();
+            out.complete &= b.complete;
+            out.faults.extend(b.faults.iter().cloned());
+            for e in &b.endpoints {
+                match out.endpoints.iter_mut().find(|o| o.name == e.name) {
+                    Some(o) => o.merge(e)?,
+                    None => out.endpoints.push(e.clone()),
+                }
+            }
+        }
+        Ok(Some(out))
+    }
+}
+
 pub fn encode_histogram(h: &Histogram<u64>) -> String {
     let mut bytes = Vec::new();
     V2DeflateSerializer::new()
@@ -387,6 +515,143 @@ mod tests {
             LatencySummary::from_histogram(&new_histogram()).percentile_ms(50.0),
             None
         );
+    }
+
+    fn block(values_us: &[u64], status: &str, db_ms: f64) -> EndpointRecord {
+        let mut h = new_histogram();
+        for &v in values_us {
+            h.record(v).unwrap();
+        }
+        let n = values_us.len() as u64;
+        EndpointRecord {
+            name: "orders".into(),
+            scenario_file: "orders.yml".into(),
+            scenario_hash: "h1".into(),
+            method: "GET".into(),
+            url: "/orders".into(),
+            load: LoadRecord {
+                model: "closed".into(),
+                users: Some(2),
+                rate_per_s: None,
+                duration_s: 1.0,
+                warmup_s: 0.2,
+            },
+            requests: n + 1,
+            successes: n,
+            failures: 1,
+            elapsed_s: 1.0,
+            throughput_rps: n as f64,
+            error_rate: 1.0 / (n + 1) as f64,
+            latency: LatencySummary::from_histogram(&h),
+            ttfb: LatencySummary::percentiles_of(&h),
+            status_counts: [(status.to_string(), n), ("500".to_string(), 1)].into(),
+            errors: [("http_5xx".to_string(), 1)].into(),
+            server_timing: [(
+                "db".to_string(),
+                ServerTimingAgg {
+                    count: n,
+                    mean_ms: db_ms,
+                    max_ms: db_ms * 2.0,
+                    total_ms: db_ms * n as f64,
+                },
+            )]
+            .into(),
+            late_starts: 1,
+            dropped_arrivals: 0,
+            bytes_received: 100 * n,
+            ramp: None,
+            llm: None,
+        }
+    }
+
+    #[test]
+    fn merged_blocks_hold_the_sum_of_their_histograms_bucket_for_bucket() {
+        let a_values: Vec<u64> = (1..=500).map(|i| 900 + i * 7).collect();
+        let b_values: Vec<u64> = (1..=300).map(|i| 2_000 + i * 131).collect();
+        let (a, b) = (block(&a_values, "200", 1.0), block(&b_values, "200", 4.0));
+        let mut merged = a.clone();
+        merged.merge(&b).unwrap();
+
+        let mut expected = decode_histogram(&a.latency.histogram).unwrap();
+        expected
+            .add(decode_histogram(&b.latency.histogram).unwrap())
+            .unwrap();
+        let got = decode_histogram(&merged.latency.histogram).unwrap();
+        let buckets = |h: &Histogram<u64>| -> Vec<(u64, u64)> {
+            h.iter_recorded()
+                .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                .collect()
+        };
+        assert_eq!(buckets(&got), buckets(&expected));
+        assert_eq!(got.len(), 800);
+        assert_eq!(merged.latency, LatencySummary::from_histogram(&expected));
+
+        assert_eq!(
+            (merged.requests, merged.successes, merged.failures),
+            (802, 800, 2)
+        );
+        assert_eq!(merged.elapsed_s, 2.0);
+        assert_eq!(merged.throughput_rps, 400.0);
+        assert_eq!(merged.status_counts["200"], 800);
+        assert_eq!(merged.status_counts["500"], 2);
+        assert_eq!(merged.errors["http_5xx"], 2);
+        let db = &merged.server_timing["db"];
+        assert_eq!((db.count, db.max_ms), (800, 8.0));
+        assert!((db.mean_ms - (500.0 * 1.0 + 300.0 * 4.0) / 800.0).abs() < 1e-12);
+        assert_eq!((merged.late_starts, merged.bytes_received), (2, 80_000));
+        assert_eq!(merged.ttfb.count, 800);
+        assert_eq!(merged.ttfb.max_ms, b.ttfb.max_ms);
+        assert!(merged.ttfb.histogram.is_empty());
+    }
+
+    #[test]
+    fn merging_refuses_a_different_endpoint_and_leaves_the_record_alone() {
+        let a = block(&[1000, 2000], "200", 1.0);
+        let mut other = block(&[3000], "200", 1.0);
+        other.scenario_hash = "changed".into();
+        let mut m = a.clone();
+        assert!(m.merge(&other).is_err());
+        assert_eq!(m, a);
+        let mut bad = block(&[3000], "200", 1.0);
+        bad.latency.histogram = "not base64!".into();
+        assert!(m.merge(&bad).is_err());
+        assert_eq!(m, a);
+    }
+
+    #[test]
+    fn runs_merge_by_endpoint_and_stay_partial_if_any_block_was() {
+        let run = |e: EndpointRecord, complete: bool, end: &str| RunRecord {
+            version: RECORD_VERSION,
+            uid: "u".into(),
+            gate_version: String::new(),
+            started_at: "t0".into(),
+            finished_at: end.into(),
+            target: String::new(),
+            suite: String::new(),
+            label: None,
+            complete,
+            faults: Vec::new(),
+            git: None,
+            pr: None,
+            environment: None,
+            endpoints: vec![e],
+        };
+        let mut other = block(&[5000], "200", 1.0);
+        other.name = "detail".into();
+        let blocks = [
+            run(block(&[1000, 2000], "200", 1.0), true, "t1"),
+            run(other, true, "t2"),
+            run(block(&[3000], "200", 1.0), false, "t3"),
+        ];
+        let m = RunRecord::merge(&blocks).unwrap().unwrap();
+        assert_eq!(m.endpoints.len(), 2);
+        assert_eq!(m.endpoints[0].latency.count, 3);
+        assert_eq!(
+            (m.started_at.as_str(), m.finished_at.as_str()),
+            ("t0", "t3")
+        );
+        assert!(!m.complete);
+        assert!(RunRecord::merge(&[]).unwrap().is_none());
     }
 
     #[test]

@@ -37,6 +37,8 @@ struct CiSettings {
     /// The commit GitHub built (`GITHUB_SHA`), recorded in a bundle.
     head_sha: Option<String>,
     comment_key: Option<String>,
+    /// `--base-target`: paired mode instead of the history's baseline.
+    paired: Option<super::paired::PairedSettings>,
 }
 
 impl CiSettings {
@@ -58,6 +60,7 @@ impl CiSettings {
             Some(github_config(&a.github, env)?)
         };
         let key = comment_key(&a.github)?;
+        let paired = super::paired::PairedSettings::new(&a.paired)?;
         let mut run = RunSettings::from_load(a.load)?;
         run.label = Some(match pr {
             Some(n) => format!("ci: PR #{n}"),
@@ -78,6 +81,7 @@ impl CiSettings {
             bundle: a.bundle,
             head_sha: env("GITHUB_SHA"),
             comment_key: key,
+            paired,
             charts: (!a.no_charts).then_some(a.charts),
         })
     }
@@ -100,29 +104,54 @@ pub fn ci(args: CiArgs, io: &mut Output<'_>) -> Result<Outcome, Error> {
     let db = s.run.db.as_deref().expect("ci always saves");
     let mut store = Store::open(db)?;
 
-    // 1. Measure and save.
-    let (_, record) = execute_and_report(&plan, &s.run, io)?;
-    let id = store.save(&record)?;
-    io.note(format_args!("{}", saved_line(id, store.path(), &record)));
-    crate::engine::died(&record)?;
-    let head = vec![store.load(id)?];
+    let (record, id, verdict, chart_files) = if let Some(paired) = &s.paired {
+        // 1-3, paired: measure base and head side by side, save both, judge, draw.
+        let m = super::paired::measure_and_judge(
+            &plan,
+            paired,
+            &s.run,
+            &mut store,
+            s.tolerance,
+            s.strict,
+            io,
+        )?;
+        io.note_part(format_args!(
+            "{}",
+            String::from_utf8_lossy(&Terminal.render_verdict(&m.verdict))
+        ));
+        let head = vec![store.load(m.head_id)?];
+        super::notify::verdict(&notify, &m.verdict, &[], &head);
+        let files = match &s.charts {
+            Some(dir) => super::paired::ci_charts(dir, &plan, &m, io)?,
+            None => Vec::new(),
+        };
+        (m.head, m.head_id, m.verdict, files)
+    } else {
+        // 1. Measure and save.
+        let (_, record) = execute_and_report(&plan, &s.run, io)?;
+        let id = store.save(&record)?;
+        io.note(format_args!("{}", saved_line(id, store.path(), &record)));
+        crate::engine::died(&record)?;
+        let head = vec![store.load(id)?];
 
-    // 2. Judge against the baseline branch.
-    let (verdict, base) = against_baseline_branch(&store, &plan, &head, s.tolerance, s.strict)?;
-    io.note_part(format_args!(
-        "{}",
-        String::from_utf8_lossy(&Terminal.render_verdict(&verdict))
-    ));
-    super::notify::verdict(&notify, &verdict, &[], &head);
+        // 2. Judge against the baseline branch.
+        let (verdict, base) = against_baseline_branch(&store, &plan, &head, s.tolerance, s.strict)?;
+        io.note_part(format_args!(
+            "{}",
+            String::from_utf8_lossy(&Terminal.render_verdict(&verdict))
+        ));
+        super::notify::verdict(&notify, &verdict, &[], &head);
 
-    // 3. Charts.
-    let chart_files = match &s.charts {
-        Some(dir) => {
-            let base: Vec<RunRecord> = base.into_iter().map(|r| r.record).collect();
-            let head: Vec<RunRecord> = head.iter().map(|r| r.record.clone()).collect();
-            write_pr_charts(dir, &plan, &base, &head, &verdict, io)?
-        }
-        None => Vec::new(),
+        // 3. Charts.
+        let chart_files = match &s.charts {
+            Some(dir) => {
+                let base: Vec<RunRecord> = base.into_iter().map(|r| r.record).collect();
+                let head: Vec<RunRecord> = head.iter().map(|r| r.record.clone()).collect();
+                write_pr_charts(dir, &plan, &base, &head, &verdict, io)?
+            }
+            None => Vec::new(),
+        };
+        (record, id, verdict, chart_files)
     };
 
     // 4. Publish, or hand over to `gate publish`.

@@ -3,15 +3,15 @@
 use std::path::PathBuf;
 
 use crate::chart::ChartSize;
-use crate::cli::{CompareArgs, CompareFormat};
+use crate::cli::CompareArgs;
 use crate::config;
 use crate::record::RunRecord;
-use crate::report::{Format, json::Json, markdown::Markdown, terminal::Terminal};
 use crate::store::Store;
 use crate::{Error, Outcome};
 
 use super::pipeline::{
     ChartJob, Output, Sides, build_verdict, print_written, suite_settings, write_charts,
+    write_verdict,
 };
 
 pub fn compare(args: CompareArgs, io: &mut Output<'_>) -> Result<Outcome, Error> {
@@ -20,6 +20,10 @@ pub fn compare(args: CompareArgs, io: &mut Output<'_>) -> Result<Outcome, Error>
         .as_deref()
         .map(|t| config::parse_tolerance(t).map_err(|m| Error::usage("--tolerance", m)))
         .transpose()?;
+    if let Some(paired) = super::paired::PairedSettings::new(&args.paired)? {
+        return super::paired::compare(args, paired, tolerance_flag, io);
+    }
+    let base_spec = args.base.clone().unwrap_or_default();
     let plan = suite_settings(&args.suite);
     let store = Store::open(&args.db.db)?;
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
@@ -33,7 +37,7 @@ pub fn compare(args: CompareArgs, io: &mut Output<'_>) -> Result<Outcome, Error>
         policy,
     };
     let (head_runs, head_label) = sides.head(&args.head)?;
-    let (base_runs, base_label) = sides.base(&args.base, &head_runs)?;
+    let (base_runs, base_label) = sides.base(&base_spec, &head_runs)?;
     let verdict = build_verdict(
         &base_runs,
         &head_runs,
@@ -54,17 +58,12 @@ pub fn compare(args: CompareArgs, io: &mut Output<'_>) -> Result<Outcome, Error>
             verdict: Some(&verdict),
             plan: plan.as_ref(),
             endpoint: None,
-            base_label: format!("base ({})", args.base),
+            base_label: format!("base ({base_spec})"),
             head_label: format!("head ({})", args.head),
         };
         let files = write_charts(dir, &job, ChartSize::default())?;
         print_written(&files, io);
     }
-    let bytes = match args.format {
-        CompareFormat::Table => Terminal.render_verdict(&verdict),
-        CompareFormat::Markdown => Markdown.render_verdict(&verdict),
-        CompareFormat::Json => Json.render_verdict(&verdict),
-    };
-    io.bytes(false, &bytes)?;
+    write_verdict(&verdict, args.format, io)?;
     Ok(verdict.outcome())
 }

@@ -11,6 +11,7 @@ mod dashboard;
 mod demo;
 mod history;
 mod notify;
+mod paired;
 mod pipeline;
 mod publish;
 mod run;

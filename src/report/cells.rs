@@ -8,7 +8,7 @@ use crate::record::EndpointRecord;
 use crate::units::format_ms;
 use crate::verdict::compare::CompareMetric;
 use crate::verdict::slo::{Check, EndpointSlo};
-use crate::verdict::{Call, EndpointComparison, Finding, Limit, Reason, Verdict};
+use crate::verdict::{Call, EndpointComparison, Finding, Limit, PairedFinding, Reason, Verdict};
 
 pub struct RunCells {
     pub p50: String,
@@ -186,6 +186,9 @@ pub fn headline(v: &Verdict) -> String {
     if slo > 0 {
         parts.push(format!("❌ {slo} broke an SLO threshold"));
     }
+    if let Some(how) = &v.paired {
+        parts.push(format!("⇄ paired: base and head side by side, {how}"));
+    }
     parts.join(" · ")
 }
 
@@ -203,6 +206,51 @@ pub fn reason(c: &EndpointComparison) -> String {
             "too few successful requests to compare (base {base}, head {head}; at least {min} each)"
         ),
         Reason::NoEstimate => "p95 change could not be estimated (empty baseline p95)".into(),
+        Reason::TooFewPairs { pairs } => {
+            format!("paired: {pairs} usable block pair(s); at least 2 are needed (more --rounds)")
+        }
+        Reason::Paired {
+            finding,
+            tolerance,
+            pairs,
+            tests,
+            p_signed_rank,
+            p_pooled,
+        } => {
+            let pct = |x: f64| format!("{:+.1}%", x * 100.0);
+            let p = |x: &Option<f64>| x.map_or_else(|| "–".to_string(), |v| format!("{v:.3}"));
+            let summary = match c.p95_change {
+                Some(rel) => format!(
+                    "paired: Δp95 {} (CI {} … {}) over {pairs} block pairs",
+                    pct(rel.point),
+                    pct(rel.ci_low),
+                    pct(rel.ci_high)
+                ),
+                None => format!("paired: over {pairs} block pairs"),
+            };
+            let limit = format!("the {:.0}% tolerance", tolerance * 100.0);
+            let ps = format!(
+                "signed-rank p {}, pooled Mann-Whitney p {}",
+                p(p_signed_rank),
+                p(p_pooled)
+            );
+            match finding {
+                PairedFinding::Slower => format!("{summary}: slower beyond {limit} ({ps})"),
+                PairedFinding::Faster => format!("{summary}: faster beyond {limit} ({ps})"),
+                PairedFinding::Within => {
+                    format!("{summary}: within ±{:.0}%", tolerance * 100.0)
+                }
+                PairedFinding::Unreachable => format!(
+                    "{summary}: {pairs} block pairs cannot reach significance across {tests} tests; rerun with more --rounds"
+                ),
+                PairedFinding::NotConfirmed => format!(
+                    "{summary}: beyond {limit}, but not significant after Holm in both tests ({ps})"
+                ),
+                PairedFinding::CannotRuleOut => format!(
+                    "{summary}: cannot rule out a change beyond {limit}; rerun with more --rounds"
+                ),
+            }
+        }
         Reason::Measured { finding, limit, .. } => {
             let pct = |x: f64| format!("{:+.1}%", x * 100.0);
             let ci = match c.p95_change {

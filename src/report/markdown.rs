@@ -485,6 +485,7 @@ mod tests {
             slo: Some(slo),
             strict: false,
             notes: vec![],
+            paired: None,
         }
     }
 

@@ -17,6 +17,9 @@
 //!   bootstrap (Efron 1979) that draws resampled order statistics exactly instead of resampling.
 //! - [`holm`]: which of many tests stay significant when they are looked at together? Holm's
 //!   step-down correction of the family-wise error rate (Holm 1979).
+//! - [`signed_rank`] and [`hodges_lehmann_paired`]: in paired mode, do the per-pair differences
+//!   (base and head blocks measured side by side) lean one way, and by how much? The Wilcoxon
+//!   signed-rank test and the one-sample Hodges-Lehmann estimate with its CI.
 //! - [`noise_band`]: how much does a metric move between runs of the same code? A robust spread of
 //!   the baseline's run history, used as a floor for "practically significant".
 //!
@@ -30,6 +33,7 @@ mod holm;
 mod mann_whitney;
 mod noise;
 mod null;
+mod paired;
 mod proportion;
 mod quantile;
 mod random;
@@ -38,6 +42,7 @@ mod shift;
 pub use holm::holm;
 pub use mann_whitney::{Alternative, MannWhitney, mann_whitney};
 pub use noise::{NoiseBand, noise_band};
+pub use paired::{PairedShift, SignedRank, hodges_lehmann_paired, signed_rank, smallest_p};
 pub use proportion::wilson;
 pub use quantile::{RelChange, quantile_change};
 pub use random::standard_normal;

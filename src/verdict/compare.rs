@@ -106,7 +106,7 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
-    fn of(h: &Histogram<u64>) -> Percentiles {
+    pub(super) fn of(h: &Histogram<u64>) -> Percentiles {
         let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
         Percentiles {
             count: h.len(),
@@ -146,6 +146,19 @@ pub enum Reason {
     TooFewSamples { base: u64, head: u64, min: u64 },
     /// The relative p95 change could not be estimated (an empty baseline p95).
     NoEstimate,
+    /// Paired mode: fewer than two usable block pairs.
+    TooFewPairs { pairs: usize },
+    /// Paired mode: the p95 ratio over block pairs against the tolerance, with the p-values of
+    /// the direction that mattered (signed-rank over pairs, pooled Mann-Whitney).
+    Paired {
+        finding: PairedFinding,
+        tolerance: f64,
+        pairs: usize,
+        /// Tests in the verdict (Holm's family), for "cannot reach significance".
+        tests: usize,
+        p_signed_rank: Option<f64>,
+        p_pooled: Option<f64>,
+    },
     /// The change was measured: what it showed against which limit.
     Measured {
         finding: Finding,
@@ -154,6 +167,20 @@ pub enum Reason {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         outliers_p95_ms: Vec<f64>,
     },
+}
+
+/// What paired mode found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PairedFinding {
+    Slower,
+    Faster,
+    Within,
+    /// Too few pairs for any p-value to be significant across this many tests.
+    Unreachable,
+    /// Beyond the tolerance, but not significant in both tests after Holm.
+    NotConfirmed,
+    CannotRuleOut,
 }
 
 /// What the CI of the change showed against the limit.
@@ -257,7 +284,7 @@ fn pooled(endpoints: &[&EndpointRecord], metric: CompareMetric) -> Histogram<u64
     h
 }
 
-fn components(base: &[&EndpointRecord], head: &[&EndpointRecord]) -> Vec<Component> {
+pub(super) fn components(base: &[&EndpointRecord], head: &[&EndpointRecord]) -> Vec<Component> {
     let mean = |eps: &[&EndpointRecord]| -> BTreeMap<String, f64> {
         let mut acc: BTreeMap<String, (f64, u64)> = BTreeMap::new();
         for e in eps {

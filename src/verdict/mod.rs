@@ -2,6 +2,7 @@
 //! how the verdict is shown.
 
 pub mod compare;
+pub mod paired;
 pub mod ramp;
 pub mod slo;
 
@@ -10,7 +11,9 @@ pub use slo::{Check, EndpointSlo, SloReport, evaluate_slo};
 use serde::{Deserialize, Serialize};
 
 use crate::exit::Outcome;
-pub use compare::{Call, CompareSettings, EndpointComparison, Finding, Limit, Reason};
+pub use compare::{
+    Call, CompareSettings, EndpointComparison, Finding, Limit, PairedFinding, Reason,
+};
 
 /// Everything one comparison concluded: per-endpoint calls, the SLO checks of HEAD, and which
 /// runs were compared.
@@ -26,6 +29,10 @@ pub struct Verdict {
     pub strict: bool,
     /// Notes worth a reader's attention (different environments, dirty trees, partial runs).
     pub notes: Vec<String>,
+    /// Set in paired mode (`--base-target`): how base and head were measured side by side,
+    /// e.g. "5 rounds of 2 s blocks, ABBA". The headline says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paired: Option<String>,
 }
 
 impl Verdict {

@@ -18,4 +18,5 @@ mod hostile;
 mod junit;
 mod llm;
 mod notify;
+mod paired;
 mod workflows;

@@ -157,6 +157,7 @@ pub(crate) fn build_verdict(
         slo,
         strict,
         notes,
+        paired: None,
     })
 }
 
@@ -335,4 +336,20 @@ fn plural(n: usize) -> String {
     } else {
         format!("{n} runs")
     }
+}
+
+/// The verdict to stdout in the chosen format; shared with paired mode.
+pub(crate) fn write_verdict(
+    verdict: &crate::verdict::Verdict,
+    format: crate::cli::CompareFormat,
+    io: &mut super::Output<'_>,
+) -> Result<(), Error> {
+    use crate::cli::CompareFormat;
+    use crate::report::{Format, json::Json, markdown::Markdown, terminal::Terminal};
+    let bytes = match format {
+        CompareFormat::Table => Terminal.render_verdict(verdict),
+        CompareFormat::Markdown => Markdown.render_verdict(verdict),
+        CompareFormat::Json => Json.render_verdict(verdict),
+    };
+    io.bytes(false, &bytes)
 }

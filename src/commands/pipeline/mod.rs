@@ -15,9 +15,11 @@ pub(crate) use charts::{
     ChartJob, parse_size, print_written, write_charts, write_pr_charts, write_run_charts,
 };
 pub(crate) use github::{actions_env, comment_key, github_config, summary_path};
-pub(crate) use judge::{Sides, against_baseline_branch, build_verdict, head_info, suite_settings};
+pub(crate) use judge::{
+    Sides, against_baseline_branch, build_verdict, head_info, suite_settings, write_verdict,
+};
 pub(crate) use measure::{
-    RunSettings, execute_and_report, git_context, interrupt_flag, saved_line,
+    RunSettings, describe_context, execute_and_report, git_context, interrupt_flag, saved_line,
 };
 pub use output::Output;
 pub(crate) use suite::demo_sources;
