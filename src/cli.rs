@@ -415,6 +415,19 @@ pub struct LoadArgs {
     #[arg(long = "scenario", value_name = "NAME")]
     pub scenarios: Vec<String>,
 
+    /// Also trust the CA certificates in FILE (PEM) for https targets, as `tls: { ca: FILE }`.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// Accept any TLS certificate. Marked loudly in the output and in the run record.
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// Send connections for HOST:PORT to ADDR (curl's); the URL, Host header and SNI keep
+    /// HOST. Repeatable; as `resolve:` in suite.yml.
+    #[arg(long, value_name = "HOST:PORT:ADDR")]
+    pub resolve: Vec<String>,
+
     /// Override every scenario's measured duration (e.g. 5s, 1m).
     #[arg(long, value_name = "DURATION")]
     pub duration: Option<String>,

@@ -98,6 +98,32 @@ pub struct EndpointRecord {
     /// therefore still load.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm: Option<LlmRecord>,
+    /// How the endpoint was reached: protocol, TLS, and the cost of setting up connections.
+    /// Absent from records made before gate spoke TLS, which therefore still load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<TransportRecord>,
+}
+
+/// The connections of one endpoint. Every field defaults, so older and newer records load.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct TransportRecord {
+    /// `HTTP/1.1` or `HTTP/2`, as negotiated (ALPN over TLS).
+    pub protocol: String,
+    /// `TLSv1.3`, `TLSv1.2`; None over plain TCP.
+    pub tls_version: Option<String>,
+    /// Certificates were not verified (`--insecure`): the numbers are real, the peer unproven.
+    pub insecure: bool,
+    /// Connections opened, warmup included.
+    pub connections: u64,
+    /// Requests in flight per connection at most: 1 on HTTP/1.1 (one user, one connection).
+    pub streams_per_connection: u32,
+    /// Name resolution before the run (None for an address or a `--resolve` rule).
+    pub dns_ms: Option<f64>,
+    /// TCP connect time of each new connection, with its histogram.
+    pub connect: LatencySummary,
+    /// TLS handshake time of each new connection, with its histogram; None over plain TCP.
+    pub tls_handshake: Option<LatencySummary>,
 }
 
 /// What an LLM endpoint measured beyond latency; definitions in the README ("LLM APIs").

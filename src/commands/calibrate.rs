@@ -73,6 +73,7 @@ pub fn calibrate(args: CalibrateArgs) -> Result<Outcome, Error> {
         duration: flag("--duration", &args.duration)?,
         warmup: flag("--warmup", &args.warmup)?,
         only: Vec::new(),
+        ..Overrides::default()
     };
     if let Some(path) = &args.from {
         let shown = path.display().to_string();

@@ -103,6 +103,12 @@ pub struct Overrides {
     pub warmup: Option<Duration>,
     /// Run only these scenarios (by name).
     pub only: Vec<String>,
+    /// `--cacert FILE`: extra trusted roots, as `tls: { ca: FILE }`.
+    pub cacert: Option<PathBuf>,
+    /// `--insecure`: accept any certificate.
+    pub insecure: bool,
+    /// `--resolve HOST:PORT:ADDR`, repeatable; added to (and before) `resolve:` of suite.yml.
+    pub resolve: Vec<String>,
 }
 
 /// Read a suite from disk: a directory (its `suite.yml` plus every other `*.yml`/`*.yaml`), or
@@ -169,10 +175,14 @@ pub fn build_plan(
         (Some(flag), _) => parse_target(flag).map_err(|m| ConfigError::flag("--target", m))?,
         (None, Some(t)) => parse_target(&t.value)
             .map_err(|m| ConfigError::at(&suite_path, Some(t.referenced), "target", m))?,
-        (None, None) => {
-            return Err(ConfigError::flag("--target", "no target to test")
-                .with_hint("pass --target http://HOST:PORT or set `target:` in suite.yml"));
-        }
+        // Scenarios may not need one (an `llm:` scenario's `base_url`, an absolute request URL):
+        // an empty host stands for "none" until every scenario has said where it goes.
+        (None, None) => Target {
+            tls: false,
+            host: String::new(),
+            port: 0,
+            base_path: String::new(),
+        },
     };
 
     let suite_thresholds = parse_thresholds(&suite_path, suite_file.thresholds.as_deref())?;
@@ -277,7 +287,24 @@ pub fn build_plan(
             baseline.runs = runs.value;
         }
     }
+    let target = if target.host.is_empty() {
+        match plans.iter().find(|p| p.target.host.is_empty()) {
+            Some(p) => {
+                return Err(ConfigError::flag(
+                    "--target",
+                    format!("no target to test (scenario `{}` needs one)", p.name),
+                )
+                .with_hint("pass --target http://HOST:PORT or set `target:` in suite.yml"));
+            }
+            None => plans[0].target.clone(),
+        }
+    } else {
+        target
+    };
+    let (tls, resolve) = tls_and_resolve(&suite_path, &suite_file, overrides)?;
     Ok(Plan {
+        tls,
+        resolve,
         baseline,
         suite: suite_file
             .name
@@ -365,26 +392,22 @@ fn expect(file: &Path, field: &str, spec: &ExpectSpec) -> Result<Expect, ConfigE
     Ok(Expect { statuses })
 }
 
-/// Accepts `http://host[:port][/base]`. https needs TLS, which the engine does not speak yet.
+/// Accepts `http[s]://host[:port][/base]`.
 pub fn parse_target(text: &str) -> Result<Target, String> {
     let uri: hyper::Uri = text
         .trim()
         .parse()
         .map_err(|e| format!("`{text}` is not a URL ({e}); write e.g. http://127.0.0.1:8080"))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(format!(
-                "`{text}`: https targets are not supported yet; test over plain http (e.g. behind the TLS terminator)"
-            ));
-        }
-        Some(other) => return Err(format!("`{text}`: scheme `{other}` is not http")),
+    let tls = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
+        Some(other) => return Err(format!("`{text}`: scheme `{other}` is not http or https")),
         None => {
             return Err(format!(
                 "`{text}` is not an absolute URL; write e.g. http://127.0.0.1:8080"
             ));
         }
-    }
+    };
     let host = uri
         .host()
         .filter(|h| !h.is_empty())
@@ -396,10 +419,84 @@ pub fn parse_target(text: &str) -> Result<Target, String> {
         return Err(format!("`{text}`: a target cannot carry a query string"));
     }
     Ok(Target {
+        tls,
         host,
-        port: uri.port_u16().unwrap_or(80),
+        port: uri.port_u16().unwrap_or(if tls { 443 } else { 80 }),
         base_path: uri.path().trim_end_matches('/').to_string(),
     })
+}
+
+/// `tls:` and `resolve:` of suite.yml, with the flags on top (`--cacert` replaces `tls.ca`,
+/// `--insecure` adds to `tls.insecure`, `--resolve` rules come first and so win).
+fn tls_and_resolve(
+    suite_path: &Path,
+    suite: &SuiteFile,
+    overrides: &Overrides,
+) -> Result<(TlsPlan, Vec<ResolveRule>), ConfigError> {
+    let base = suite_path.parent().unwrap_or(Path::new("."));
+    let file = |field: &str, v: &Spanned<String>| -> Result<PathBuf, ConfigError> {
+        let p = base.join(v.value.trim());
+        if p.is_file() {
+            Ok(p)
+        } else {
+            Err(ConfigError::at(
+                suite_path,
+                Some(v.referenced),
+                field,
+                format!("cannot read {}: no such file", p.display()),
+            ))
+        }
+    };
+    let spec = suite.tls.as_ref();
+    let ca = match (&overrides.cacert, spec.and_then(|t| t.ca.as_ref())) {
+        (Some(flag), _) if flag.is_file() => Some(flag.clone()),
+        (Some(flag), _) => {
+            return Err(ConfigError::flag(
+                "--cacert",
+                format!("cannot read {}: no such file", flag.display()),
+            ));
+        }
+        (None, Some(v)) => Some(file("tls.ca", v)?),
+        (None, None) => None,
+    };
+    let client_cert = match (
+        spec.and_then(|t| t.cert.as_ref()),
+        spec.and_then(|t| t.key.as_ref()),
+    ) {
+        (Some(c), Some(k)) => Some((file("tls.cert", c)?, file("tls.key", k)?)),
+        (None, None) => None,
+        (Some(c), None) => {
+            return Err(ConfigError::at(
+                suite_path,
+                Some(c.referenced),
+                "tls.cert",
+                "a client certificate needs its private key: add `key: FILE`",
+            ));
+        }
+        (None, Some(k)) => {
+            return Err(ConfigError::at(
+                suite_path,
+                Some(k.referenced),
+                "tls.key",
+                "a private key needs its certificate: add `cert: FILE`",
+            ));
+        }
+    };
+    let tls = TlsPlan {
+        ca,
+        client_cert,
+        insecure: overrides.insecure || spec.is_some_and(|t| t.insecure),
+    };
+    let mut resolve = Vec::new();
+    for r in &overrides.resolve {
+        resolve.push(ResolveRule::parse(r).map_err(|m| ConfigError::flag("--resolve", m))?);
+    }
+    for (i, r) in suite.resolve.iter().flatten().enumerate() {
+        resolve.push(ResolveRule::parse(&r.value).map_err(|m| {
+            ConfigError::at(suite_path, Some(r.referenced), &format!("resolve[{i}]"), m)
+        })?);
+    }
+    Ok((tls, resolve))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -470,7 +567,7 @@ fn scenario_plan(
         (t, path)
     } else {
         return Err(url_err(format!(
-            "`{}` must be a path starting with `/` (the host comes from the target) or an http:// URL",
+            "`{}` must be a path starting with `/` (the host comes from the target) or an http:// or https:// URL",
             req.url.value
         )));
     };
@@ -790,6 +887,7 @@ fn load(
             duration,
             warmup,
             max_requests,
+            new_connection_per_request: spec.new_connection_per_request.unwrap_or(false),
         },
         steps,
     ))
