@@ -428,6 +428,15 @@ pub struct LoadArgs {
     #[arg(long, value_name = "HOST:PORT:ADDR")]
     pub resolve: Vec<String>,
 
+    /// Speak HTTP/2 from the first byte to http:// targets (h2c), as curl's flag; https
+    /// targets negotiate HTTP/2 by ALPN without it.
+    #[arg(long = "http2-prior-knowledge", conflicts_with = "http1_only")]
+    pub http2_prior_knowledge: bool,
+
+    /// HTTP/1.1 only, even where an https server offers HTTP/2 by ALPN (curl's flag).
+    #[arg(long = "http1.1")]
+    pub http1_only: bool,
+
     /// Override every scenario's measured duration (e.g. 5s, 1m).
     #[arg(long, value_name = "DURATION")]
     pub duration: Option<String>,

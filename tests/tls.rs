@@ -317,6 +317,12 @@ fn https_http2_is_negotiated_by_alpn_with_the_ca_and_resolve_from_suite_yml() {
     assert_eq!(e["failures"], 0, "{e}");
     assert_eq!(e["transport"]["protocol"], "HTTP/2", "{e}");
     assert!(text(&out.stdout).contains("probe: HTTP/2 over TLSv1.3"));
+    // --http1.1: the same server, HTTP/1.1 by ALPN.
+    let (out, doc) = gate(dir.path(), &["--http1.1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc = doc.unwrap();
+    assert_eq!(endpoint(&doc)["transport"]["protocol"], "HTTP/1.1");
+    assert!(endpoint(&doc)["successes"].as_u64().unwrap() > 0);
 }
 
 #[test]
@@ -554,4 +560,57 @@ fn an_llm_scenario_goes_to_its_https_base_url_under_a_provider_name() {
         !text(&out.stdout).contains("sk-test"),
         "the key never shows"
     );
+}
+
+/// An HTTP/2-only server over plain TCP (h2c with prior knowledge).
+fn serve_h2c() -> TlsServer {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(respond);
+                let _ = http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tcp), svc)
+                    .await;
+            });
+        }
+    });
+    TlsServer { addr, _rt: rt }
+}
+
+#[test]
+fn h2c_with_prior_knowledge_on_request() {
+    let server = serve_h2c();
+    let dir = suite(
+        &format!("target: http://127.0.0.1:{}\n", server.addr.port()),
+        PROBE,
+        &[],
+    );
+    let (out, doc) = gate(dir.path(), &["--http2-prior-knowledge"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc = doc.unwrap();
+    let e = endpoint(&doc);
+    assert!(e["successes"].as_u64().unwrap() > 0, "{e}");
+    assert_eq!(e["failures"], 0, "{e}");
+    assert_eq!(e["transport"]["protocol"], "HTTP/2", "{e}");
+    assert!(e["transport"]["tls_handshake"].is_null(), "{e}");
+    assert!(text(&out.stdout).contains("probe: HTTP/2 (h2c)"));
+
+    // Without the flag gate speaks HTTP/1.1, which this server does not: every request fails.
+    let (out, doc) = gate(dir.path(), &[]);
+    assert_ne!(out.status.code(), Some(0));
+    let doc = doc.unwrap();
+    assert_eq!(endpoint(&doc)["successes"], 0);
+    assert_eq!(endpoint(&doc)["transport"]["protocol"], "HTTP/1.1");
 }

@@ -73,6 +73,8 @@ impl RunSettings {
                 cacert: a.cacert,
                 insecure: a.insecure,
                 resolve: a.resolve,
+                http2_prior_knowledge: a.http2_prior_knowledge,
+                http1_only: a.http1_only,
             },
             json: None,
             threads,

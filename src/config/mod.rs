@@ -109,6 +109,10 @@ pub struct Overrides {
     pub insecure: bool,
     /// `--resolve HOST:PORT:ADDR`, repeatable; added to (and before) `resolve:` of suite.yml.
     pub resolve: Vec<String>,
+    /// `--http2-prior-knowledge`: h2c on plain http targets.
+    pub http2_prior_knowledge: bool,
+    /// `--http1.1`: never HTTP/2.
+    pub http1_only: bool,
 }
 
 /// Read a suite from disk: a directory (its `suite.yml` plus every other `*.yml`/`*.yaml`), or
@@ -305,6 +309,8 @@ pub fn build_plan(
     Ok(Plan {
         tls,
         resolve,
+        http2_prior_knowledge: overrides.http2_prior_knowledge || suite_file.http2_prior_knowledge,
+        http1_only: overrides.http1_only,
         baseline,
         suite: suite_file
             .name

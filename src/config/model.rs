@@ -24,6 +24,9 @@ pub struct SuiteFile {
     pub tls: Option<TlsSpec>,
     /// `HOST:PORT:ADDR` entries (curl's `--resolve`).
     pub resolve: Option<Vec<Spanned<String>>>,
+    /// Plain `http://` targets speak HTTP/2 from the first byte (h2c), as curl's flag.
+    #[serde(default)]
+    pub http2_prior_knowledge: bool,
 }
 
 /// `tls:` in suite.yml. Paths are relative to suite.yml.

@@ -18,6 +18,11 @@ pub struct Plan {
     pub tls: TlsPlan,
     /// Host names pinned to addresses (`resolve:` in suite.yml, `--resolve`), curl's model.
     pub resolve: Vec<ResolveRule>,
+    /// `http://` targets speak HTTP/2 from the first byte (h2c with prior knowledge), not
+    /// HTTP/1.1. https targets negotiate by ALPN either way.
+    pub http2_prior_knowledge: bool,
+    /// HTTP/1.1 only, even where the server offers HTTP/2 (curl's `--http1.1`).
+    pub http1_only: bool,
 }
 
 /// TLS settings of a run. Paths are resolved (relative to suite.yml, or to the working

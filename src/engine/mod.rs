@@ -169,7 +169,14 @@ fn check_reachable(target: &Target, plan: &Plan) -> Result<Reached, EngineError>
     let (addrs, dns) = resolve(target, &plan.resolve)?;
     let mut last_err = None;
     for addr in &addrs {
-        let connector = Connector::new(target, *addr, &plan.tls, H2Mode::Negotiate)?;
+        let mode = if plan.http1_only {
+            H2Mode::Http1Only
+        } else if plan.http2_prior_knowledge && !target.tls {
+            H2Mode::PriorKnowledge
+        } else {
+            H2Mode::Negotiate
+        };
+        let connector = Connector::new(target, *addr, &plan.tls, mode)?;
         match handshake_once(&connector) {
             Ok(()) => {
                 return Ok(Reached {
