@@ -59,6 +59,7 @@ fn endpoint(name: &str, median_ms: f64, rng: &mut rand::rngs::SmallRng) -> Endpo
         bytes_received: 12_345_678,
         ramp: None,
         llm: None,
+        transport: None,
     }
 }
 

@@ -529,6 +529,28 @@ pub struct LoadArgs {
     #[arg(long = "scenario", value_name = "NAME")]
     pub scenarios: Vec<String>,
 
+    /// Also trust the CA certificates in FILE (PEM) for https targets, as `tls: { ca: FILE }`.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// Accept any TLS certificate. Marked loudly in the output and in the run record.
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// Send connections for HOST:PORT to ADDR (curl's); the URL, Host header and SNI keep
+    /// HOST. Repeatable; as `resolve:` in suite.yml.
+    #[arg(long, value_name = "HOST:PORT:ADDR")]
+    pub resolve: Vec<String>,
+
+    /// Speak HTTP/2 from the first byte to http:// targets (h2c), as curl's flag; https
+    /// targets negotiate HTTP/2 by ALPN without it.
+    #[arg(long = "http2-prior-knowledge", conflicts_with = "http1_only")]
+    pub http2_prior_knowledge: bool,
+
+    /// HTTP/1.1 only, even where an https server offers HTTP/2 by ALPN (curl's flag).
+    #[arg(long = "http1.1")]
+    pub http1_only: bool,
+
     /// Override every scenario's measured duration (e.g. 5s, 1m).
     #[arg(long, value_name = "DURATION")]
     pub duration: Option<String>,

@@ -105,6 +105,32 @@ pub struct EndpointRecord {
     /// therefore still load.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm: Option<LlmRecord>,
+    /// How the endpoint was reached: protocol, TLS, and the cost of setting up connections.
+    /// Absent from records made before gate spoke TLS, which therefore still load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<TransportRecord>,
+}
+
+/// The connections of one endpoint. Every field defaults, so older and newer records load.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct TransportRecord {
+    /// `HTTP/1.1` or `HTTP/2`, as negotiated (ALPN over TLS).
+    pub protocol: String,
+    /// `TLSv1.3`, `TLSv1.2`; None over plain TCP.
+    pub tls_version: Option<String>,
+    /// Certificates were not verified (`--insecure`): the numbers are real, the peer unproven.
+    pub insecure: bool,
+    /// Connections opened, warmup included.
+    pub connections: u64,
+    /// Requests in flight per connection at most: 1 on HTTP/1.1 (one user, one connection).
+    pub streams_per_connection: u32,
+    /// Name resolution before the run (None for an address or a `--resolve` rule).
+    pub dns_ms: Option<f64>,
+    /// TCP connect time of each new connection, with its histogram.
+    pub connect: LatencySummary,
+    /// TLS handshake time of each new connection, with its histogram; None over plain TCP.
+    pub tls_handshake: Option<LatencySummary>,
 }
 
 /// What an LLM endpoint measured beyond latency; definitions in the README ("LLM APIs").
@@ -349,6 +375,44 @@ impl EndpointRecord {
         self.late_starts += other.late_starts;
         self.dropped_arrivals += other.dropped_arrivals;
         self.bytes_received += other.bytes_received;
+        self.transport = match (self.transport.take(), &other.transport) {
+            (Some(mut mine), Some(theirs)) => {
+                mine.merge(theirs)?;
+                Some(mine)
+            }
+            (mine, theirs) => mine.or_else(|| theirs.clone()),
+        };
+        Ok(())
+    }
+}
+
+impl TransportRecord {
+    /// Add another block's connections: counts summed, connect and TLS handshake histograms
+    /// added bucket for bucket; protocol and TLS version kept (one target per endpoint).
+    pub fn merge(&mut self, other: &TransportRecord) -> Result<(), String> {
+        let add = |a: &LatencySummary, b: &LatencySummary| -> Result<LatencySummary, String> {
+            if b.count == 0 {
+                return Ok(a.clone());
+            }
+            if a.count == 0 {
+                return Ok(b.clone());
+            }
+            let mut h = decode_histogram(&a.histogram)?;
+            h.add(decode_histogram(&b.histogram)?)
+                .map_err(|e| format!("connection histograms do not add: {e:?}"))?;
+            Ok(LatencySummary::from_histogram(&h))
+        };
+        self.connect = add(&self.connect, &other.connect)?;
+        self.tls_handshake = match (&self.tls_handshake, &other.tls_handshake) {
+            (Some(a), Some(b)) => Some(add(a, b)?),
+            (a, b) => a.clone().or_else(|| b.clone()),
+        };
+        self.connections += other.connections;
+        self.insecure |= other.insecure;
+        self.streams_per_connection = self
+            .streams_per_connection
+            .max(other.streams_per_connection);
+        self.dns_ms = self.dns_ms.or(other.dns_ms);
         Ok(())
     }
 }
@@ -561,6 +625,7 @@ mod tests {
             bytes_received: 100 * n,
             ramp: None,
             llm: None,
+            transport: None,
         }
     }
 

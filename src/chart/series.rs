@@ -260,6 +260,7 @@ mod tests {
                     bytes_received: 0,
                     ramp: None,
                     llm: None,
+                    transport: None,
                 }
             })
             .collect();

@@ -75,6 +75,7 @@ pub fn calibrate(args: CalibrateArgs, io: &mut Output<'_>) -> Result<Outcome, Er
         duration: flag("--duration", &args.duration)?,
         warmup: flag("--warmup", &args.warmup)?,
         only: Vec::new(),
+        ..Overrides::default()
     };
     if let Some(path) = &args.from {
         let shown = path.display().to_string();

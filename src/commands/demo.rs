@@ -213,6 +213,7 @@ fn demo_plan(server: &DemoServer, duration: Duration) -> Result<Plan, Error> {
         duration: Some(duration),
         warmup: Some(Duration::from_millis(300)),
         only: Vec::new(),
+        ..Overrides::default()
     };
     let mut plan = config::build_plan(
         "<demo suite>",

@@ -321,6 +321,11 @@ pub(crate) fn compare(
         warmup: None,
         threads: None,
         env_tag: None,
+        cacert: None,
+        insecure: false,
+        resolve: Vec::new(),
+        http2_prior_knowledge: false,
+        http1_only: false,
     })?;
     run.db = Some(a.db.db.clone());
     let (suite, scenarios) = config::read_suite(&run.suite)?;

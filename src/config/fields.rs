@@ -25,6 +25,16 @@ pub struct Overrides {
     pub warmup: Option<Duration>,
     /// Run only these scenarios (by name).
     pub only: Vec<String>,
+    /// `--cacert FILE`: extra trusted roots, as `tls: { ca: FILE }`.
+    pub cacert: Option<std::path::PathBuf>,
+    /// `--insecure`: accept any certificate.
+    pub insecure: bool,
+    /// `--resolve HOST:PORT:ADDR`, repeatable; added to (and before) `resolve:` of suite.yml.
+    pub resolve: Vec<String>,
+    /// `--http2-prior-knowledge`: h2c on plain http targets.
+    pub http2_prior_knowledge: bool,
+    /// `--http1.1`: never HTTP/2.
+    pub http1_only: bool,
 }
 
 pub(super) fn parse_thresholds(
@@ -55,26 +65,22 @@ pub(super) fn spanned_duration(
         .map_err(|m| ConfigError::at(file, Some(v.referenced), field, m))
 }
 
-/// Accepts `http://host[:port][/base]`. https needs TLS, which the engine does not speak yet.
+/// Accepts `http[s]://host[:port][/base]`.
 pub fn parse_target(text: &str) -> Result<Target, String> {
     let uri: http::Uri = text
         .trim()
         .parse()
         .map_err(|e| format!("`{text}` is not a URL ({e}); write e.g. http://127.0.0.1:8080"))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(format!(
-                "`{text}`: https targets are not supported yet; test over plain http (e.g. behind the TLS terminator)"
-            ));
-        }
-        Some(other) => return Err(format!("`{text}`: scheme `{other}` is not http")),
+    let tls = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
+        Some(other) => return Err(format!("`{text}`: scheme `{other}` is not http or https")),
         None => {
             return Err(format!(
                 "`{text}` is not an absolute URL; write e.g. http://127.0.0.1:8080"
             ));
         }
-    }
+    };
     let host = uri
         .host()
         .filter(|h| !h.is_empty())
@@ -86,8 +92,9 @@ pub fn parse_target(text: &str) -> Result<Target, String> {
         return Err(format!("`{text}`: a target cannot carry a query string"));
     }
     Ok(Target {
+        tls,
         host,
-        port: uri.port_u16().unwrap_or(80),
+        port: uri.port_u16().unwrap_or(if tls { 443 } else { 80 }),
         base_path: uri.path().trim_end_matches('/').to_string(),
     })
 }
@@ -249,6 +256,7 @@ pub(super) fn load(
             duration,
             warmup,
             max_requests,
+            new_connection_per_request: spec.new_connection_per_request.unwrap_or(false),
         },
         steps,
     ))

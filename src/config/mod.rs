@@ -20,6 +20,7 @@ pub use fields::{Overrides, parse_target, parse_tolerance};
 use fields::{load, parse_thresholds, spanned_duration, spanned_tolerance};
 use model::{ExpectSpec, ScenarioFile, SuiteFile};
 pub use plan::*;
+use serde_saphyr::Spanned;
 use template::{JsonTemplate, Template, expand_env};
 pub use threshold::{Metric, Op, Threshold, parse_threshold};
 
@@ -91,10 +92,14 @@ pub fn build_plan(
         (Some(flag), _) => parse_target(flag).map_err(|m| ConfigError::flag("--target", m))?,
         (None, Some(t)) => parse_target(&t.value)
             .map_err(|m| ConfigError::at(&suite_path, Some(t.referenced), "target", m))?,
-        (None, None) => {
-            return Err(ConfigError::flag("--target", "no target to test")
-                .with_hint("pass --target http://HOST:PORT or set `target:` in suite.yml"));
-        }
+        // Scenarios may not need one (an `llm:` scenario's `base_url`, an absolute request URL):
+        // an empty host stands for "none" until every scenario has said where it goes.
+        (None, None) => Target {
+            tls: false,
+            host: String::new(),
+            port: 0,
+            base_path: String::new(),
+        },
     };
 
     let suite_thresholds = parse_thresholds(&suite_path, suite_file.thresholds.as_deref())?;
@@ -199,7 +204,26 @@ pub fn build_plan(
             baseline.runs = runs.value;
         }
     }
+    let target = if target.host.is_empty() {
+        match plans.iter().find(|p| p.target.host.is_empty()) {
+            Some(p) => {
+                return Err(ConfigError::flag(
+                    "--target",
+                    format!("no target to test (scenario `{}` needs one)", p.name),
+                )
+                .with_hint("pass --target http://HOST:PORT or set `target:` in suite.yml"));
+            }
+            None => plans[0].target.clone(),
+        }
+    } else {
+        target
+    };
+    let (tls, resolve) = tls_and_resolve(&suite_path, &suite_file, overrides)?;
     Ok(Plan {
+        tls,
+        resolve,
+        http2_prior_knowledge: overrides.http2_prior_knowledge || suite_file.http2_prior_knowledge,
+        http1_only: overrides.http1_only,
         baseline,
         suite: suite_file
             .name
@@ -234,6 +258,79 @@ fn expect(file: &Path, field: &str, spec: &ExpectSpec) -> Result<Expect, ConfigE
         one => vec![as_status(one)?],
     };
     Ok(Expect { statuses })
+}
+
+/// `tls:` and `resolve:` of suite.yml, with the flags on top (`--cacert` replaces `tls.ca`,
+/// `--insecure` adds to `tls.insecure`, `--resolve` rules come first and so win).
+fn tls_and_resolve(
+    suite_path: &Path,
+    suite: &SuiteFile,
+    overrides: &Overrides,
+) -> Result<(TlsPlan, Vec<ResolveRule>), ConfigError> {
+    let base = suite_path.parent().unwrap_or(Path::new("."));
+    let file = |field: &str, v: &Spanned<String>| -> Result<PathBuf, ConfigError> {
+        let p = base.join(v.value.trim());
+        if p.is_file() {
+            Ok(p)
+        } else {
+            Err(ConfigError::at(
+                suite_path,
+                Some(v.referenced),
+                field,
+                format!("cannot read {}: no such file", p.display()),
+            ))
+        }
+    };
+    let spec = suite.tls.as_ref();
+    let ca = match (&overrides.cacert, spec.and_then(|t| t.ca.as_ref())) {
+        (Some(flag), _) if flag.is_file() => Some(flag.clone()),
+        (Some(flag), _) => {
+            return Err(ConfigError::flag(
+                "--cacert",
+                format!("cannot read {}: no such file", flag.display()),
+            ));
+        }
+        (None, Some(v)) => Some(file("tls.ca", v)?),
+        (None, None) => None,
+    };
+    let client_cert = match (
+        spec.and_then(|t| t.cert.as_ref()),
+        spec.and_then(|t| t.key.as_ref()),
+    ) {
+        (Some(c), Some(k)) => Some((file("tls.cert", c)?, file("tls.key", k)?)),
+        (None, None) => None,
+        (Some(c), None) => {
+            return Err(ConfigError::at(
+                suite_path,
+                Some(c.referenced),
+                "tls.cert",
+                "a client certificate needs its private key: add `key: FILE`",
+            ));
+        }
+        (None, Some(k)) => {
+            return Err(ConfigError::at(
+                suite_path,
+                Some(k.referenced),
+                "tls.key",
+                "a private key needs its certificate: add `cert: FILE`",
+            ));
+        }
+    };
+    let tls = TlsPlan {
+        ca,
+        client_cert,
+        insecure: overrides.insecure || spec.is_some_and(|t| t.insecure),
+    };
+    let mut resolve = Vec::new();
+    for r in &overrides.resolve {
+        resolve.push(ResolveRule::parse(r).map_err(|m| ConfigError::flag("--resolve", m))?);
+    }
+    for (i, r) in suite.resolve.iter().flatten().enumerate() {
+        resolve.push(ResolveRule::parse(&r.value).map_err(|m| {
+            ConfigError::at(suite_path, Some(r.referenced), &format!("resolve[{i}]"), m)
+        })?);
+    }
+    Ok((tls, resolve))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -304,7 +401,7 @@ fn scenario_plan(
         (t, path)
     } else {
         return Err(url_err(format!(
-            "`{}` must be a path starting with `/` (the host comes from the target) or an http:// URL",
+            "`{}` must be a path starting with `/` (the host comes from the target) or an http:// or https:// URL",
             req.url.value
         )));
     };

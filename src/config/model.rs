@@ -20,6 +20,28 @@ pub struct SuiteFile {
     pub tolerance: Option<Spanned<String>>,
     /// Price table for `llm:` scenarios: a file (YAML, or LiteLLM's JSON) or an inline map.
     pub prices: Option<Spanned<serde_json::Value>>,
+    /// How https targets are trusted.
+    pub tls: Option<TlsSpec>,
+    /// `HOST:PORT:ADDR` entries (curl's `--resolve`).
+    pub resolve: Option<Vec<Spanned<String>>>,
+    /// Plain `http://` targets speak HTTP/2 from the first byte (h2c), as curl's flag.
+    #[serde(default)]
+    pub http2_prior_knowledge: bool,
+}
+
+/// `tls:` in suite.yml. Paths are relative to suite.yml.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSpec {
+    /// A PEM file of extra trusted roots (a private CA).
+    pub ca: Option<Spanned<String>>,
+    /// A client certificate chain (PEM), with `key:`.
+    pub cert: Option<Spanned<String>>,
+    /// The client certificate's private key (PEM), with `cert:`.
+    pub key: Option<Spanned<String>>,
+    /// Accept any certificate (loudly marked in the output and the record).
+    #[serde(default)]
+    pub insecure: bool,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -93,6 +115,8 @@ pub struct LoadSpec {
     pub warmup: Option<Spanned<String>>,
     pub requests: Option<Spanned<u64>>,
     pub max_in_flight: Option<Spanned<u32>>,
+    /// A new connection for every request: measures cold connections (connect, handshake).
+    pub new_connection_per_request: Option<bool>,
 }
 
 impl LoadSpec {
@@ -122,6 +146,9 @@ impl LoadSpec {
             requests: self.requests.or(defaults.requests.clone()),
             max_in_flight: self.max_in_flight.or(defaults.max_in_flight.clone()),
             step: self.step.or(defaults.step.clone()),
+            new_connection_per_request: self
+                .new_connection_per_request
+                .or(defaults.new_connection_per_request),
         }
     }
 }

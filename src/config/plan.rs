@@ -15,6 +15,59 @@ pub struct Plan {
     pub scenarios: Vec<ScenarioPlan>,
     /// Which branch's runs are the baseline, and how many of them.
     pub baseline: BaselinePolicy,
+    /// How https targets are trusted (`tls:` in suite.yml, `--cacert`, `--insecure`).
+    pub tls: TlsPlan,
+    /// Host names pinned to addresses (`resolve:` in suite.yml, `--resolve`), curl's model.
+    pub resolve: Vec<ResolveRule>,
+    /// `http://` targets speak HTTP/2 from the first byte (h2c with prior knowledge), not
+    /// HTTP/1.1. https targets negotiate by ALPN either way.
+    pub http2_prior_knowledge: bool,
+    /// HTTP/1.1 only, even where the server offers HTTP/2 (curl's `--http1.1`).
+    pub http1_only: bool,
+}
+
+/// TLS settings of a run. Paths are resolved (relative to suite.yml, or to the working
+/// directory for flags) and known to exist; their contents are read by the engine.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsPlan {
+    /// Extra trusted roots (PEM), added to the system's and the bundled web roots.
+    pub ca: Option<PathBuf>,
+    /// A client certificate chain and its private key (PEM), for mTLS gateways.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    /// Accept any certificate. Marked in the output and in every endpoint of the record.
+    pub insecure: bool,
+}
+
+/// `HOST:PORT:ADDR`: connections to HOST:PORT go to ADDR; the URL, `Host` and SNI keep HOST.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolveRule {
+    pub host: String,
+    pub port: u16,
+    pub addr: std::net::IpAddr,
+}
+
+impl ResolveRule {
+    /// Parses curl's `HOST:PORT:ADDR` (an IPv6 ADDR may be bracketed).
+    pub fn parse(text: &str) -> Result<ResolveRule, String> {
+        let bad = || format!("`{text}` is not HOST:PORT:ADDR (e.g. api.example.com:443:127.0.0.1)");
+        let mut parts = text.trim().splitn(3, ':');
+        let host = parts.next().filter(|h| !h.is_empty()).ok_or_else(bad)?;
+        let port = parts
+            .next()
+            .and_then(|p| p.parse::<u16>().ok())
+            .filter(|p| *p > 0)
+            .ok_or_else(bad)?;
+        let addr = parts
+            .next()
+            .map(|a| a.trim_start_matches('[').trim_end_matches(']'))
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(bad)?;
+        Ok(ResolveRule {
+            host: host.to_ascii_lowercase(),
+            port,
+            addr,
+        })
+    }
 }
 
 /// Which branch's runs are the baseline, and how many: the suite's `baseline:` setting, which
@@ -49,6 +102,8 @@ impl Plan {
 /// An HTTP origin plus an optional base path (`http://127.0.0.1:8080/staging`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
+    /// `https://`: TLS (rustls), HTTP/2 where the server offers it by ALPN.
+    pub tls: bool,
     pub host: String,
     pub port: u16,
     /// Without a trailing slash; empty for the root.
@@ -63,7 +118,13 @@ impl Target {
         } else {
             self.host.clone()
         };
-        format!("http://{host}:{}{}", self.port, self.base_path)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{host}:{}{}", self.port, self.base_path)
+    }
+
+    /// The scheme's port: 443 for https, 80 for http.
+    pub fn default_port(&self) -> u16 {
+        if self.tls { 443 } else { 80 }
     }
 
     /// The `Host` header value.
@@ -73,7 +134,7 @@ impl Target {
         } else {
             self.host.clone()
         };
-        if self.port == 80 {
+        if self.port == self.default_port() {
             host
         } else {
             format!("{host}:{}", self.port)
@@ -250,4 +311,6 @@ pub struct Load {
     pub warmup: Duration,
     /// Stop after this many measured requests, even if time remains.
     pub max_requests: Option<u64>,
+    /// Open a new connection for every request (cold connections: DNS, connect, handshake).
+    pub new_connection_per_request: bool,
 }

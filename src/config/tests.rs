@@ -305,7 +305,20 @@ fn targets_parse_strictly() {
     assert_eq!((t.host.as_str(), t.base_path.as_str()), ("::1", "/api"));
     assert_eq!(t.url(), "http://[::1]:9000/api");
     assert_eq!(parse_target("http://localhost").unwrap().port, 80);
-    assert!(parse_target("https://x").unwrap_err().contains("https"));
+    let t = parse_target("https://api.example.com/v1/").unwrap();
+    assert!(t.tls);
+    assert_eq!(t.port, 443);
+    assert_eq!(t.authority(), "api.example.com");
+    assert_eq!(t.url(), "https://api.example.com:443/v1");
+    assert_eq!(
+        parse_target("https://x:8443").unwrap().authority(),
+        "x:8443"
+    );
+    assert!(
+        parse_target("ftp://x")
+            .unwrap_err()
+            .contains("not http or https")
+    );
     assert!(parse_target("localhost:8080").is_err());
     assert!(parse_target("http://x/?q=1").unwrap_err().contains("query"));
 }
@@ -384,5 +397,24 @@ fn a_ramp_expands_into_one_closed_step_per_concurrency() {
     ] {
         let err = error_of(&format!("name: x\nrequest: {{ url: /a }}\n{yaml}\n"));
         assert!(err.contains(want), "{yaml}: {err}");
+    }
+}
+
+#[test]
+fn resolve_rules_parse_like_curl() {
+    let r = ResolveRule::parse("API.example.com:443:127.0.0.1").unwrap();
+    assert_eq!(r.host, "api.example.com");
+    assert_eq!(r.port, 443);
+    assert_eq!(r.addr, std::net::IpAddr::from([127, 0, 0, 1]));
+    let r = ResolveRule::parse("h:8443:[::1]").unwrap();
+    assert_eq!(r.addr, "::1".parse::<std::net::IpAddr>().unwrap());
+    for bad in [
+        "h:443",
+        "h:x:127.0.0.1",
+        ":443:127.0.0.1",
+        "h:443:not-an-ip",
+        "h:0:127.0.0.1",
+    ] {
+        assert!(ResolveRule::parse(bad).is_err(), "{bad}");
     }
 }

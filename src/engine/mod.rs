@@ -7,9 +7,10 @@
 pub mod llm;
 mod progress;
 pub mod tally;
+pub mod transport;
 mod worker;
 
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::{Duration, Instant};
@@ -24,10 +25,14 @@ use worker::{Progress, Shared};
 
 use crate::config::{LoadModel, Plan, ScenarioPlan, Target};
 use crate::record::{
-    EndpointRecord, LatencySummary, LoadRecord, RECORD_VERSION, RunRecord, now_rfc3339,
+    EndpointRecord, LatencySummary, LoadRecord, RECORD_VERSION, RunRecord, TransportRecord,
+    now_rfc3339,
 };
+use transport::{ConnectError, Connector, H2Mode, TlsConfigError};
 
 const CONNECT_CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long the check listens for a TLS 1.3 post-handshake alert (a refused client certificate).
+const ALERT_WAIT: Duration = Duration::from_millis(150);
 /// Lead time so every thread is spawned and connected before the first request is due.
 const START_LEAD: Duration = Duration::from_millis(100);
 
@@ -42,6 +47,13 @@ pub enum EngineError {
     },
     #[error("cannot resolve the target host `{host}`: {message}")]
     Resolve { host: String, message: String },
+    /// The first TLS handshake failed: untrusted, expired or misnamed certificate, a refused
+    /// client certificate, no common protocol.
+    #[error("{url}: {message}")]
+    Tls { url: String, message: String },
+    /// `--cacert`, `tls.ca`, `tls.cert` or `tls.key` does not hold what it should.
+    #[error("{0}")]
+    TlsConfig(#[from] TlsConfigError),
     #[error("cannot start load threads: {0}")]
     Runtime(#[source] std::io::Error),
     /// A load thread (or one of its virtual users) died: the run did not measure what it
@@ -52,7 +64,7 @@ pub enum EngineError {
 
 impl EngineError {
     pub fn is_bad_input(&self) -> bool {
-        false
+        matches!(self, EngineError::TlsConfig(_))
     }
 
     pub fn hint(&self) -> Option<String> {
@@ -60,6 +72,9 @@ impl EngineError {
             EngineError::Unreachable { .. } => {
                 Some("is the service running? check --target (or `target:` in suite.yml)".into())
             }
+            EngineError::Tls { .. } => Some(
+                "the first connection's TLS handshake failed, so no load was sent; see docs/targets.md".into(),
+            ),
             EngineError::Died { .. } => Some(
                 "this is a bug in gate, not in the target: the run is saved as incomplete and is never a baseline; please report it with the message above".into(),
             ),
@@ -85,9 +100,29 @@ impl EngineOptions {
     }
 }
 
-/// Check that every target accepts TCP connections before any load is sent, so an unreachable
-/// target is one clear error instead of a table full of connect failures.
-pub fn check_reachable(target: &Target) -> Result<SocketAddr, EngineError> {
+/// A target checked before the load: where its connections go, and what the check learned.
+struct Reached {
+    target: Target,
+    connector: Connector,
+    dns: Option<Duration>,
+}
+
+/// Where connections to `target` go: a `--resolve` rule, an address literal, or DNS (timed).
+fn resolve(
+    target: &Target,
+    rules: &[crate::config::ResolveRule],
+) -> Result<(Vec<SocketAddr>, Option<Duration>), EngineError> {
+    let host = target.host.to_ascii_lowercase();
+    if let Some(r) = rules
+        .iter()
+        .find(|r| r.host == host && r.port == target.port)
+    {
+        return Ok((vec![SocketAddr::new(r.addr, target.port)], None));
+    }
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok((vec![SocketAddr::new(ip, target.port)], None));
+    }
+    let t0 = Instant::now();
     let addrs: Vec<SocketAddr> = (target.host.as_str(), target.port)
         .to_socket_addrs()
         .map_err(|e| EngineError::Resolve {
@@ -95,11 +130,39 @@ pub fn check_reachable(target: &Target) -> Result<SocketAddr, EngineError> {
             message: e.to_string(),
         })?
         .collect();
+    Ok((addrs, Some(t0.elapsed())))
+}
+
+/// Check that every target accepts connections (TCP, and the TLS handshake for https) before
+/// any load is sent, so an unreachable target or a bad certificate is one clear error instead
+/// of a table full of failures.
+fn check_reachable(target: &Target, plan: &Plan) -> Result<Reached, EngineError> {
+    let (addrs, dns) = resolve(target, &plan.resolve)?;
     let mut last_err = None;
     for addr in &addrs {
-        match TcpStream::connect_timeout(addr, CONNECT_CHECK_TIMEOUT) {
-            Ok(_) => return Ok(*addr),
-            Err(e) => last_err = Some((*addr, e)),
+        let mode = if plan.http1_only {
+            H2Mode::Http1Only
+        } else if plan.http2_prior_knowledge && !target.tls {
+            H2Mode::PriorKnowledge
+        } else {
+            H2Mode::Negotiate
+        };
+        let connector = Connector::new(target, *addr, &plan.tls, mode)?;
+        match handshake_once(&connector) {
+            Ok(()) => {
+                return Ok(Reached {
+                    target: target.clone(),
+                    connector,
+                    dns,
+                });
+            }
+            Err(ConnectError::Tcp(e)) => last_err = Some((*addr, e)),
+            Err(e) => {
+                return Err(EngineError::Tls {
+                    url: target.url(),
+                    message: e.to_string(),
+                });
+            }
         }
     }
     let (addr, source) = last_err.ok_or_else(|| EngineError::Resolve {
@@ -113,11 +176,68 @@ pub fn check_reachable(target: &Target) -> Result<SocketAddr, EngineError> {
     })
 }
 
+/// One connection and handshake, on a thread of its own (the caller may be inside a runtime).
+fn handshake_once(connector: &Connector) -> Result<(), ConnectError> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(ConnectError::Tcp)?;
+                rt.block_on(async {
+                    match tokio::time::timeout(CONNECT_CHECK_TIMEOUT, connector.open()).await {
+                        Ok(Ok((stream, _))) => alert_after_handshake(stream).await,
+                        Ok(Err(e)) => Err(e),
+                        Err(_) => Err(ConnectError::Tcp(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "connection timed out",
+                        ))),
+                    }
+                })
+            })
+            .join()
+            .unwrap_or_else(|_| {
+                Err(ConnectError::Tcp(std::io::Error::other(
+                    "the connection check panicked",
+                )))
+            })
+    })
+}
+
+/// In TLS 1.3 a server refuses a client certificate (or its absence) only after the client
+/// has finished its side of the handshake: listen briefly for that alert, so a gateway that
+/// wants mTLS is one clear line before the load, not a table of failures.
+async fn alert_after_handshake(mut stream: transport::Stream) -> Result<(), ConnectError> {
+    use tokio::io::AsyncReadExt;
+    if matches!(stream, transport::Stream::Plain(_)) {
+        return Ok(());
+    }
+    let mut byte = [0u8; 1];
+    match tokio::time::timeout(ALERT_WAIT, stream.read(&mut byte)).await {
+        Ok(Err(e)) => match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+            Some(rustls::Error::AlertReceived(
+                rustls::AlertDescription::CertificateRequired
+                | rustls::AlertDescription::BadCertificate
+                | rustls::AlertDescription::UnknownCA,
+            )) => Err(ConnectError::Tls(
+                "the server refused the connection without a valid client certificate: set `tls: { cert: FILE, key: FILE }` in suite.yml".into(),
+            )),
+            Some(other) => Err(ConnectError::Tls(format!(
+                "the server ended the TLS session: {other}"
+            ))),
+            None => Ok(()),
+        },
+        // Data, a clean close, or silence: the handshake stood.
+        _ => Ok(()),
+    }
+}
+
 pub fn execute(plan: &Plan, opts: &EngineOptions) -> Result<RunRecord, EngineError> {
-    let mut addrs: Vec<(Target, SocketAddr)> = Vec::new();
+    let mut reached: Vec<Reached> = Vec::new();
     for s in &plan.scenarios {
-        if !addrs.iter().any(|(t, _)| t == &s.target) {
-            addrs.push((s.target.clone(), check_reachable(&s.target)?));
+        if !reached.iter().any(|r| r.target == s.target) {
+            reached.push(check_reachable(&s.target, plan)?);
         }
     }
     let started_at = now_rfc3339();
@@ -131,13 +251,22 @@ pub fn execute(plan: &Plan, opts: &EngineOptions) -> Result<RunRecord, EngineErr
             complete = false;
             break;
         }
-        let addr = addrs
+        let reach = reached
             .iter()
-            .find(|(t, _)| t == &scenario.target)
-            .map(|(_, a)| *a)
+            .find(|r| r.target == scenario.target)
             .expect("every scenario's target was checked above");
-        let (record, finished, died) =
-            run_scenario(scenario, addr, threads, opts, &mut display, i)?;
+        let (mut record, finished, died) = run_scenario(
+            scenario,
+            reach.connector.clone(),
+            threads,
+            opts,
+            &mut display,
+            i,
+        )?;
+        if let Some(t) = &mut record.transport {
+            t.dns_ms = reach.dns.map(|d| d.as_secs_f64() * 1000.0);
+            t.insecure = scenario.target.tls && plan.tls.insecure;
+        }
         endpoints.push(record);
         if !died.is_empty() {
             // The rest of the plan is not run: a broken engine measures nothing worth keeping.
@@ -191,7 +320,7 @@ fn new_uid() -> String {
 /// on the way (a load thread or a virtual user that panicked), in words.
 fn run_scenario(
     scenario: &ScenarioPlan,
-    addr: SocketAddr,
+    connector: Connector,
     threads: usize,
     opts: &EngineOptions,
     display: &mut progress::Display,
@@ -211,7 +340,7 @@ fn run_scenario(
         .unwrap_or_else(|_| HeaderValue::from_static("localhost"));
     let shared = Arc::new(Shared {
         scenario: scenario.clone(),
-        addr,
+        connector,
         authority,
         start,
         measure_start,
@@ -331,6 +460,23 @@ fn endpoint_record(
         llm: s.llm.as_ref().map(|plan| match &stats.llm {
             Some(l) => l.to_record(plan, elapsed_s),
             None => llm::LlmStats::new(plan.models.len()).to_record(plan, elapsed_s),
+        }),
+        transport: Some(TransportRecord {
+            protocol: stats
+                .http_version
+                .unwrap_or(transport::HttpVersion::Http1)
+                .name()
+                .to_string(),
+            tls_version: stats.tls_version.map(str::to_string),
+            insecure: false,
+            connections: stats.connections,
+            streams_per_connection: 1,
+            dns_ms: None,
+            connect: LatencySummary::from_histogram(&stats.connect),
+            tls_handshake: s
+                .target
+                .tls
+                .then(|| LatencySummary::from_histogram(&stats.tls_handshake)),
         }),
     }
 }

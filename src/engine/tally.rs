@@ -50,6 +50,8 @@ pub enum ErrorClass {
     BodyTooLarge,
     /// An SSE line or event went past its limit (e.g. a 100 MB `data:` line).
     EventTooLarge,
+    /// A TLS handshake failed mid-run (the first one was checked before the load).
+    Tls,
 }
 
 /// The most of one response body gate reads (64 MiB). The HTTP engine only counts bytes, but a
@@ -58,7 +60,7 @@ pub enum ErrorClass {
 pub const MAX_BODY_BYTES: u64 = 64 << 20;
 
 impl ErrorClass {
-    pub const ALL: [ErrorClass; 19] = [
+    pub const ALL: [ErrorClass; 20] = [
         ErrorClass::Connect,
         ErrorClass::Timeout,
         ErrorClass::Reset,
@@ -78,6 +80,7 @@ impl ErrorClass {
         ErrorClass::HeaderTooLarge,
         ErrorClass::BodyTooLarge,
         ErrorClass::EventTooLarge,
+        ErrorClass::Tls,
     ];
 
     pub fn name(self) -> &'static str {
@@ -101,6 +104,7 @@ impl ErrorClass {
             ErrorClass::HeaderTooLarge => "header_too_large",
             ErrorClass::BodyTooLarge => "body_too_large",
             ErrorClass::EventTooLarge => "event_too_large",
+            ErrorClass::Tls => "tls",
         }
     }
 
@@ -132,6 +136,13 @@ pub struct Stats {
     pub last_done: Option<Instant>,
     /// LLM measurements; only `llm:` scenarios allocate them.
     pub llm: Option<Box<super::llm::LlmStats>>,
+    /// Connections opened (warmup included), the TCP connect and TLS handshake time of each.
+    pub connections: u64,
+    pub connect: Histogram<u64>,
+    pub tls_handshake: Histogram<u64>,
+    /// What the last connection negotiated (one target per scenario, so they agree).
+    pub http_version: Option<super::transport::HttpVersion>,
+    pub tls_version: Option<&'static str>,
 }
 
 impl Default for Stats {
@@ -149,6 +160,11 @@ impl Default for Stats {
             bytes: 0,
             last_done: None,
             llm: None,
+            connections: 0,
+            connect: new_histogram(),
+            tls_handshake: new_histogram(),
+            http_version: None,
+            tls_version: None,
         }
     }
 }
@@ -170,6 +186,16 @@ impl Stats {
         // Values are clamped by `record::micros`, so recording cannot fail.
         let _ = self.latency.record(latency_us);
         let _ = self.ttfb.record(ttfb_us);
+    }
+
+    pub fn record_connection(&mut self, hs: &super::transport::Handshake) {
+        self.connections += 1;
+        let _ = self.connect.record(crate::record::micros(hs.connect));
+        if let Some(t) = hs.tls {
+            let _ = self.tls_handshake.record(crate::record::micros(t));
+        }
+        self.http_version = Some(hs.version);
+        self.tls_version = hs.tls_version.or(self.tls_version);
     }
 
     pub fn add_server_timing(&mut self, header: &str) {
@@ -222,6 +248,11 @@ impl Stats {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
+        self.connections += other.connections;
+        let _ = self.connect.add(&other.connect);
+        let _ = self.tls_handshake.add(&other.tls_handshake);
+        self.http_version = self.http_version.or(other.http_version);
+        self.tls_version = self.tls_version.or(other.tls_version);
         match (&mut self.llm, &other.llm) {
             (Some(mine), Some(theirs)) => mine.merge(theirs),
             (None, Some(theirs)) => self.llm = Some(theirs.clone()),

@@ -1,10 +1,10 @@
 //! One OS thread of the load engine: a current-thread tokio runtime whose tasks are the
 //! thread's share of users (closed model) or connections (open model). Each task owns one
-//! HTTP/1.1 connection (hyper's connection API, no pool), so the hot path has no locks and no
-//! cross-thread traffic; the only shared writes are two relaxed progress counters.
+//! connection (HTTP/1.1 or HTTP/2, over TCP or TLS: see `transport`; hyper's connection API, no
+//! pool), so the hot path has no locks and no cross-thread traffic; the only shared writes are
+//! two relaxed progress counters.
 
 use std::cell::{Cell, RefCell, RefMut};
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,15 +13,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
 use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
-use hyper_util::rt::TokioIo;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use tokio::net::TcpStream;
 
 use super::llm::LlmStats;
 use super::tally::{ErrorClass, MAX_BODY_BYTES, Stats};
+use super::transport::{ConnectError, Connector, Sender};
 use crate::config::{Body, LlmPlan, LoadModel, ScenarioPlan};
 use crate::provider::sse::SseParser;
 use crate::provider::{self, Decoder, Measurement, Provider, Status, StreamFailure};
@@ -71,7 +69,7 @@ pub struct Progress {
 /// What every thread of one scenario shares (read-only, or atomics).
 pub struct Shared {
     pub scenario: ScenarioPlan,
-    pub addr: SocketAddr,
+    pub connector: Connector,
     pub authority: HeaderValue,
     /// Everything is sent from this instant on; warmup ends at `measure_start`.
     pub start: Instant,
@@ -183,7 +181,7 @@ struct Ctx {
     stats: Rc<RefCell<Stats>>,
     progress: Arc<Progress>,
     rng: SmallRng,
-    conn: Option<SendRequest<Full<Bytes>>>,
+    conn: Option<Sender>,
     /// Pre-rendered parts when the scenario has no generators there.
     static_path: Option<hyper::Uri>,
     static_body: Option<Bytes>,
@@ -274,26 +272,23 @@ impl Ctx {
     }
 
     async fn connect(&mut self) -> Result<(), ErrorClass> {
-        let stream = TcpStream::connect(self.shared.addr)
-            .await
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::TimedOut => ErrorClass::Timeout,
-                _ => ErrorClass::Connect,
-            })?;
-        let _ = stream.set_nodelay(true);
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|_| ErrorClass::Connect)?;
-        tokio::task::spawn_local(async move {
-            // Errors surface on the request side; the connection just ends.
-            let _ = conn.await;
-        });
+        let (sender, handshake) = self.shared.connector.connect().await.map_err(|e| match e {
+            ConnectError::Tcp(e) if e.kind() == std::io::ErrorKind::TimedOut => ErrorClass::Timeout,
+            ConnectError::Tcp(_) => ErrorClass::Connect,
+            ConnectError::Tls(_) => ErrorClass::Tls,
+            ConnectError::Http(_) => ErrorClass::Protocol,
+        })?;
+        self.stats.borrow_mut().record_connection(&handshake);
         self.conn = Some(sender);
         Ok(())
     }
 
     /// Make sure there is an open connection before the clock starts, where possible.
+    /// With `new_connection_per_request`, called once per request, it always opens a new one.
     async fn ensure_connected(&mut self) -> Result<(), ErrorClass> {
+        if self.shared.scenario.load.new_connection_per_request {
+            self.conn = None;
+        }
         if let Some(c) = &mut self.conn {
             if c.ready().await.is_ok() {
                 return Ok(());
@@ -865,7 +860,13 @@ fn classify(e: &hyper::Error) -> ErrorClass {
     }
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(s) = source {
+        if s.downcast_ref::<rustls::Error>().is_some() {
+            return ErrorClass::Tls;
+        }
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if io.get_ref().is_some_and(|i| i.is::<rustls::Error>()) {
+                return ErrorClass::Tls;
+            }
             use std::io::ErrorKind::*;
             return match io.kind() {
                 ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => {
@@ -929,7 +930,8 @@ async fn open_connection(mut ctx: Ctx, rate: f64, thread: usize, next_slot: Rc<C
             break;
         }
         // Connect ahead of the slot where we can; a reconnect after it is charged to the request.
-        if ctx.conn.is_none() {
+        // Cold connections (`new_connection_per_request`) are measured, so never ahead.
+        if ctx.conn.is_none() && !ctx.shared.scenario.load.new_connection_per_request {
             let _ = ctx.ensure_connected().await;
         }
         tokio::time::sleep_until(intended.into()).await;

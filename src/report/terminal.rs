@@ -35,6 +35,9 @@ impl Format for Terminal {
         }
         let mut out = format!("{table}\n");
         for e in &run.endpoints {
+            if let Some(line) = transport_line(e) {
+                out.push_str(&line);
+            }
             if !e.errors.is_empty() {
                 let kinds: Vec<String> = e.errors.iter().map(|(k, n)| format!("{k} {n}")).collect();
                 out.push_str(&format!(
@@ -69,6 +72,15 @@ impl Format for Terminal {
                 "⚠️  this machine was overloaded: gate's threads waited for a CPU {:.0}% of the time they were ready; latencies include that wait\n",
                 wait as f64 / 10.0
             ));
+        }
+        if run
+            .endpoints
+            .iter()
+            .any(|e| e.transport.as_ref().is_some_and(|t| t.insecure))
+        {
+            out.push_str(
+                "⚠️  INSECURE: TLS certificates were not verified (--insecure / tls.insecure); the peer is unproven and the run is marked insecure\n",
+            );
         }
         out.push_str(&super::llm::terminal(run));
         for ramp in crate::verdict::ramp::ramps(run) {
@@ -193,4 +205,34 @@ fn ramp_table(r: &crate::verdict::ramp::RampSummary) -> String {
         None => "no knee: throughput still rose at every step".into(),
     };
     format!("ramp {}: {knee}\n{table}\n", r.group)
+}
+
+/// How an endpoint was reached, for https and HTTP/2 endpoints (plain HTTP/1.1 needs no line):
+/// `  list-products: HTTP/2 over TLSv1.3 · 10 connections · connect p50 0.1ms · TLS handshake p50 2.4ms`.
+fn transport_line(e: &crate::record::EndpointRecord) -> Option<String> {
+    let t = e.transport.as_ref()?;
+    if t.tls_version.is_none() && t.protocol != "HTTP/2" {
+        return None;
+    }
+    let mut parts = vec![match &t.tls_version {
+        Some(v) => format!("{} over {v}", t.protocol),
+        None => format!("{} (h2c)", t.protocol),
+    }];
+    if t.insecure {
+        parts.push("INSECURE (not verified)".into());
+    }
+    parts.push(format!("{} connections", t.connections));
+    if let Some(d) = t.dns_ms {
+        parts.push(format!("DNS {d:.1}ms"));
+    }
+    if t.connect.count > 0 {
+        parts.push(format!("connect p50 {:.1}ms", t.connect.p50_ms));
+    }
+    if let Some(h) = t.tls_handshake.as_ref().filter(|h| h.count > 0) {
+        parts.push(format!(
+            "TLS handshake p50 {:.1}ms p95 {:.1}ms",
+            h.p50_ms, h.p95_ms
+        ));
+    }
+    Some(format!("  {}: {}\n", e.name, parts.join(" · ")))
 }

@@ -36,6 +36,7 @@ pub(crate) fn endpoint(name: &str, hash: &str, base_us: u64) -> EndpointRecord {
         bytes_received: 1234,
         ramp: None,
         llm: None,
+        transport: None,
     }
 }
 

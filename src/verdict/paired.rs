@@ -271,6 +271,7 @@ mod tests {
             bytes_received: 0,
             ramp: None,
             llm: None,
+            transport: None,
         }
     }
 

@@ -57,6 +57,7 @@ fn endpoint(name: &str, p_ms: f64, llm: Option<LlmRecord>) -> EndpointRecord {
         bytes_received: 0,
         ramp: None,
         llm,
+        transport: None,
     }
 }
 

@@ -19,4 +19,5 @@ mod junit;
 mod llm;
 mod notify;
 mod paired;
+mod tls;
 mod workflows;

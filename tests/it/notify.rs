@@ -173,6 +173,7 @@ fn endpoint(name: &str, p_ms: f64, cost: Option<f64>) -> EndpointRecord {
             }),
             ..Default::default()
         }),
+        transport: None,
     }
 }
 
