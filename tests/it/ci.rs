@@ -336,7 +336,7 @@ fn ci_publishes_one_sticky_comment_with_charts_and_survives_github_failures() {
     // 6. A passing verdict (a tolerance nothing reaches): a fork still exits 0, while GitHub
     //    failing on a passing verdict is infrastructure (3).
     svc.set_regression(None);
-    let pass = repo.ci(&gh, &target, 8, &["--no-charts", "--tolerance", "10000%"]);
+    let pass = repo.ci(&gh, &target, 8, &["--no-charts", "--tolerance", "100%"]);
     assert_eq!(pass.status.code(), Some(0), "{}", text(&pass.stderr));
     gh.set_read_only(false);
     gh.fail_next(
