@@ -79,13 +79,11 @@ impl PairedSettings {
     }
 
     /// "5 rounds of 2s blocks per scenario (ABBA/BAAB)": for the headline.
-    pub(crate) fn describe(&self) -> String {
-        format!(
-            "{} round{} of {:?} blocks per scenario (ABBA/BAAB)",
-            self.rounds,
-            if self.rounds == 1 { "" } else { "s" },
-            self.block
-        )
+    pub(crate) fn shape(&self) -> crate::verdict::PairedShape {
+        crate::verdict::PairedShape {
+            rounds: self.rounds,
+            block_s: self.block.as_secs_f64(),
+        }
     }
 }
 
@@ -296,7 +294,7 @@ pub(crate) fn measure_and_judge(
         slo,
         strict,
         notes,
-        paired: Some(paired.describe()),
+        paired: Some(paired.shape()),
     };
     Ok(Paired {
         base,

@@ -186,8 +186,13 @@ pub fn headline(v: &Verdict) -> String {
     if slo > 0 {
         parts.push(format!("❌ {slo} broke an SLO threshold"));
     }
-    if let Some(how) = &v.paired {
-        parts.push(format!("⇄ paired: base and head side by side, {how}"));
+    if let Some(p) = &v.paired {
+        parts.push(format!(
+            "⇄ paired: base and head side by side, {} round{} of {:?} blocks per scenario (ABBA/BAAB)",
+            p.rounds,
+            if p.rounds == 1 { "" } else { "s" },
+            std::time::Duration::from_secs_f64(p.block_s)
+        ));
     }
     parts.join(" · ")
 }

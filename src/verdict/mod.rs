@@ -15,6 +15,14 @@ pub use compare::{
     Call, CompareSettings, EndpointComparison, Finding, Limit, PairedFinding, Reason,
 };
 
+/// How paired mode measured: rounds of four blocks (ABBA, then BAAB) per scenario.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PairedShape {
+    pub rounds: u32,
+    /// Measured time of one block, in seconds.
+    pub block_s: f64,
+}
+
 /// Everything one comparison concluded: per-endpoint calls, the SLO checks of HEAD, and which
 /// runs were compared.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -29,10 +37,10 @@ pub struct Verdict {
     pub strict: bool,
     /// Notes worth a reader's attention (different environments, dirty trees, partial runs).
     pub notes: Vec<String>,
-    /// Set in paired mode (`--base-target`): how base and head were measured side by side,
-    /// e.g. "5 rounds of 2 s blocks, ABBA". The headline says so.
+    /// Set in paired mode (`--base-target`): how base and head were measured side by side.
+    /// The headline says so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub paired: Option<String>,
+    pub paired: Option<PairedShape>,
 }
 
 impl Verdict {
