@@ -302,25 +302,30 @@ llm:
 load: { concurrency: 2, requests: 6 }
 ";
 
+/// `gate run` of the suite in `dir` against `addr`, saving to `db` and writing `json`.
+fn run_cmd(dir: &Path, addr: SocketAddr, db: &Path, json: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gate"));
+    cmd.args(["run", "--no-progress", "--suite"])
+        .arg(dir)
+        .args(["--target", &format!("http://{addr}"), "--json"])
+        .arg(json)
+        .arg("--db")
+        .arg(db)
+        .current_dir(dir)
+        .env("CI", "true")
+        .env_remove("GATE_TARGET")
+        .env_remove("GATE_INJECT_FAULT");
+    cmd
+}
+
 /// Run `gate run` with one scenario against `addr`, watching its peak memory (VmHWM).
 fn gate_run(addr: SocketAddr, scenario: &str, env: &[(&str, &str)]) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("hostile.yml"), scenario).unwrap();
     let json = dir.path().join("run.json");
     let db = dir.path().join("history.db");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gate"));
-    cmd.args(["run", "--no-progress", "--suite"])
-        .arg(dir.path())
-        .args(["--target", &format!("http://{addr}"), "--json"])
-        .arg(&json)
-        .arg("--db")
-        .arg(&db)
-        .current_dir(dir.path())
-        .env("CI", "true")
-        .env_remove("GATE_TARGET")
-        .env_remove("GATE_INJECT_FAULT")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut cmd = run_cmd(dir.path(), addr, &db, &json);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -579,15 +584,7 @@ fn dies(fault: &str, expect: &str) {
     std::fs::write(dir.path().join("s.yml"), HTTP_SCENARIO).unwrap();
     let db = dir.path().join("history.db");
     let json = dir.path().join("run.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_gate"))
-        .args(["run", "--no-progress", "--suite"])
-        .arg(dir.path())
-        .args(["--target", &format!("http://{}", server.addr), "--db"])
-        .arg(&db)
-        .arg("--json")
-        .arg(&json)
-        .current_dir(dir.path())
-        .env("CI", "true")
+    let out = run_cmd(dir.path(), server.addr, &db, &json)
         .env("GATE_INJECT_FAULT", fault)
         .output()
         .unwrap();
@@ -662,15 +659,7 @@ fn secrets_stay_out_of_panics_and_errors() {
         // A value that is not a valid header value: every request fails before it is sent.
         ("none", format!("{SECRET}\nInjected: yes")),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_gate"))
-            .args(["run", "--no-progress", "--suite"])
-            .arg(dir.path())
-            .args(["--target", &format!("http://{}", server.addr), "--db"])
-            .arg(&db)
-            .arg("--json")
-            .arg(&json)
-            .current_dir(dir.path())
-            .env("CI", "true")
+        let out = run_cmd(dir.path(), server.addr, &db, &json)
             .env("RUST_BACKTRACE", "1")
             .env("HOSTILE_SECRET", &secret)
             .env("GATE_INJECT_FAULT", fault)
