@@ -21,7 +21,6 @@ use gate::record::{
 use gate::store::{HeadInfo, ListFilter, Store};
 use rand::{Rng, SeedableRng};
 
-#[allow(dead_code)]
 #[path = "../tests/it/common/pg.rs"]
 mod pg;
 
@@ -136,7 +135,7 @@ fn bench(path: &Path, runs: usize) {
             format!("feature-{}", i % 40)
         };
         let commit = format!("{:040x}", i / 3);
-        let run = RunRecord {
+        RunRecord {
             version: RECORD_VERSION,
             uid: format!("{i:032x}"),
             gate_version: "bench".into(),
@@ -156,8 +155,7 @@ fn bench(path: &Path, runs: usize) {
             pr: None,
             environment: Some(env.clone()),
             endpoints: pool[i % pool.len()].clone(),
-        };
-        run
+        }
     };
     let t = Instant::now();
     for i in 0..runs {

@@ -140,7 +140,8 @@ pub struct ListFilter {
 /// The history: an SQLite file or a PostgreSQL database, with the same methods on both.
 pub enum Store {
     Sqlite(SqliteStore),
-    Postgres(PgStore),
+    /// Boxed: the client is several times the size of an SQLite connection.
+    Postgres(Box<PgStore>),
 }
 
 /// Call the same method on whichever backend this is.
@@ -158,7 +159,7 @@ impl Store {
     /// `postgresql://` URL is a PostgreSQL database, anything else an SQLite file.
     pub fn open(db: &Path) -> Result<Store, StoreError> {
         match db.to_str().filter(|s| is_postgres_url(s)) {
-            Some(url) => PgStore::open(url).map(Store::Postgres),
+            Some(url) => PgStore::open(url).map(|s| Store::Postgres(Box::new(s))),
             None => SqliteStore::open(db).map(Store::Sqlite),
         }
     }
