@@ -1,10 +1,15 @@
-//! Scale check of the run history: 10,000 runs × 5 endpoints with realistic histograms.
-//! Prints the database size and the time of `history list` and baseline selection.
+//! Scale check of the run history: 10,000 runs × 5 endpoints with realistic histograms, on
+//! both backends: SQLite (a temporary file) and PostgreSQL (a server started for the benchmark
+//! with initdb/pg_ctl, as the tests do: tests/it/common/pg.rs; skipped with a note where none
+//! can start). Prints the time of `history list`, baseline selection, loading and saving one run,
+//! and the database size.
 //!
-//!     cargo bench --bench history_scale            # RUNS=10000 by default
+//!     cargo bench --bench history_scale                    # RUNS=10000, both backends
+//!     BACKENDS=sqlite cargo bench --bench history_scale    # or BACKENDS=postgres
 //!
 //! Timings are printed, never asserted: this is a benchmark, not a test.
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use gate::config::BaselinePolicy;
@@ -15,6 +20,9 @@ use gate::record::{
 };
 use gate::store::{HeadInfo, ListFilter, Store};
 use rand::{Rng, SeedableRng};
+
+#[path = "../tests/it/common/pg.rs"]
+mod pg;
 
 fn endpoint(name: &str, median_ms: f64, rng: &mut rand::rngs::SmallRng) -> EndpointRecord {
     // 20,000 log-normal latencies: a realistic spread of histogram buckets.
@@ -68,9 +76,39 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("history.db");
-    let mut store = Store::open(&path).unwrap();
+    let backends = std::env::var("BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    for backend in backends.split(',') {
+        match backend.trim() {
+            "sqlite" => {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("history.db");
+                println!("== SQLite ({})", path.display());
+                bench(&path, runs);
+                sqlite_sizes(&path, dir.path());
+            }
+            // Durable (fsync, synchronous commit), unlike the tests' server.
+            "postgres" => match pg::start(true) {
+                Ok(server) => {
+                    let url = PathBuf::from(server.fresh_database());
+                    println!("== PostgreSQL ({})", gate::store::redact_db(&url));
+                    bench(&url, runs);
+                    let size: i64 =
+                        postgres::Client::connect(url.to_str().unwrap(), postgres::NoTls)
+                            .unwrap()
+                            .query_one("SELECT pg_database_size(current_database())", &[])
+                            .unwrap()
+                            .get(0);
+                    println!("database size {:>43.1} MB", size as f64 / 1e6);
+                }
+                Err(why) => println!("== PostgreSQL: skipped ({why})"),
+            },
+            other => panic!("BACKENDS: unknown backend {other} (sqlite, postgres)"),
+        }
+    }
+}
+
+fn bench(path: &Path, runs: usize) {
+    let mut store = Store::open(path).unwrap();
     let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
     let names = [
         "products-list",
@@ -90,15 +128,14 @@ fn main() {
         })
         .collect();
     let env = Environment::new("linux", "x86_64", "bench cpu", 2, None);
-    let t = Instant::now();
-    for i in 0..runs {
+    let make_run = |i: usize| {
         let branch = if i % 5 < 2 {
             "main".to_string()
         } else {
             format!("feature-{}", i % 40)
         };
         let commit = format!("{:040x}", i / 3);
-        let run = RunRecord {
+        RunRecord {
             version: RECORD_VERSION,
             uid: format!("{i:032x}"),
             gate_version: "bench".into(),
@@ -118,12 +155,15 @@ fn main() {
             pr: None,
             environment: Some(env.clone()),
             endpoints: pool[i % pool.len()].clone(),
-        };
-        store.save(&run).unwrap();
+        }
+    };
+    let t = Instant::now();
+    for i in 0..runs {
+        store.save(&make_run(i)).unwrap();
     }
     let fill = t.elapsed();
     drop(store);
-    let store = Store::open(&path).unwrap();
+    let mut store = Store::open(path).unwrap();
     let time = |label: &str, f: &mut dyn FnMut()| {
         f(); // warm the page cache once, as a second invocation would be
         let n = 20;
@@ -183,13 +223,39 @@ fn main() {
     time("load one run (5 endpoints, histograms)", &mut || {
         store.load(runs as i64 / 2).unwrap();
     });
+    let mut extra = runs;
+    time("save one run (5 endpoints, one transaction)", &mut || {
+        store.save(&make_run(extra)).unwrap();
+        extra += 1;
+    });
     drop(store);
+    let gate = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/gate");
+    if gate.exists() {
+        let t = Instant::now();
+        let out = std::process::Command::new(&gate)
+            .args(["history", "list"])
+            .env("GATE_DB", path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        println!(
+            "`gate history list` process, wall time {:>20.1} ms",
+            t.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+}
+
+fn sqlite_sizes(path: &Path, dir: &Path) {
     // Fold the WAL in, then measure the files as a user's disk would hold them.
-    rusqlite::Connection::open(&path)
+    rusqlite::Connection::open(path)
         .unwrap()
         .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
         .unwrap();
-    let (lat, ttfb, summary): (f64, f64, f64) = rusqlite::Connection::open(&path)
+    let (lat, ttfb, summary): (f64, f64, f64) = rusqlite::Connection::open(path)
         .unwrap()
         .query_row(
             "SELECT avg(length(latency_hist)), 0.0, avg(length(summary)) FROM endpoints",
@@ -201,23 +267,9 @@ fn main() {
     println!(
         "bytes per endpoint: latency histogram {lat:.0}, summary (deflated JSON) {summary:.0}"
     );
-    let size: u64 = std::fs::read_dir(dir.path())
+    let size: u64 = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().metadata().unwrap().len())
         .sum();
     println!("database size {:>43.1} MB", size as f64 / 1e6);
-    let gate = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/gate");
-    if gate.exists() {
-        let t = Instant::now();
-        let out = std::process::Command::new(&gate)
-            .args(["history", "list"])
-            .env("GATE_DB", &path)
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        println!(
-            "`gate history list` process, wall time {:>20.1} ms",
-            t.elapsed().as_secs_f64() * 1000.0
-        );
-    }
 }

@@ -105,10 +105,11 @@ pub struct DashboardArgs {
 
 #[derive(Debug, Args)]
 pub struct DbArg {
-    /// The history database.
+    /// The history: an SQLite file, or a PostgreSQL URL (postgres://user@host:port/dbname;
+    /// the password in the URL or PGPASSWORD, never shown).
     #[arg(
         long,
-        value_name = "PATH",
+        value_name = "PATH|URL",
         env = "GATE_DB",
         default_value = ".gate/history.db"
     )]
@@ -166,6 +167,16 @@ pub enum HistoryCommand {
         db: DbArg,
         /// The export file (`-` for stdin).
         file: PathBuf,
+    },
+    /// Copy every run of one history into another (SQLite file or PostgreSQL URL, either way);
+    /// runs already there (same uid) are skipped, so copying again copies nothing.
+    Copy {
+        /// The history to read (a file or postgres:// URL).
+        #[arg(long, value_name = "PATH|URL")]
+        from: PathBuf,
+        /// The history to add the runs to (created when new).
+        #[arg(long, value_name = "PATH|URL")]
+        to: PathBuf,
     },
 }
 

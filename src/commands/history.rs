@@ -1,4 +1,4 @@
-//! `gate history list | show | prune | export | import`.
+//! `gate history list | show | prune | export | import | copy`.
 
 use std::io::Read;
 
@@ -89,6 +89,29 @@ pub fn history(cmd: HistoryCommand, io: &mut Output<'_>) -> Result<Outcome, Erro
             io.println(format_args!(
                 "imported {added} run(s) into {} ({present} already present)",
                 store.path()
+            ))?;
+        }
+        HistoryCommand::Copy { from, to } => {
+            if from == to {
+                return Err(Error::usage("--to", "is the same history as --from"));
+            }
+            let from_url = from.to_str().is_some_and(crate::store::is_postgres_url);
+            if !from_url && !from.is_file() {
+                return Err(Error::usage(
+                    "--from",
+                    format!("{} does not exist (nothing to copy)", from.display()),
+                ));
+            }
+            let source = Store::open(&from)?;
+            if source.count()? == 0 {
+                io.note(format_args!("{} holds no runs", source.path()));
+            }
+            let mut target = Store::open(&to)?;
+            let (copied, skipped) = source.copy_to(&mut target)?;
+            io.println(format_args!(
+                "copied {copied} run(s) from {} to {} ({skipped} already there, skipped)",
+                source.path(),
+                target.path()
             ))?;
         }
     }

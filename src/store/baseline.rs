@@ -5,8 +5,6 @@
 //! Prefer the runs at the merge-base of HEAD with the baseline branch (what the PR branched
 //! from); else the latest K (default 5). The choice is explained in words for the report.
 
-use rusqlite::{Connection, params_from_iter};
-
 use crate::config::BaselinePolicy;
 use crate::git::short;
 
@@ -37,37 +35,17 @@ pub struct BaselineSelection {
     pub explanation: String,
 }
 
-pub(super) fn select(
-    conn: &Connection,
+/// The rules, over a backend's `query(commit, k)`: the newest `k` complete runs of the baseline
+/// branch in HEAD's environment with one of HEAD's scenarios (at `commit` when given), oldest
+/// first.
+pub(super) fn select<E>(
     policy: &BaselinePolicy,
     head: &HeadInfo,
-) -> rusqlite::Result<BaselineSelection> {
-    let k = policy.runs.max(1);
-    let query = |commit: Option<&str>| -> rusqlite::Result<Vec<i64>> {
-        let placeholders = vec!["?"; head.scenario_hashes.len().max(1)].join(",");
-        let sql = format!(
-            "SELECT r.id FROM runs r
-             WHERE r.git_branch = ? AND r.complete = 1 AND r.env_fingerprint = ?
-               AND r.id != ? AND (? IS NULL OR r.git_commit = ?)
-               AND EXISTS (SELECT 1 FROM endpoints e WHERE e.run_id = r.id AND e.scenario_hash IN ({placeholders}))
-             ORDER BY r.id DESC LIMIT ?"
-        );
-        let mut values: Vec<rusqlite::types::Value> = vec![
-            policy.branch.clone().into(),
-            head.env_fingerprint.clone().into(),
-            head.exclude_run.unwrap_or(-1).into(),
-            commit.map(str::to_string).into(),
-            commit.map(str::to_string).into(),
-        ];
-        if head.scenario_hashes.is_empty() {
-            values.push(rusqlite::types::Value::Null);
-        }
-        values.extend(head.scenario_hashes.iter().map(|h| h.clone().into()));
-        values.push((k as i64).into());
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let mut ids: Vec<i64> = stmt
-            .query_map(params_from_iter(values), |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
+    mut query: impl FnMut(Option<&str>, i64) -> Result<Vec<i64>, E>,
+) -> Result<BaselineSelection, E> {
+    let k = policy.runs.max(1) as i64;
+    let mut query = |commit: Option<&str>| -> Result<Vec<i64>, E> {
+        let mut ids = query(commit, k)?;
         ids.reverse();
         Ok(ids)
     };
@@ -115,60 +93,72 @@ fn runs(n: usize) -> String {
     }
 }
 
+/// What retention needs to know of a run.
+#[derive(Clone, Debug)]
+pub(super) struct PruneRow {
+    pub id: i64,
+    pub branch: Option<String>,
+    pub commit: Option<String>,
+    pub merge_base: Option<String>,
+    pub env_fingerprint: String,
+    pub complete: bool,
+}
+
 /// Keep the newest `keep` runs per branch (runs without a branch count as one group), and
 /// never delete what a current baseline needs: the newest K complete runs of the baseline
 /// branch in each environment, and the baseline-branch runs at the merge-base of any run kept on
-/// another branch (an open PR's baseline).
-pub(super) fn prune(
-    conn: &Connection,
+/// another branch (an open PR's baseline). Returns the ids to delete.
+pub(super) fn plan_prune(
+    rows: &[PruneRow],
     keep: usize,
     policy: &BaselinePolicy,
-) -> rusqlite::Result<PruneReport> {
-    let doomed: Vec<(i64, Option<String>)> = conn
-        .prepare(
-            "SELECT id, git_commit FROM (
-                 SELECT id, git_commit, git_branch,
-                        row_number() OVER (PARTITION BY coalesce(git_branch, '') ORDER BY id DESC) AS rank
-                 FROM runs)
-             WHERE rank > ?1",
-        )?
-        .query_map([keep as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    let protected_latest: Vec<i64> = conn
-        .prepare(
-            "SELECT id FROM (
-                 SELECT id, row_number() OVER (PARTITION BY env_fingerprint ORDER BY id DESC) AS rank
-                 FROM runs WHERE git_branch = ?1 AND complete = 1)
-             WHERE rank <= ?2",
-        )?
-        .query_map(rusqlite::params![policy.branch, policy.runs.max(1) as i64], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    let doomed_ids: std::collections::HashSet<i64> = doomed.iter().map(|(id, _)| *id).collect();
+) -> (Vec<i64>, PruneReport) {
+    use std::collections::{HashMap, HashSet};
+    let mut newest_first: Vec<&PruneRow> = rows.iter().collect();
+    newest_first.sort_by_key(|r| std::cmp::Reverse(r.id));
+    let mut per_branch: HashMap<&str, usize> = HashMap::new();
+    let mut per_env: HashMap<&str, usize> = HashMap::new();
+    let mut doomed = Vec::new();
+    let mut protected_latest = HashSet::new();
+    for r in &newest_first {
+        let seen = per_branch
+            .entry(r.branch.as_deref().unwrap_or(""))
+            .or_default();
+        *seen += 1;
+        if *seen > keep {
+            doomed.push(*r);
+        }
+        if r.complete && r.branch.as_deref() == Some(policy.branch.as_str()) {
+            let seen = per_env.entry(r.env_fingerprint.as_str()).or_default();
+            *seen += 1;
+            if *seen <= policy.runs.max(1) {
+                protected_latest.insert(r.id);
+            }
+        }
+    }
+    let doomed_ids: HashSet<i64> = doomed.iter().map(|r| r.id).collect();
     // Merge-bases referenced by runs that stay (on other branches).
-    let needed_commits: std::collections::HashSet<String> = conn
-        .prepare("SELECT id, merge_base FROM runs WHERE merge_base IS NOT NULL AND coalesce(git_branch, '') != ?1")?
-        .query_map([&policy.branch], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
-        .filter_map(Result::ok)
-        .filter(|(id, _)| !doomed_ids.contains(id))
-        .map(|(_, mb)| mb)
+    let needed_commits: HashSet<&str> = rows
+        .iter()
+        .filter(|r| r.branch.as_deref().unwrap_or("") != policy.branch)
+        .filter(|r| !doomed_ids.contains(&r.id))
+        .filter_map(|r| r.merge_base.as_deref())
         .collect();
-    let branch_of = |id: i64| -> rusqlite::Result<Option<String>> {
-        conn.query_row("SELECT git_branch FROM runs WHERE id = ?1", [id], |r| {
-            r.get(0)
-        })
-    };
     let mut report = PruneReport::default();
-    let mut delete = conn.prepare("DELETE FROM runs WHERE id = ?1")?;
-    for (id, commit) in doomed {
-        let on_baseline_branch = branch_of(id)?.as_deref() == Some(policy.branch.as_str());
-        let needed = protected_latest.contains(&id)
-            || (on_baseline_branch && commit.as_ref().is_some_and(|c| needed_commits.contains(c)));
+    let mut delete = Vec::new();
+    for r in doomed {
+        let on_baseline_branch = r.branch.as_deref() == Some(policy.branch.as_str());
+        let needed = protected_latest.contains(&r.id)
+            || (on_baseline_branch
+                && r.commit
+                    .as_deref()
+                    .is_some_and(|c| needed_commits.contains(c)));
         if needed {
             report.protected += 1;
         } else {
-            delete.execute([id])?;
+            delete.push(r.id);
             report.deleted += 1;
         }
     }
-    Ok(report)
+    (delete, report)
 }

@@ -1,6 +1,83 @@
+//! The store's tests, run on both backends: every `fn name(fx: &Fixture)` listed in
+//! `on_both!` becomes `name::sqlite` and `name::postgres` (a real server, see
+//! tests/it/common/pg.rs; skipped with a printed reason where none can start, failing in CI).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+
+use super::schema::{APPLICATION_ID, MIGRATIONS, PG_MIGRATIONS};
 use super::*;
 use crate::config::BaselinePolicy;
 use crate::record::{LatencySummary, LoadRecord, RECORD_VERSION, new_histogram};
+
+#[path = "../../tests/it/common/pg.rs"]
+pub(crate) mod pg;
+
+/// Where a test's histories live: files in a temporary directory, or databases on the shared
+/// test PostgreSQL. `db(name)` is the `--db` value of history `name` (the same each time).
+pub(crate) enum Fixture {
+    Sqlite(tempfile::TempDir),
+    Postgres(&'static pg::Server, RefCell<HashMap<String, String>>),
+}
+
+impl Fixture {
+    pub(crate) fn sqlite() -> Fixture {
+        Fixture::Sqlite(tempfile::tempdir().unwrap())
+    }
+
+    pub(crate) fn postgres() -> Option<Fixture> {
+        pg::server().map(|s| Fixture::Postgres(s, RefCell::default()))
+    }
+
+    pub(crate) fn db(&self, name: &str) -> PathBuf {
+        match self {
+            Fixture::Sqlite(dir) => dir.path().join(format!("{name}.db")),
+            Fixture::Postgres(server, dbs) => dbs
+                .borrow_mut()
+                .entry(name.to_string())
+                .or_insert_with(|| server.fresh_database())
+                .clone()
+                .into(),
+        }
+    }
+
+    pub(crate) fn open(&self, name: &str) -> Store {
+        Store::open(&self.db(name)).unwrap()
+    }
+}
+
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$name(&super::Fixture::sqlite());
+            }
+            #[test]
+            fn postgres() {
+                if let Some(fx) = super::Fixture::postgres() {
+                    super::$name(&fx);
+                }
+            }
+        }
+    )*};
+}
+
+on_both!(
+    a_saved_run_loads_back_exactly,
+    list_filters_by_branch_and_keeps_the_newest_n,
+    baseline_prefers_the_merge_base_then_the_latest_k,
+    prune_keeps_n_per_branch_and_what_baselines_need,
+    export_import_round_trips_and_skips_duplicates,
+    an_older_database_is_upgraded_in_place,
+    foreign_and_newer_databases_are_refused_and_left_alone,
+    llm_figures_survive_the_history_and_records_without_them_still_load,
+    copy_moves_every_run_once_in_both_directions,
+    two_writers_saving_at_once_lose_nothing,
+);
 
 pub(crate) fn endpoint(name: &str, hash: &str, base_us: u64) -> EndpointRecord {
     let mut h = new_histogram();
@@ -73,15 +150,8 @@ pub(crate) fn run(
     }
 }
 
-fn temp_store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("h.db")).unwrap();
-    (dir, store)
-}
-
-#[test]
-fn a_saved_run_loads_back_exactly() {
-    let (_d, mut store) = temp_store();
+fn a_saved_run_loads_back_exactly(fx: &Fixture) {
+    let mut store = fx.open("h");
     let mut r = run("u1", Some("main"), Some("c1"), None, "fp");
     r.pr = Some(7);
     r.label = Some("nightly".into());
@@ -98,9 +168,8 @@ fn a_saved_run_loads_back_exactly() {
     assert!(matches!(store.load(99), Err(StoreError::NoSuchRun(99))));
 }
 
-#[test]
-fn list_filters_by_branch_and_keeps_the_newest_n() {
-    let (_d, mut store) = temp_store();
+fn list_filters_by_branch_and_keeps_the_newest_n(fx: &Fixture) {
+    let mut store = fx.open("h");
     for i in 0..6 {
         let branch = if i % 2 == 0 { "main" } else { "feat" };
         store
@@ -131,9 +200,8 @@ fn list_filters_by_branch_and_keeps_the_newest_n() {
     assert_eq!(main[0].endpoints, 2);
 }
 
-#[test]
-fn baseline_prefers_the_merge_base_then_the_latest_k() {
-    let (_d, mut store) = temp_store();
+fn baseline_prefers_the_merge_base_then_the_latest_k(fx: &Fixture) {
+    let mut store = fx.open("h");
     let mut ids = Vec::new();
     for i in 0..8 {
         ids.push(
@@ -207,9 +275,8 @@ fn baseline_prefers_the_merge_base_then_the_latest_k() {
     );
 }
 
-#[test]
-fn prune_keeps_n_per_branch_and_what_baselines_need() {
-    let (_d, mut store) = temp_store();
+fn prune_keeps_n_per_branch_and_what_baselines_need(fx: &Fixture) {
+    let mut store = fx.open("h");
     // main: 6 runs at c0..c5; a PR branched from c0 keeps c0's run alive.
     let main_ids: Vec<i64> = (0..6)
         .map(|i| {
@@ -260,9 +327,8 @@ fn prune_keeps_n_per_branch_and_what_baselines_need() {
     );
 }
 
-#[test]
-fn export_import_round_trips_and_skips_duplicates() {
-    let (dir, mut store) = temp_store();
+fn export_import_round_trips_and_skips_duplicates(fx: &Fixture) {
+    let mut store = fx.open("h");
     let r1 = run("u1", Some("main"), Some("c1"), None, "fp");
     let r2 = run("u2", Some("main"), Some("c2"), None, "fp");
     store.save(&r1).unwrap();
@@ -276,7 +342,7 @@ fn export_import_round_trips_and_skips_duplicates() {
     let parsed = Export::parse("main.json", &text).unwrap();
     assert_eq!(parsed, export);
 
-    let mut fresh = Store::open(&dir.path().join("fresh.db")).unwrap();
+    let mut fresh = fx.open("fresh");
     assert_eq!(fresh.import(&parsed).unwrap(), (2, 0));
     assert_eq!(fresh.import(&parsed).unwrap(), (0, 2));
     assert_eq!(
@@ -303,39 +369,221 @@ fn export_import_round_trips_and_skips_duplicates() {
     }
 }
 
-#[test]
-fn an_older_database_is_upgraded_in_place() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("old.db");
-    {
-        // What gate with schema version 1 wrote.
-        let conn = Connection::open(&path).unwrap();
-        conn.pragma_update(None, "application_id", APPLICATION_ID)
-            .unwrap();
-        conn.execute_batch(MIGRATIONS[0]).unwrap();
-        conn.pragma_update(None, "user_version", 1).unwrap();
-        conn.execute(
+/// Run SQL on a history behind gate's back (what an older gate or another program wrote).
+fn raw_sql(fx: &Fixture, db: &Path, sql: &str) {
+    match fx {
+        Fixture::Sqlite(_) => Connection::open(db).unwrap().execute_batch(sql).unwrap(),
+        Fixture::Postgres(..) => {
+            ::postgres::Client::connect(db.to_str().unwrap(), ::postgres::NoTls)
+                .unwrap()
+                .batch_execute(sql)
+                .unwrap();
+        }
+    }
+}
+
+fn schema_version(fx: &Fixture, db: &Path) -> i64 {
+    match fx {
+        Fixture::Sqlite(_) => Connection::open(db)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap(),
+        Fixture::Postgres(..) => {
+            ::postgres::Client::connect(db.to_str().unwrap(), ::postgres::NoTls)
+                .unwrap()
+                .query_one("SELECT version FROM gate_schema", &[])
+                .unwrap()
+                .get(0)
+        }
+    }
+}
+
+fn an_older_database_is_upgraded_in_place(fx: &Fixture) {
+    let db = fx.db("old");
+    // What gate with schema version 1 wrote.
+    let (schema, t) = match fx {
+        Fixture::Sqlite(_) => (
+            format!(
+                "PRAGMA application_id = {APPLICATION_ID}; {} PRAGMA user_version = 1;",
+                MIGRATIONS[0]
+            ),
+            "1",
+        ),
+        Fixture::Postgres(..) => (
+            format!(
+                "CREATE TABLE gate_schema (application TEXT NOT NULL, version BIGINT NOT NULL);
+                 INSERT INTO gate_schema VALUES ('gate', 1); {}",
+                PG_MIGRATIONS[0]
+            ),
+            "TRUE",
+        ),
+    };
+    raw_sql(fx, &db, &schema);
+    raw_sql(
+        fx,
+        &db,
+        &format!(
             "INSERT INTO runs (uid, started_at, finished_at, git_branch, target, suite, complete, gate_version,
                                record_version, env_fingerprint)
-             VALUES ('old', 't0', 't1', 'main', 'http://x', 's', 1, '0.0.9', 1, 'fp')",
-            [],
-        )
-        .unwrap();
-    }
-    let store = Store::open(&path).unwrap();
-    let version: i64 = store
-        .conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(version, CURRENT_VERSION);
+             VALUES ('old', 't0', 't1', 'main', 'http://x', 's', {t}, '0.0.9', 1, 'fp')"
+        ),
+    );
+    let store = Store::open(&db).unwrap();
+    assert_eq!(schema_version(fx, &db), CURRENT_VERSION);
     let runs = store.list(&ListFilter::default()).unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].pr, None, "the new column exists and is empty");
     assert_eq!(store.load(runs[0].id).unwrap().record.uid, "old");
+    drop(store);
+    // Opening again migrates nothing twice.
+    let store = Store::open(&db).unwrap();
+    assert_eq!(store.count().unwrap(), 1);
+    assert_eq!(schema_version(fx, &db), CURRENT_VERSION);
+}
+
+fn foreign_and_newer_databases_are_refused_and_left_alone(fx: &Fixture) {
+    let other = fx.db("other");
+    raw_sql(
+        fx,
+        &other,
+        "CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (7)",
+    );
+    let err = Store::open(&other).map(|_| ()).unwrap_err();
+    assert!(matches!(err, StoreError::NotGateDb { .. }), "{err}");
+    assert!(err.to_string().contains("another program"), "{err}");
+    assert!(!err.is_bad_input(), "a refusal of the database, exit 3");
+    raw_sql(fx, &other, "DROP TABLE t"); // still there: nothing was written
+
+    let newer = fx.db("newer");
+    drop(Store::open(&newer).unwrap());
+    match fx {
+        Fixture::Sqlite(_) => raw_sql(fx, &newer, "PRAGMA user_version = 99"),
+        Fixture::Postgres(..) => raw_sql(fx, &newer, "UPDATE gate_schema SET version = 99"),
+    }
+    let err = Store::open(&newer).map(|_| ()).unwrap_err();
+    assert!(matches!(err, StoreError::Newer { found: 99, .. }), "{err}");
+    assert_eq!(schema_version(fx, &newer), 99, "left as it was");
+}
+
+fn copy_moves_every_run_once_in_both_directions(fx: &Fixture) {
+    let files = tempfile::tempdir().unwrap();
+    let mut src = Store::open(&files.path().join("team.db")).unwrap();
+    let runs: Vec<RunRecord> = (0..5)
+        .map(|i| {
+            let branch = if i < 3 { "main" } else { "feat" };
+            let mut r = run(
+                &format!("u{i}"),
+                Some(branch),
+                Some(&format!("c{i}")),
+                None,
+                "fp",
+            );
+            r.pr = (i == 4).then_some(12);
+            r
+        })
+        .collect();
+    for r in &runs {
+        src.save(r).unwrap();
+    }
+    let mut dst = fx.open("shared");
+    dst.save(&runs[1]).unwrap(); // already there: skipped, not doubled
+    assert_eq!(src.copy_to(&mut dst).unwrap(), (4, 1));
+    assert_eq!(
+        src.copy_to(&mut dst).unwrap(),
+        (0, 5),
+        "a second copy adds nothing"
+    );
+    let by_uid = |s: &Store| {
+        let mut runs = s.export(None).unwrap().runs;
+        runs.sort_by(|a, b| a.uid.cmp(&b.uid));
+        runs
+    };
+    assert_eq!(
+        by_uid(&dst),
+        runs,
+        "every run, exactly (histograms included)"
+    );
+    assert_eq!(dst.count().unwrap(), 5);
+
+    // And back, into a new file.
+    let mut back = Store::open(&files.path().join("back.db")).unwrap();
+    assert_eq!(dst.copy_to(&mut back).unwrap(), (5, 0));
+    assert_eq!(by_uid(&back), runs);
+    let policy = BaselinePolicy {
+        branch: "main".into(),
+        runs: 5,
+    };
+    let head = HeadInfo {
+        merge_base: None,
+        env_fingerprint: "fp".into(),
+        scenario_hashes: vec!["h-a".into()],
+        exclude_run: None,
+    };
+    // Ids differ between histories (u1 came first into `dst`); the chosen runs do not.
+    let uids = |s: &Store| -> Vec<String> {
+        let sel = s.select_baseline(&policy, &head).unwrap();
+        let mut uids: Vec<String> = sel
+            .runs
+            .iter()
+            .map(|&id| s.load(id).unwrap().record.uid)
+            .collect();
+        uids.sort();
+        uids
+    };
+    assert_eq!(uids(&src), ["u0", "u1", "u2"]);
+    assert_eq!(uids(&dst), uids(&src), "the same baseline on both");
+    assert_eq!(uids(&back), uids(&src));
+}
+
+fn two_writers_saving_at_once_lose_nothing(fx: &Fixture) {
+    let db = fx.db("busy");
+    drop(Store::open(&db).unwrap());
+    let common = Export::new(
+        None,
+        (0..3)
+            .map(|i| run(&format!("common{i}"), Some("main"), Some("c"), None, "fp"))
+            .collect(),
+    );
+    let writers = 4;
+    let saves = 8;
+    let added_common: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..writers)
+            .map(|w| {
+                let (db, common) = (&db, &common);
+                s.spawn(move || {
+                    let mut store = Store::open(db).unwrap();
+                    let (added, present) = store.import(common).unwrap();
+                    assert_eq!(added + present, 3);
+                    for i in 0..saves {
+                        store
+                            .save(&run(
+                                &format!("w{w}-{i}"),
+                                Some("main"),
+                                Some("c"),
+                                None,
+                                "fp",
+                            ))
+                            .unwrap();
+                    }
+                    added
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(
+        added_common, 3,
+        "each common run imported by exactly one writer"
+    );
+    let store = Store::open(&db).unwrap();
+    let listed = store.list(&ListFilter::default()).unwrap();
+    assert_eq!(listed.len(), writers * saves + 3);
+    let uids: std::collections::HashSet<&str> = listed.iter().map(|r| r.uid.as_str()).collect();
+    assert_eq!(uids.len(), listed.len(), "no run twice");
 }
 
 #[test]
-fn foreign_newer_and_damaged_files_are_refused_and_left_alone() {
+fn a_foreign_or_damaged_sqlite_file_is_refused_and_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     let text = dir.path().join("notes.txt");
     std::fs::write(&text, "hello, not a database at all").unwrap();
@@ -348,23 +596,6 @@ fn foreign_newer_and_damaged_files_are_refused_and_left_alone() {
         b"hello, not a database at all"
     );
 
-    let other = dir.path().join("other.db");
-    Connection::open(&other)
-        .unwrap()
-        .execute_batch("CREATE TABLE t (x)")
-        .unwrap();
-    let err = Store::open(&other).map(|_| ()).unwrap_err();
-    assert!(err.to_string().contains("another program"), "{err}");
-
-    let newer = dir.path().join("newer.db");
-    drop(Store::open(&newer).unwrap());
-    Connection::open(&newer)
-        .unwrap()
-        .pragma_update(None, "user_version", 99)
-        .unwrap();
-    let err = Store::open(&newer).map(|_| ()).unwrap_err();
-    assert!(matches!(err, StoreError::Newer { found: 99, .. }), "{err}");
-
     // Damage: a saved history with its pages overwritten.
     let damaged = dir.path().join("damaged.db");
     {
@@ -373,10 +604,11 @@ fn foreign_newer_and_damaged_files_are_refused_and_left_alone() {
             s.save(&run(&format!("u{i}"), Some("main"), Some("c"), None, "fp"))
                 .unwrap();
         }
-        s.conn
-            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
-            .unwrap();
     }
+    Connection::open(&damaged)
+        .unwrap()
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
     let mut bytes = std::fs::read(&damaged).unwrap();
     // Pages 2-4 (16 KB pages): the tables' root pages.
     for b in bytes.iter_mut().skip(16_384).take(3 * 16_384) {
@@ -391,8 +623,80 @@ fn foreign_newer_and_damaged_files_are_refused_and_left_alone() {
 }
 
 #[test]
-fn llm_figures_survive_the_history_and_records_without_them_still_load() {
-    let (_dir, mut store) = temp_store();
+fn a_postgres_password_is_never_shown_stored_or_in_an_error() {
+    let Some(server) = pg::server() else { return };
+    let url = server.fresh_database();
+    let dbname = url.rsplit('/').next().unwrap().to_string();
+    let mut store = Store::open(Path::new(&url)).unwrap();
+    assert!(!store.path().contains(pg::PASSWORD), "{}", store.path());
+    assert_eq!(
+        store.path(),
+        format!(
+            "postgres://{}:***@127.0.0.1:{}/{dbname}",
+            pg::USER,
+            server.port
+        )
+    );
+    let mut r = run("secretive", Some("main"), Some("c1"), None, "fp");
+    r.target = format!("http://127.0.0.1:{}", server.port);
+    store.save(&r).unwrap();
+    // Every column of every row, as text.
+    let mut admin = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+    for table in ["runs", "endpoints", "gate_schema"] {
+        for row in admin
+            .query(&format!("SELECT row_to_json(t)::text FROM {table} t"), &[])
+            .unwrap()
+        {
+            let text: String = row.get(0);
+            assert!(!text.contains(pg::PASSWORD), "{table}: {text}");
+        }
+    }
+    assert_eq!(store.load(1).unwrap().record, r);
+
+    // A wrong password: refused by the server (exit 3), the attempt not echoed.
+    let wrong = format!(
+        "postgres://{}:not-the-Pw-4417@127.0.0.1:{}/{dbname}",
+        pg::USER,
+        server.port
+    );
+    let err = Store::open(Path::new(&wrong)).map(|_| ()).unwrap_err();
+    let shown = format!("{err} {:?} {}", err, err.hint().unwrap_or_default());
+    assert!(matches!(err, StoreError::PgConnect { .. }), "{shown}");
+    assert!(!err.is_bad_input());
+    assert!(
+        shown.contains(&format!("127.0.0.1:{}", server.port)),
+        "{shown}"
+    );
+    assert!(shown.contains("password authentication failed"), "{shown}");
+    assert!(!shown.contains("not-the-Pw-4417"), "{shown}");
+
+    // Nobody listening: names host:port, exit 3.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let err = Store::open(Path::new(&format!(
+        "postgres://u:pw-9931@127.0.0.1:{port}/db"
+    )))
+    .map(|_| ())
+    .unwrap_err();
+    assert!(matches!(err, StoreError::PgConnect { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(!format!("{err:?}").contains("pw-9931"), "{err:?}");
+
+    // TLS is not there yet: a URL that requires it is refused up front, as bad input.
+    let err = Store::open(Path::new(&format!("{url}?sslmode=require")))
+        .map(|_| ())
+        .unwrap_err();
+    assert!(err.is_bad_input(), "{err}");
+    assert!(err.to_string().contains("sslmode=disable"), "{err}");
+    assert!(!err.to_string().contains(pg::PASSWORD), "{err}");
+}
+
+fn llm_figures_survive_the_history_and_records_without_them_still_load(fx: &Fixture) {
+    let mut store = fx.open("h");
     let mut r = run("llm", Some("main"), Some("c1"), None, "fp");
     let mut ttft = new_histogram();
     for v in [150_000u64, 152_000, 160_000] {

@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 use gate::demo::{DemoOptions, DemoServer};
 
-use crate::common::{gate_in, git, text};
+use crate::common::{gate_in, git, pg, text};
 
 const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -29,13 +29,68 @@ fn short_run(dir: &Path, db: &Path, target: &str) -> Output {
     )
 }
 
+/// A history the tests below run on: an SQLite file, or a database on the test PostgreSQL
+/// (`None` where none can start; see common/pg.rs).
+struct History {
+    db: PathBuf,
+    /// How gate shows it (a URL's password as `***`).
+    shown: String,
+    /// What must never appear in any output.
+    secret: Option<&'static str>,
+}
+
+impl History {
+    fn sqlite(path: PathBuf) -> History {
+        History {
+            shown: path.display().to_string(),
+            db: path,
+            secret: None,
+        }
+    }
+
+    fn postgres() -> Option<History> {
+        let server = pg::server()?;
+        let url = server.fresh_database();
+        Some(History {
+            shown: gate::store::redact_db(Path::new(&url)),
+            db: url.into(),
+            secret: Some(pg::PASSWORD),
+        })
+    }
+
+    /// Outputs hold no password.
+    fn check(&self, out: Output) -> Output {
+        if let Some(secret) = self.secret {
+            for stream in [&out.stdout, &out.stderr] {
+                assert!(!text(stream).contains(secret), "{}", text(stream));
+            }
+        }
+        out
+    }
+}
+
 #[test]
 fn runs_on_two_branches_are_listed_exported_and_imported_exactly() {
+    let repo = tempfile::tempdir().unwrap();
+    let db = repo.path().join(".gate/history.db");
+    let fresh = repo.path().join(".gate/fresh.db");
+    two_branches(repo, History::sqlite(db), History::sqlite(fresh));
+}
+
+#[test]
+fn runs_on_two_branches_are_listed_exported_and_imported_exactly_on_postgres() {
+    let (Some(h), Some(fresh)) = (History::postgres(), History::postgres()) else {
+        return;
+    };
+    two_branches(tempfile::tempdir().unwrap(), h, fresh);
+}
+
+fn two_branches(repo: tempfile::TempDir, h: History, fresh: History) {
     let _machine = crate::common::shared();
     let svc = DemoServer::start("127.0.0.1:0".parse().unwrap(), DemoOptions::default()).unwrap();
-    let repo = tempfile::tempdir().unwrap();
     let r = repo.path();
-    let db = r.join(".gate/history.db");
+    let db = h.db.clone();
+    let gate_in = |dir: &Path, db: &Path, args: &[&str]| h.check(gate_in(dir, db, args));
     git(r, &["init", "-q", "-b", "main"]);
     std::fs::write(r.join("app.txt"), "v1").unwrap();
     git(r, &["add", "app.txt"]);
@@ -59,7 +114,7 @@ fn runs_on_two_branches_are_listed_exported_and_imported_exactly() {
     let out = short_run(r, &db, &svc.url());
     assert!(text(&out.stderr).contains(&format!(
         "saved run #3 to {}: feature @ {} (dirty)",
-        db.display(),
+        h.shown,
         &feature_commit[..7]
     )));
 
@@ -101,7 +156,8 @@ fn runs_on_two_branches_are_listed_exported_and_imported_exactly() {
     let main_doc: serde_json::Value = serde_json::from_slice(&main_only.stdout).unwrap();
     assert_eq!(main_doc["format"], "gate-history");
     assert_eq!(main_doc["runs"].as_array().unwrap().len(), 2);
-    std::fs::remove_dir_all(r.join(".gate")).unwrap();
+    // Into another history (a new file; another database).
+    let db = fresh.db.clone();
     let out = gate_in(r, &db, &["history", "import", export.to_str().unwrap()]);
     assert!(
         text(&out.stdout).contains("imported 3 run(s)"),
@@ -221,14 +277,27 @@ fn secrets_never_reach_the_database_file() {
     assert!(!hay.contains("tok_live"));
 }
 
-/// Two writers saving 50 runs each at the same time, every run by its own `gate history import`
-/// process (each opens the database, checks its schema and writes in a transaction of its own):
-/// 100 runs afterwards, none lost, no writer refused.
+/// Writers saving at the same time, every run by its own `gate history import` process (each
+/// opens the database, checks its schema and writes in a transaction of its own), after all of
+/// them imported the same 5 runs at once: every run afterwards, none lost, none twice, no
+/// writer refused. SQLite: 2 writers × 50; PostgreSQL: 8 × 25.
 #[test]
 fn concurrent_writers_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    writers_lose_nothing(&History::sqlite(dir.path().join("h.db")), 2, 50);
+}
+
+#[test]
+fn eight_writers_into_one_postgres_history_lose_nothing() {
+    if let Some(h) = History::postgres() {
+        writers_lose_nothing(&h, 8, 25);
+    }
+}
+
+fn writers_lose_nothing(h: &History, writers: usize, saves: usize) {
     let _machine = crate::common::shared();
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("h.db");
+    let db = &h.db;
     let run = |uid: String| gate::record::RunRecord {
         version: gate::record::RECORD_VERSION,
         uid,
@@ -245,25 +314,183 @@ fn concurrent_writers_lose_nothing() {
         environment: None,
         endpoints: Vec::new(),
     };
-    for w in 0..2 {
-        for i in 0..50 {
+    let common =
+        gate::store::Export::new(None, (0..5).map(|i| run(format!("common-{i}"))).collect());
+    std::fs::write(dir.path().join("common.json"), common.to_json()).unwrap();
+    for w in 0..writers {
+        for i in 0..saves {
             let export = gate::store::Export::new(None, vec![run(format!("w{w}-{i}"))]);
             std::fs::write(dir.path().join(format!("w{w}-{i}.json")), export.to_json()).unwrap();
         }
     }
-    std::thread::scope(|s| {
-        for w in 0..2 {
-            let (dir, db) = (dir.path(), &db);
-            s.spawn(move || {
-                for i in 0..50 {
-                    let file = format!("w{w}-{i}.json");
-                    let out = gate_in(dir, db, &["history", "import", &file]);
+    // The schema exists before the race (a first open racing on a new SQLite file is another test).
+    drop(gate::store::Store::open(db).unwrap());
+    let common_added: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..writers)
+            .map(|w| {
+                let dir = dir.path();
+                s.spawn(move || {
+                    let out = h.check(gate_in(dir, db, &["history", "import", "common.json"]));
                     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-                    assert!(text(&out.stdout).contains("imported 1 run(s)"));
-                }
-            });
-        }
+                    let added: usize = text(&out.stdout)
+                        .strip_prefix("imported ")
+                        .and_then(|t| t.split(' ').next())
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or_else(|| panic!("{}", text(&out.stdout)));
+                    for i in 0..saves {
+                        let file = format!("w{w}-{i}.json");
+                        let out = h.check(gate_in(dir, db, &["history", "import", &file]));
+                        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+                        assert!(text(&out.stdout).contains("imported 1 run(s)"));
+                    }
+                    added
+                })
+            })
+            .collect();
+        handles.into_iter().map(|t| t.join().unwrap()).sum()
     });
-    let store = gate::store::Store::open(&db).unwrap();
-    assert_eq!(store.count().unwrap(), 100);
+    assert_eq!(
+        common_added, 5,
+        "each shared run imported by exactly one writer"
+    );
+    let store = gate::store::Store::open(db).unwrap();
+    let runs = store.list(&gate::store::ListFilter::default()).unwrap();
+    assert_eq!(runs.len(), writers * saves + 5);
+    let uids: std::collections::HashSet<&str> = runs.iter().map(|r| r.uid.as_str()).collect();
+    assert_eq!(uids.len(), runs.len(), "no run twice");
+}
+
+/// `gate history copy` moves a team's SQLite history onto PostgreSQL and back, idempotently;
+/// the password in the URL or PGPASSWORD is never printed; a server that is down or refuses
+/// us is exit 3 naming host:port; a malformed URL is exit 2.
+#[test]
+fn a_history_is_copied_to_postgres_and_back_and_the_password_never_shows() {
+    let Some(server) = pg::server() else { return };
+    let _machine = crate::common::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let file = d.join("team.db");
+    let h = History::postgres().unwrap();
+    let run = |uid: &str| gate::record::RunRecord {
+        version: gate::record::RECORD_VERSION,
+        uid: uid.into(),
+        gate_version: "test".into(),
+        started_at: gate::record::now_rfc3339(),
+        finished_at: gate::record::now_rfc3339(),
+        target: "http://127.0.0.1:1".into(),
+        suite: "s".into(),
+        label: None,
+        complete: true,
+        faults: Vec::new(),
+        git: None,
+        pr: None,
+        environment: None,
+        endpoints: Vec::new(),
+    };
+    let export = gate::store::Export::new(None, vec![run("a"), run("b"), run("c")]);
+    std::fs::write(d.join("three.json"), export.to_json()).unwrap();
+    let out = gate_in(d, &file, &["history", "import", "three.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let url = h.db.to_str().unwrap();
+    let copy = |from: &str, to: &str| {
+        h.check(gate_in(
+            d,
+            &file,
+            &["history", "copy", "--from", from, "--to", to],
+        ))
+    };
+    let out = copy(file.to_str().unwrap(), url);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(&format!(
+            "copied 3 run(s) from {} to {} (0 already there, skipped)",
+            file.display(),
+            h.shown
+        )),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = copy(file.to_str().unwrap(), url);
+    assert!(
+        text(&out.stdout).contains("copied 0 run(s)"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stdout).contains("3 already there"),
+        "{}",
+        text(&out.stdout)
+    );
+    let back = d.join("back.db");
+    let out = copy(url, back.to_str().unwrap());
+    assert!(
+        text(&out.stdout).contains("copied 3 run(s)"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = copy(d.join("missing.db").to_str().unwrap(), url);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+
+    // The password from PGPASSWORD instead of the URL: listed, never printed.
+    let dbname = url.rsplit('/').next().unwrap();
+    let bare = server.url_without_password(dbname);
+    let list = |env_password: Option<&str>, db: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_gate"));
+        c.args(["history", "list", "--db", db]).current_dir(d);
+        c.env_remove("PGPASSWORD").env_remove("GATE_DB");
+        if let Some(p) = env_password {
+            c.env("PGPASSWORD", p);
+        }
+        h.check(c.output().unwrap())
+    };
+    let out = list(Some(pg::PASSWORD), &bare);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout)
+            .lines()
+            .filter(|l| l.contains('#'))
+            .count(),
+        3
+    );
+
+    // A wrong password: exit 3, naming where, not what was tried.
+    let out = list(Some("Wrong-pw-5521"), &bare);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!("127.0.0.1:{}", server.port)), "{err}");
+    assert!(err.contains("password authentication failed"), "{err}");
+    assert!(!err.contains("Wrong-pw-5521"), "{err}");
+    let wrong_in_url = format!(
+        "postgres://{}:Wrong-pw-5521@127.0.0.1:{}/{dbname}",
+        pg::USER,
+        server.port
+    );
+    let out = list(None, &wrong_in_url);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("Wrong-pw-5521"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Nobody listening there: exit 3 naming host:port.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let out = list(
+        None,
+        &format!("postgres://gate:pw-7731@127.0.0.1:{port}/db"),
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(!err.contains("pw-7731"), "{err}");
+
+    // A malformed URL: exit 2, naming the flag, without the password.
+    let out = list(None, "postgres://gate:pw-7731@127.0.0.1:notaport/db");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("--db"), "{err}");
+    assert!(!err.contains("pw-7731"), "{err}");
 }

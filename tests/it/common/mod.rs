@@ -1,6 +1,7 @@
 //! Helpers shared by the integration test modules.
 
 pub mod fake_github;
+pub mod pg;
 
 use std::path::Path;
 use std::process::{Command, Output};
