@@ -54,7 +54,13 @@ impl CiSettings {
         if a.pr == Some(0) {
             return Err(Error::usage("--pr", "PR numbers start at 1"));
         }
-        let github = if a.dry_run || a.bundle.is_some() || pr.is_none() {
+        if a.shard.is_some() && a.paired.base_target.is_some() {
+            return Err(Error::usage(
+                "--shard",
+                "paired mode (--base-target) measures both sides itself: it is not sharded",
+            ));
+        }
+        let github = if a.dry_run || a.bundle.is_some() || pr.is_none() || a.shard.is_some() {
             None
         } else {
             Some(github_config(&a.github, env)?)
@@ -68,6 +74,13 @@ impl CiSettings {
         });
         run.db = Some(a.db.db);
         run.table_to_stderr = true;
+        run.json = a.json;
+        run.shard = super::pipeline::shard_flag(a.shard.as_deref())?;
+        if run.shard.is_some() {
+            // A shard measures and writes its document; `gate merge` saves and judges the whole.
+            super::pipeline::check_shard_flags(&run, false)?;
+            run.db = None;
+        }
         Ok(CiSettings {
             run,
             pr,
@@ -101,7 +114,14 @@ pub fn ci(args: CiArgs, io: &mut Output<'_>) -> Result<Outcome, Error> {
     if let Some(branch) = &s.baseline {
         plan.baseline.branch = branch.clone();
     }
-    let db = s.run.db.as_deref().expect("ci always saves");
+    if s.run.shard.is_some() {
+        return super::pipeline::run_shard(&plan, &s.run, io);
+    }
+    let db = s
+        .run
+        .db
+        .as_deref()
+        .expect("ci always saves (but shards, gone above)");
     let mut store = Store::open(db)?;
 
     let (record, id, verdict, chart_files) = if let Some(paired) = &s.paired {

@@ -323,7 +323,8 @@ pub fn died(record: &RunRecord) -> Result<(), EngineError> {
     }
 }
 
-fn new_uid() -> String {
+/// A fresh run uid: 128 random bits, hex.
+pub fn new_uid() -> String {
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::from_os_rng();
     format!("{:032x}", rng.random::<u128>())
