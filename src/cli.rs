@@ -506,6 +506,12 @@ pub struct CiArgs {
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
 
+    /// Measure nothing: merge these shard documents (`gate ci --shard I/N --json FILE` in a
+    /// matrix of load jobs) and go on as if this job had run the whole load: save, compare,
+    /// chart, comment. A missing shard makes the run partial: saved, never a pass (exit 3).
+    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with = "shard")]
+    pub merge: Vec<PathBuf>,
+
     /// Send shard I of N's share of the load (I from 1), or `k8s/N` (I from the Indexed Job's
     /// JOB_COMPLETION_INDEX). A shard writes its document (--json) for `gate merge`; it is not
     /// judged and not saved (docs/scale.md).

@@ -39,6 +39,8 @@ struct CiSettings {
     comment_key: Option<String>,
     /// `--base-target`: paired mode instead of the history's baseline.
     paired: Option<super::paired::PairedSettings>,
+    /// `--merge FILE…`: the shards' documents to merge instead of measuring.
+    merge: Vec<PathBuf>,
 }
 
 impl CiSettings {
@@ -53,6 +55,12 @@ impl CiSettings {
         });
         if a.pr == Some(0) {
             return Err(Error::usage("--pr", "PR numbers start at 1"));
+        }
+        if !a.merge.is_empty() && a.paired.base_target.is_some() {
+            return Err(Error::usage(
+                "--merge",
+                "paired mode (--base-target) measures both sides itself: there is nothing to merge",
+            ));
         }
         if a.shard.is_some() && a.paired.base_target.is_some() {
             return Err(Error::usage(
@@ -95,6 +103,7 @@ impl CiSettings {
             head_sha: env("GITHUB_SHA"),
             comment_key: key,
             paired,
+            merge: a.merge,
             charts: (!a.no_charts).then_some(a.charts),
         })
     }
@@ -104,12 +113,18 @@ pub fn ci(args: CiArgs, io: &mut Output<'_>) -> Result<Outcome, Error> {
     let notify = args.notify.clone();
     let s = CiSettings::new(args, &actions_env)?;
     let (suite, scenarios) = config::read_suite(&s.run.suite)?;
+    let merging = !s.merge.is_empty();
     let mut plan = config::build_plan(
         &s.run.suite.display().to_string(),
         suite.as_ref(),
         &scenarios,
         &s.run.overrides,
-        &|name| std::env::var(name).ok(),
+        // A merge job sends no request: the suite's secrets need not be set there.
+        &|name| {
+            std::env::var(name)
+                .ok()
+                .or_else(|| merging.then(String::new))
+        },
     )?;
     if let Some(branch) = &s.baseline {
         plan.baseline.branch = branch.clone();
@@ -147,10 +162,23 @@ pub fn ci(args: CiArgs, io: &mut Output<'_>) -> Result<Outcome, Error> {
         };
         (m.head, m.head_id, m.verdict, files)
     } else {
-        // 1. Measure and save.
-        let (_, record) = execute_and_report(&plan, &s.run, io)?;
+        // 1. Measure (or merge the shards that measured) and save.
+        let record = if merging {
+            let mut run = super::merge::merged_run(&s.merge, io)?;
+            run.label = s.run.label.clone();
+            super::merge::report_merged(&run, Some(&plan), s.run.json.as_deref(), true, io)?;
+            run
+        } else {
+            execute_and_report(&plan, &s.run, io)?.1
+        };
         let id = store.save(&record)?;
         io.note(format_args!("{}", saved_line(id, store.path(), &record)));
+        if let Some(outcome) = merging
+            .then(|| super::merge::partial(&record, io))
+            .flatten()
+        {
+            return Ok(outcome);
+        }
         crate::engine::died(&record)?;
         let head = vec![store.load(id)?];
 

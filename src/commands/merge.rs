@@ -9,11 +9,12 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::cli::MergeArgs;
+use crate::config::Plan;
 use crate::engine::new_uid;
 use crate::record::RunRecord;
 use crate::report::{Format, RunReport, json::FORMAT_NAME, json::Json, terminal::Terminal};
 use crate::store::Store;
-use crate::verdict::evaluate_slo;
+use crate::verdict::{SloReport, evaluate_slo};
 use crate::{Error, Outcome};
 
 use super::pipeline::{Output, ShardDocument, saved_line, suite_settings};
@@ -170,7 +171,7 @@ fn short_hash(h: &str) -> &str {
 }
 
 /// The shards, checked and merged into one run (partial when a shard is missing).
-fn merged_run(files: &[PathBuf], io: &mut Output<'_>) -> Result<RunRecord, Error> {
+pub(super) fn merged_run(files: &[PathBuf], io: &mut Output<'_>) -> Result<RunRecord, Error> {
     let mut parts = files
         .iter()
         .map(|f| read_part(f))
@@ -228,36 +229,61 @@ pub fn merge(args: MergeArgs, io: &mut Output<'_>) -> Result<Outcome, Error> {
             args.suite.display()
         ));
     }
-    if let Some(plan) = &plan {
+    let slo = report_merged(&run, plan.as_ref(), args.json.as_deref(), false, io)?;
+    if let Some(store) = &mut store {
+        let id = store.save(&run)?;
+        io.note(format_args!("{}", saved_line(id, store.path(), &run)));
+    }
+    if let Some(outcome) = partial(&run, io) {
+        return Ok(outcome);
+    }
+    Ok(slo.outcome())
+}
+
+/// A merged run with a shard missing (or unfinished) never passes: exit 3, saying why.
+pub(super) fn partial(run: &RunRecord, io: &mut Output<'_>) -> Option<Outcome> {
+    if run.complete {
+        return None;
+    }
+    io.note(format_args!(
+        "error: the merged run is partial, never a pass: {}",
+        run.faults.join("; ")
+    ));
+    Some(Outcome::Infrastructure)
+}
+
+/// The merged run checked against `plan`'s thresholds, its table printed (to stderr when
+/// `table_to_stderr` or when the document goes to stdout) and its document written.
+pub(super) fn report_merged(
+    run: &RunRecord,
+    plan: Option<&Plan>,
+    json: Option<&Path>,
+    table_to_stderr: bool,
+    io: &mut Output<'_>,
+) -> Result<SloReport, Error> {
+    if let Some(plan) = plan {
         for e in &run.endpoints {
             if let Some(s) = plan.scenarios.iter().find(|s| s.name == e.name)
                 && s.hash != e.scenario_hash
             {
                 io.note(format_args!(
-                    "warning: scenario `{}` has changed in {} since the shards ran: its thresholds are today's",
-                    e.name,
-                    args.suite.display()
+                    "warning: scenario `{}` has changed since the shards ran: its thresholds are today's",
+                    e.name
                 ));
             }
         }
     }
-    let slo = evaluate_slo(&run, &|name| {
-        plan.as_ref()
-            .map(|p| p.thresholds_for(name))
-            .unwrap_or_default()
+    let slo = evaluate_slo(run, &|name| {
+        plan.map(|p| p.thresholds_for(name)).unwrap_or_default()
     });
-    let report = RunReport {
-        run: &run,
-        slo: &slo,
-    };
-    let table = Terminal.render_run(&report);
-    let json_to_stdout = args.json.as_deref() == Some(Path::new("-"));
-    io.bytes(json_to_stdout, &table)?;
-    match args.json.as_deref() {
-        Some(p) if json_to_stdout => {
-            let _ = p;
-            io.bytes(false, &Json.render_run(&report))?;
-        }
+    let report = RunReport { run, slo: &slo };
+    let json_to_stdout = json == Some(Path::new("-"));
+    io.bytes(
+        json_to_stdout || table_to_stderr,
+        &Terminal.render_run(&report),
+    )?;
+    match json {
+        Some(_) if json_to_stdout => io.bytes(false, &Json.render_run(&report))?,
         Some(path) => {
             std::fs::write(path, Json.render_run(&report)).map_err(|source| Error::Write {
                 path: name(path),
@@ -267,16 +293,5 @@ pub fn merge(args: MergeArgs, io: &mut Output<'_>) -> Result<Outcome, Error> {
         }
         None => {}
     }
-    if let Some(store) = &mut store {
-        let id = store.save(&run)?;
-        io.note(format_args!("{}", saved_line(id, store.path(), &run)));
-    }
-    if !run.complete {
-        io.note(format_args!(
-            "error: the merged run is partial, never a pass: {}",
-            run.faults.join("; ")
-        ));
-        return Ok(Outcome::Infrastructure);
-    }
-    Ok(slo.outcome())
+    Ok(slo)
 }
