@@ -114,11 +114,16 @@ pub fn ci(args: CiArgs, io: &mut Output<'_>) -> Result<Outcome, Error> {
     let s = CiSettings::new(args, &actions_env)?;
     let (suite, scenarios) = config::read_suite(&s.run.suite)?;
     let merging = !s.merge.is_empty();
+    let mut overrides = s.run.overrides.clone();
+    if merging && overrides.target.is_none() {
+        // A merge job sends no request: any target does for the plan (the shards' is recorded).
+        overrides.target = Some("http://127.0.0.1:9".into());
+    }
     let mut plan = config::build_plan(
         &s.run.suite.display().to_string(),
         suite.as_ref(),
         &scenarios,
-        &s.run.overrides,
+        &overrides,
         // A merge job sends no request: the suite's secrets need not be set there.
         &|name| {
             std::env::var(name)
