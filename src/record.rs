@@ -353,10 +353,6 @@ impl EndpointRecord {
 
     /// The parts of a merge that can fail (histograms that do not decode or add), computed
     /// before anything in `self` changes: latency, TTFB and transport.
-    #[expect(
-        clippy::type_complexity,
-        reason = "a private tuple of the three merged parts"
-    )]
     fn merged_parts(
         &self,
         other: &EndpointRecord,
