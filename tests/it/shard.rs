@@ -379,3 +379,218 @@ fn shard_flags_are_checked_before_any_load() {
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert!(!d.join("s.json").exists());
 }
+
+const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The gate command of a line (from the word ending in `/gate`, or `gate` itself), checked by
+/// the real CLI's parser.
+fn parses_as_gate(line: &str) -> gate::cli::Cli {
+    let words: Vec<&str> = line.split('#').next().unwrap().split_whitespace().collect();
+    let start = words
+        .iter()
+        .position(|w| w.ends_with("/gate") || *w == "gate")
+        .unwrap_or_else(|| panic!("no gate command in {line}"));
+    use clap::Parser;
+    gate::cli::Cli::try_parse_from(&words[start..]).unwrap_or_else(|e| panic!("{line}: {e}"))
+}
+
+/// `--shard X` of a command line.
+fn shard_flag(line: &str) -> String {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let i = words.iter().position(|w| *w == "--shard").expect("--shard");
+    words[i + 1].to_string()
+}
+
+#[test]
+fn the_sharded_workflow_runs_n_shards_and_merges_them() {
+    let text = std::fs::read_to_string(format!("{MANIFEST}/examples/github/sharded-perf-gate.yml"))
+        .unwrap();
+    let wf: Value = serde_saphyr::from_str(&text).unwrap();
+    let steps = |job: &str| wf["jobs"][job]["steps"].as_array().unwrap().clone();
+    let run_lines = |job: &str| -> Vec<String> {
+        steps(job)
+            .iter()
+            .filter_map(|s| s["run"].as_str().map(str::to_string))
+            .filter(|r| r.contains("gate ") && !r.starts_with("chmod"))
+            .collect()
+    };
+
+    // The load jobs: a matrix of N, each `--shard I/N` with I from the matrix.
+    let load = &wf["jobs"]["load"];
+    assert_eq!(load["strategy"]["fail-fast"], false);
+    let matrix: Vec<u64> = load["strategy"]["matrix"]["shard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    let n = matrix.len() as u64;
+    assert_eq!(matrix, (1..=n).collect::<Vec<_>>(), "the matrix is 1..=N");
+    let lines = run_lines("load");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let line = &lines[0];
+    for i in &matrix {
+        let concrete = line.replace("${{ matrix.shard }}", &i.to_string());
+        let shard = shard_flag(&concrete);
+        assert_eq!(
+            shard,
+            format!("{i}/{n}"),
+            "N in --shard equals the matrix's"
+        );
+        match parses_as_gate(&concrete).command {
+            gate::cli::Command::Run(a) => {
+                assert_eq!(
+                    a.json.unwrap().display().to_string(),
+                    format!("shard-{i}.json")
+                );
+            }
+            _ => panic!("not gate run: {concrete}"),
+        }
+    }
+    // Each load job uploads its document under a name the merge job downloads.
+    let upload = steps("load")
+        .into_iter()
+        .find(|s| s["uses"] == "actions/upload-artifact@v4")
+        .unwrap();
+    assert_eq!(upload["with"]["path"], "shard-${{ matrix.shard }}.json");
+    assert_eq!(upload["with"]["name"], "gate-shard-${{ matrix.shard }}");
+
+    // The merge job: after the load, even when a shard failed; downloads every shard's document.
+    let merge = &wf["jobs"]["merge"];
+    assert_eq!(merge["needs"], "load");
+    assert_eq!(merge["if"], "${{ !cancelled() }}");
+    let download = steps("merge")
+        .into_iter()
+        .find(|s| s["with"]["pattern"] == "gate-shard-*")
+        .expect("downloads the shards' documents");
+    assert_eq!(download["with"]["merge-multiple"], true);
+    let dir = download["with"]["path"].as_str().unwrap().to_string();
+    let lines = run_lines("merge");
+    let ci = lines
+        .iter()
+        .find(|l| l.contains("gate ci"))
+        .expect("gate ci --merge");
+    match parses_as_gate(ci).command {
+        gate::cli::Command::Ci(a) => {
+            assert_eq!(a.merge, [PathBuf::from(format!("{dir}/*.json"))]);
+        }
+        _ => panic!("{ci}"),
+    }
+    let merge_line = lines
+        .iter()
+        .find(|l| l.contains("gate merge"))
+        .expect("gate merge");
+    match parses_as_gate(merge_line).command {
+        gate::cli::Command::Merge(a) => {
+            assert!(a.save);
+            assert_eq!(a.files, [PathBuf::from(format!("{dir}/*.json"))]);
+        }
+        _ => panic!("{merge_line}"),
+    }
+    // The PR comment needs its token; the history is restored before the merge saves into it.
+    let ci_step = steps("merge")
+        .into_iter()
+        .find(|s| s["run"].as_str().is_some_and(|r| r.contains("gate ci")))
+        .unwrap();
+    assert_eq!(
+        ci_step["env"]["GITHUB_TOKEN"],
+        "${{ secrets.GITHUB_TOKEN }}"
+    );
+    assert_eq!(ci_step["if"], "github.event_name == 'pull_request'");
+    let names: Vec<String> = steps("merge")
+        .iter()
+        .map(|s| {
+            s["uses"]
+                .as_str()
+                .or(s["run"].as_str())
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    let restore = names
+        .iter()
+        .position(|s| s == "actions/cache/restore@v4")
+        .unwrap();
+    let first_gate = names.iter().position(|s| s.contains("gate ci")).unwrap();
+    assert!(restore < first_gate, "{names:?}");
+}
+
+#[test]
+fn the_kubernetes_example_is_an_indexed_job_of_n_shards_and_a_merge() {
+    let text =
+        std::fs::read_to_string(format!("{MANIFEST}/examples/k8s/gate-shards.yaml")).unwrap();
+    let docs: Vec<Value> = serde_saphyr::from_str_multiple(&text).unwrap();
+    let job = |name: &str| {
+        docs.iter()
+            .find(|d| d["kind"] == "Job" && d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no Job {name}"))
+    };
+    let shards = &job("gate-shards")["spec"];
+    assert_eq!(shards["completionMode"], "Indexed");
+    let n = shards["completions"].as_u64().unwrap();
+    assert!(n >= 2);
+    assert_eq!(shards["parallelism"].as_u64(), Some(n));
+    let container = &shards["template"]["spec"]["containers"][0];
+    let mut argv: Vec<String> = container["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(container["args"].as_array().unwrap())
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let line = argv.join(" ");
+    assert_eq!(
+        shard_flag(&line),
+        format!("k8s/{n}"),
+        "k8s/N with N = completions"
+    );
+    // Kubernetes expands $(JOB_COMPLETION_INDEX); gate reads the same variable for k8s/N.
+    for a in &mut argv {
+        *a = a.replace("$(JOB_COMPLETION_INDEX)", "0");
+    }
+    use clap::Parser;
+    match gate::cli::Cli::try_parse_from(&argv).unwrap().command {
+        gate::cli::Command::Run(a) => {
+            let json = a.json.unwrap();
+            assert!(json.starts_with("/results"), "{json:?}");
+        }
+        _ => panic!("{line}"),
+    }
+    assert!(line.contains("/results/shard-$(JOB_COMPLETION_INDEX).json"));
+    let mounts = |c: &Value| {
+        c["volumeMounts"][0]["mountPath"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(mounts(container), "/results");
+
+    // The merge waits for N documents on the same volume, then merges them and saves.
+    let merge = &job("gate-merge")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(mounts(merge), "/results");
+    let script = merge["args"][0].as_str().unwrap();
+    assert!(script.contains(&format!("n={n}\n")), "{script}");
+    let gate_line = script
+        .lines()
+        .find(|l| l.contains("gate merge"))
+        .unwrap()
+        .replace("exec ", "");
+    match parses_as_gate(&gate_line).command {
+        gate::cli::Command::Merge(a) => {
+            assert!(a.save);
+            assert_eq!(a.files, [PathBuf::from("/results/shard-*.json")]);
+        }
+        _ => panic!("{gate_line}"),
+    }
+    // Both Jobs mount the claim the manifest creates.
+    let claim = docs
+        .iter()
+        .find(|d| d["kind"] == "PersistentVolumeClaim")
+        .unwrap();
+    for j in ["gate-shards", "gate-merge"] {
+        assert_eq!(
+            job(j)["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"],
+            claim["metadata"]["name"]
+        );
+    }
+}

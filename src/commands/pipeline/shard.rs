@@ -130,10 +130,7 @@ pub(crate) fn run_shard(
         io.bytes(false, &bytes)?;
     } else {
         io.bytes(settings.table_to_stderr, &table)?;
-        std::fs::write(path, &bytes).map_err(|source| Error::Write {
-            path: path.display().to_string(),
-            source,
-        })?;
+        write_whole(path, &bytes)?;
         io.note(format_args!(
             "wrote {}: shard {shard}'s document, for `gate merge`",
             path.display()
@@ -210,4 +207,23 @@ fn shard_table(run: &RunRecord, shard: Shard) -> Vec<u8> {
         out.push_str("⚠️  the shard was interrupted: its document is marked partial\n");
     }
     out.into_bytes()
+}
+
+/// Write `bytes` to `path` whole or not at all (a temporary file beside it, renamed), so a merge
+/// waiting for the shards' documents on a shared volume never reads half of one.
+fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let failed = |source| Error::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.partial"));
+    std::fs::write(&tmp, bytes).map_err(failed)?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        failed(e)
+    })
 }
