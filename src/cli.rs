@@ -39,6 +39,9 @@ pub enum Command {
     Ci(CiArgs),
     /// Post the verdict bundle of `gate ci --bundle` (the fork-safe workflow's trusted half).
     Publish(PublishArgs),
+    /// Merge the documents of sharded runs (`--shard I/N`) into one run: histograms added
+    /// exactly, thresholds checked, optionally saved (docs/scale.md).
+    Merge(MergeArgs),
     /// The run history: list, show, prune, export, import.
     #[command(subcommand)]
     History(HistoryCommand),
@@ -215,6 +218,11 @@ pub struct RunArgs {
     /// thresholds are failures), for CI systems that show test reports (GitLab, Jenkins, Azure).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Send shard I of N's share of the load (I from 1), or `k8s/N` (I from the Indexed Job's
+    /// JOB_COMPLETION_INDEX). A shard writes its document (--json) for `gate merge`; it is not
+    /// judged and not saved (docs/scale.md).
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -503,6 +511,50 @@ pub struct CiArgs {
 
     #[command(flatten)]
     pub paired: PairedArgs,
+
+    /// Also write the run as a versioned JSON document to FILE (`-` for stdout); with --shard,
+    /// the shard's document for `gate merge`.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// Measure nothing: merge these shard documents (`gate ci --shard I/N --json FILE` in a
+    /// matrix of load jobs) and go on as if this job had run the whole load: save, compare,
+    /// chart, comment. A missing shard makes the run partial: saved, never a pass (exit 3).
+    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with = "shard")]
+    pub merge: Vec<PathBuf>,
+
+    /// Send shard I of N's share of the load (I from 1), or `k8s/N` (I from the Indexed Job's
+    /// JOB_COMPLETION_INDEX). A shard writes its document (--json) for `gate merge`; it is not
+    /// judged and not saved (docs/scale.md).
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+}
+
+/// `gate merge`: shard documents into one run (docs/scale.md).
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' documents (`gate run --shard I/N --json FILE`), one per shard.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// Save the merged run to the history (as a partial run when a shard is missing).
+    #[arg(long)]
+    pub save: bool,
+
+    #[command(flatten)]
+    pub db: DbArg,
+
+    /// Also write the merged run as a versioned JSON document to FILE (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// The suite whose SLO thresholds the merged run is checked against.
+    #[arg(long, value_name = "DIR|FILE", default_value = "scenarios")]
+    pub suite: PathBuf,
+
+    /// A free-form label stored with the merged run (default: the first shard's).
+    #[arg(long, value_name = "TEXT")]
+    pub label: Option<String>,
 }
 
 /// `gate publish`: post a bundle written by `gate ci --bundle` from a trusted job.

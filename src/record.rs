@@ -186,6 +186,10 @@ pub struct CostRecord {
     pub daily_requests: Option<u64>,
     /// Successful requests served by a model without a price (not in the figures above).
     pub unpriced_requests: u64,
+    /// Cost per priced request in nano-USD, HdrHistogram V2 + deflate, base64: only in a shard's
+    /// document (`gate run --shard`), so `gate merge` adds costs exactly. Empty in saved runs.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub histogram: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
@@ -331,30 +335,55 @@ impl EndpointRecord {
                 self.name
             ));
         }
-        let mut latency = decode_histogram(&self.latency.histogram)?;
-        let theirs = decode_histogram(&other.latency.histogram)?;
-        latency
-            .add(&theirs)
-            .map_err(|e| format!("histograms of `{}` do not add: {e:?}", self.name))?;
-
-        self.latency = LatencySummary::from_histogram(&latency);
-        self.ttfb = weighted_summary(&self.ttfb, &other.ttfb);
-        self.requests += other.requests;
-        self.successes += other.successes;
-        self.failures += other.failures;
+        let (latency, ttfb, transport) = self.merged_parts(other)?;
+        self.latency = latency;
+        self.ttfb = ttfb;
+        self.transport = transport;
+        self.add_counts(other);
         self.elapsed_s += other.elapsed_s;
         self.throughput_rps = if self.elapsed_s > 0.0 {
             self.successes as f64 / self.elapsed_s
         } else {
             0.0
         };
+        self.load.duration_s += other.load.duration_s;
+        self.load.warmup_s += other.load.warmup_s;
+        Ok(())
+    }
+
+    /// The parts of a merge that can fail (histograms that do not decode or add), computed
+    /// before anything in `self` changes: latency, TTFB and transport.
+    fn merged_parts(
+        &self,
+        other: &EndpointRecord,
+    ) -> Result<(LatencySummary, LatencySummary, Option<TransportRecord>), String> {
+        let mut latency = decode_histogram(&self.latency.histogram)?;
+        let theirs = decode_histogram(&other.latency.histogram)?;
+        latency
+            .add(&theirs)
+            .map_err(|e| format!("histograms of `{}` do not add: {e:?}", self.name))?;
+        let ttfb = add_summaries(&self.ttfb, &other.ttfb)
+            .map_err(|e| format!("TTFB of `{}`: {e}", self.name))?;
+        let transport = match (self.transport.clone(), &other.transport) {
+            (Some(mut mine), Some(theirs)) => {
+                mine.merge(theirs)?;
+                Some(mine)
+            }
+            (mine, theirs) => mine.or_else(|| theirs.clone()),
+        };
+        Ok((LatencySummary::from_histogram(&latency), ttfb, transport))
+    }
+
+    /// Counts, statuses, errors, Server-Timing and bytes: summed, whatever the timing.
+    fn add_counts(&mut self, other: &EndpointRecord) {
+        self.requests += other.requests;
+        self.successes += other.successes;
+        self.failures += other.failures;
         self.error_rate = if self.requests > 0 {
             self.failures as f64 / self.requests as f64
         } else {
             0.0
         };
-        self.load.duration_s += other.load.duration_s;
-        self.load.warmup_s += other.load.warmup_s;
         for (k, v) in &other.status_counts {
             *self.status_counts.entry(k.clone()).or_default() += v;
         }
@@ -375,14 +404,6 @@ impl EndpointRecord {
         self.late_starts += other.late_starts;
         self.dropped_arrivals += other.dropped_arrivals;
         self.bytes_received += other.bytes_received;
-        self.transport = match (self.transport.take(), &other.transport) {
-            (Some(mut mine), Some(theirs)) => {
-                mine.merge(theirs)?;
-                Some(mine)
-            }
-            (mine, theirs) => mine.or_else(|| theirs.clone()),
-        };
-        Ok(())
     }
 }
 
@@ -415,6 +436,210 @@ impl TransportRecord {
         self.dns_ms = self.dns_ms.or(other.dns_ms);
         Ok(())
     }
+}
+
+/// Two summaries of one distribution, added: exactly (bucket by bucket) when both carry their
+/// histogram, else as [`weighted_summary`] does.
+fn add_summaries(a: &LatencySummary, b: &LatencySummary) -> Result<LatencySummary, String> {
+    if b.count == 0 {
+        return Ok(a.clone());
+    }
+    if a.count == 0 {
+        return Ok(b.clone());
+    }
+    if a.histogram.is_empty() || b.histogram.is_empty() {
+        return Ok(weighted_summary(a, b));
+    }
+    let mut h = decode_histogram(&a.histogram)?;
+    h.add(decode_histogram(&b.histogram)?)
+        .map_err(|e| format!("histograms do not add: {e:?}"))?;
+    Ok(LatencySummary::from_histogram(&h))
+}
+
+/// A summary as a saved run keeps it: percentiles from the histogram, the histogram dropped.
+fn without_histogram(s: &mut LatencySummary) {
+    s.histogram.clear();
+}
+
+impl EndpointRecord {
+    /// Fold `other`, the same endpoint measured *at the same time* by another shard of the
+    /// load (`gate merge`), into `self`. As [`EndpointRecord::merge`] for the histograms (added
+    /// bucket by bucket; TTFB too when both shards' documents carry its histogram), counts,
+    /// statuses, errors, Server-Timing, bytes and connections; but the shards ran side by side,
+    /// so the load adds up (users, rate), the measured time is the longest shard's, and
+    /// throughput is the sum of the shards' throughputs. LLM figures merge too: TTFT, TPOT,
+    /// inter-token and time-per-token histograms added, tokens and cost summed, cost
+    /// percentiles from the added cost histograms.
+    ///
+    /// Refuses (leaving `self` unchanged) another endpoint, scenario definition, load model,
+    /// ramp step, provider or model, or a histogram that does not decode.
+    pub fn merge_shard(&mut self, other: &EndpointRecord) -> Result<(), String> {
+        if self.name != other.name || self.scenario_hash != other.scenario_hash {
+            return Err(format!(
+                "cannot merge endpoint `{}` with `{}`: not the same scenario definition",
+                self.name, other.name
+            ));
+        }
+        if self.load.model != other.load.model || self.ramp != other.ramp {
+            return Err(format!(
+                "cannot merge endpoint `{}`: its shards ran different load models or ramp steps",
+                self.name
+            ));
+        }
+        let llm = match (&self.llm, &other.llm) {
+            (Some(a), Some(b)) => Some(
+                merged_llm(a, b, self.successes, other.successes)
+                    .map_err(|e| format!("LLM figures of `{}`: {e}", self.name))?,
+            ),
+            (None, None) => None,
+            _ => {
+                return Err(format!(
+                    "cannot merge endpoint `{}`: an LLM scenario in one shard only",
+                    self.name
+                ));
+            }
+        };
+        let (latency, ttfb, transport) = self.merged_parts(other)?;
+        self.latency = latency;
+        self.ttfb = ttfb;
+        self.transport = transport;
+        self.llm = llm;
+        self.add_counts(other);
+        self.throughput_rps += other.throughput_rps;
+        self.elapsed_s = self.elapsed_s.max(other.elapsed_s);
+        self.load.users = match (self.load.users, other.load.users) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        self.load.rate_per_s = match (self.load.rate_per_s, other.load.rate_per_s) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        self.load.duration_s = self.load.duration_s.max(other.load.duration_s);
+        self.load.warmup_s = self.load.warmup_s.max(other.load.warmup_s);
+        if let Some(l) = &mut self.llm {
+            // Output tokens over the (longest) measured time, as the engine computes it.
+            l.output_tps_aggregate = l.output_tokens as f64 / self.elapsed_s.max(1e-9);
+        }
+        Ok(())
+    }
+
+    /// Drop the histograms a saved run does not keep (TTFB, TPOT, inter-token, cost), once their
+    /// percentiles are computed: a merged run is stored like any other.
+    pub fn drop_shard_histograms(&mut self) {
+        without_histogram(&mut self.ttfb);
+        if let Some(l) = &mut self.llm {
+            without_histogram(&mut l.tpot);
+            without_histogram(&mut l.itl);
+            if let Some(c) = &mut l.cost {
+                c.histogram.clear();
+            }
+        }
+    }
+}
+
+/// Two shards' LLM figures of one endpoint; `sa`, `sb` their successful requests.
+fn merged_llm(a: &LlmRecord, b: &LlmRecord, sa: u64, sb: u64) -> Result<LlmRecord, String> {
+    if a.provider != b.provider || a.models != b.models || a.stream != b.stream {
+        return Err("the shards used different providers, models or streaming".into());
+    }
+    let weigh = |x: f64, nx: u64, y: f64, ny: u64| {
+        if nx + ny == 0 {
+            0.0
+        } else {
+            (x * nx as f64 + y * ny as f64) / (nx + ny) as f64
+        }
+    };
+    let mut out = a.clone();
+    out.ttft = add_summaries(&a.ttft, &b.ttft)?;
+    out.tpot = add_summaries(&a.tpot, &b.tpot)?;
+    out.itl = add_summaries(&a.itl, &b.itl)?;
+    out.time_per_token = add_summaries(&a.time_per_token, &b.time_per_token)?;
+    // The mean of per-request tok/s is over requests with output tokens: exactly those
+    // time_per_token counts.
+    out.output_tps_mean = weigh(
+        a.output_tps_mean,
+        a.time_per_token.count,
+        b.output_tps_mean,
+        b.time_per_token.count,
+    );
+    out.input_tokens += b.input_tokens;
+    out.output_tokens += b.output_tokens;
+    out.cache_read_tokens += b.cache_read_tokens;
+    out.cache_write_tokens += b.cache_write_tokens;
+    out.estimated_requests += b.estimated_requests;
+    out.cost = match (&a.cost, &b.cost) {
+        (Some(x), Some(y)) => Some(merged_cost(x, y, sa, sb)?),
+        (x, y) => x.clone().or_else(|| y.clone()),
+    };
+    out.retry_after = match (&a.retry_after, &b.retry_after) {
+        (Some(x), Some(y)) => Some(RetryAfterRecord {
+            count: x.count + y.count,
+            mean_s: weigh(x.mean_s, x.count, y.mean_s, y.count),
+            max_s: x.max_s.max(y.max_s),
+        }),
+        (x, y) => x.clone().or_else(|| y.clone()),
+    };
+    if a.tiers.len() == b.tiers.len() {
+        out.tiers = a
+            .tiers
+            .iter()
+            .zip(&b.tiers)
+            .map(|(x, y)| TierRecord {
+                model: x.model.clone(),
+                served: x.served + y.served,
+                failed_over: x.failed_over + y.failed_over,
+                // No histogram per tier: percentiles weighted by requests served.
+                p50_ms: weigh(x.p50_ms, x.served, y.p50_ms, y.served),
+                p95_ms: weigh(x.p95_ms, x.served, y.p95_ms, y.served),
+                failover_ms_mean: weigh(x.failover_ms_mean, x.served, y.failover_ms_mean, y.served),
+            })
+            .collect();
+    } else {
+        return Err("the shards' fallback chains differ".into());
+    }
+    Ok(out)
+}
+
+/// Costs of two shards: totals summed; p50 and p95 from the added cost histograms when both
+/// documents carry them (shard documents do), else weighted by priced requests.
+fn merged_cost(x: &CostRecord, y: &CostRecord, sx: u64, sy: u64) -> Result<CostRecord, String> {
+    const NANO_USD: f64 = 1e9;
+    let mut out = x.clone();
+    out.total_usd += y.total_usd;
+    out.unpriced_requests += y.unpriced_requests;
+    let (px, py) = (
+        sx.saturating_sub(x.unpriced_requests),
+        sy.saturating_sub(y.unpriced_requests),
+    );
+    let priced;
+    if !x.histogram.is_empty() && !y.histogram.is_empty() {
+        let mut h = decode_histogram(&x.histogram)?;
+        h.add(decode_histogram(&y.histogram)?)
+            .map_err(|e| format!("cost histograms do not add: {e:?}"))?;
+        priced = h.len();
+        if priced > 0 {
+            out.p50_usd = h.value_at_quantile(0.5) as f64 / NANO_USD;
+            out.p95_usd = h.value_at_quantile(0.95) as f64 / NANO_USD;
+        }
+        out.histogram = encode_histogram(&h);
+    } else {
+        priced = px + py;
+        if priced > 0 {
+            let w = |a: f64, b: f64| (a * px as f64 + b * py as f64) / priced as f64;
+            out.p50_usd = w(x.p50_usd, y.p50_usd);
+            out.p95_usd = w(x.p95_usd, y.p95_usd);
+        }
+        out.histogram.clear();
+    }
+    let mean = if priced > 0 {
+        out.total_usd / priced as f64
+    } else {
+        0.0
+    };
+    out.per_1k_usd = mean * 1000.0;
+    out.monthly_usd = out.daily_requests.map(|d| mean * d as f64 * 30.0);
+    Ok(out)
 }
 
 /// A summary without a histogram, merged as well as one can: exact count, min and max, the mean
@@ -469,6 +694,41 @@ impl RunRecord {
                     None => out.endpoints.push(e.clone()),
                 }
             }
+        }
+        Ok(Some(out))
+    }
+}
+
+impl RunRecord {
+    /// One run from shards that ran side by side (`gate merge`): the first shard's context,
+    /// the earliest start and the latest end, every endpoint merged by name with
+    /// [`EndpointRecord::merge_shard`] (in the order they first appear), complete only when
+    /// every shard was, every shard's faults, and the shard-only histograms dropped once the
+    /// percentiles are computed. Checking that the shards belong together (suite, commit,
+    /// shard indexes) is the caller's. None for no shards.
+    pub fn merge_shards(shards: &[RunRecord]) -> Result<Option<RunRecord>, String> {
+        let Some((first, rest)) = shards.split_first() else {
+            return Ok(None);
+        };
+        let mut out = first.clone();
+        for r in rest {
+            if r.started_at < out.started_at {
+                out.started_at = r.started_at.clone();
+            }
+            if r.finished_at > out.finished_at {
+                out.finished_at = r.finished_at.clone();
+            }
+            out.complete &= r.complete;
+            out.faults.extend(r.faults.iter().cloned());
+            for e in &r.endpoints {
+                match out.endpoints.iter_mut().find(|o| o.name == e.name) {
+                    Some(o) => o.merge_shard(e)?,
+                    None => out.endpoints.push(e.clone()),
+                }
+            }
+        }
+        for e in &mut out.endpoints {
+            e.drop_shard_histograms();
         }
         Ok(Some(out))
     }
@@ -717,6 +977,68 @@ mod tests {
         );
         assert!(!m.complete);
         assert!(RunRecord::merge(&[]).unwrap().is_none());
+    }
+
+    #[test]
+    fn shards_side_by_side_add_their_load_and_histograms_and_keep_the_longest_time() {
+        let a_values: Vec<u64> = (1..=400).map(|i| 800 + i * 11).collect();
+        let b_values: Vec<u64> = (1..=250).map(|i| 3_000 + i * 97).collect();
+        let with_ttfb = |values: &[u64], elapsed: f64| {
+            let mut e = block(values, "200", 2.0);
+            let mut h = new_histogram();
+            for &v in values {
+                h.record(v / 2).unwrap();
+            }
+            e.ttfb = LatencySummary::from_histogram(&h);
+            e.elapsed_s = elapsed;
+            e.throughput_rps = e.successes as f64 / elapsed;
+            e.llm = Some(LlmRecord {
+                provider: "openai".into(),
+                models: vec!["m".into()],
+                ttft: LatencySummary::from_histogram(&h),
+                output_tokens: 10 * values.len() as u64,
+                input_tokens: 3,
+                ..LlmRecord::default()
+            });
+            e
+        };
+        let (a, b) = (with_ttfb(&a_values, 1.0), with_ttfb(&b_values, 1.25));
+        let mut m = a.clone();
+        m.merge_shard(&b).unwrap();
+        let sum = |x: &LatencySummary, y: &LatencySummary| {
+            let mut h = decode_histogram(&x.histogram).unwrap();
+            h.add(decode_histogram(&y.histogram).unwrap()).unwrap();
+            LatencySummary::from_histogram(&h)
+        };
+        assert_eq!(m.latency, sum(&a.latency, &b.latency));
+        assert_eq!(m.ttfb, sum(&a.ttfb, &b.ttfb));
+        let llm = m.llm.as_ref().unwrap();
+        assert_eq!(
+            llm.ttft,
+            sum(&a.llm.as_ref().unwrap().ttft, &b.llm.as_ref().unwrap().ttft)
+        );
+        assert_eq!(llm.output_tokens, 6_500);
+        assert_eq!(llm.input_tokens, 6);
+        assert_eq!(m.load.users, Some(4));
+        assert_eq!(m.load.duration_s, 1.0);
+        assert_eq!(m.elapsed_s, 1.25);
+        assert!((m.throughput_rps - (400.0 + 250.0 / 1.25)).abs() < 1e-9);
+        assert_eq!(m.requests, a.requests + b.requests);
+        assert_eq!(m.errors["http_5xx"], 2);
+
+        // Dropping the shard-only histograms keeps the exact percentiles.
+        let mut saved = m.clone();
+        saved.drop_shard_histograms();
+        assert!(saved.ttfb.histogram.is_empty());
+        assert_eq!(saved.ttfb.p99_ms, m.ttfb.p99_ms);
+        assert!(!saved.latency.histogram.is_empty());
+
+        // Another load model is not the same scenario run.
+        let mut open = b.clone();
+        open.load.model = "open".into();
+        let mut m2 = a.clone();
+        assert!(m2.merge_shard(&open).is_err());
+        assert_eq!(m2, a);
     }
 
     #[test]

@@ -39,6 +39,8 @@ struct CiSettings {
     comment_key: Option<String>,
     /// `--base-target`: paired mode instead of the history's baseline.
     paired: Option<super::paired::PairedSettings>,
+    /// `--merge FILE…`: the shards' documents to merge instead of measuring.
+    merge: Vec<PathBuf>,
 }
 
 impl CiSettings {
@@ -54,7 +56,19 @@ impl CiSettings {
         if a.pr == Some(0) {
             return Err(Error::usage("--pr", "PR numbers start at 1"));
         }
-        let github = if a.dry_run || a.bundle.is_some() || pr.is_none() {
+        if !a.merge.is_empty() && a.paired.base_target.is_some() {
+            return Err(Error::usage(
+                "--merge",
+                "paired mode (--base-target) measures both sides itself: there is nothing to merge",
+            ));
+        }
+        if a.shard.is_some() && a.paired.base_target.is_some() {
+            return Err(Error::usage(
+                "--shard",
+                "paired mode (--base-target) measures both sides itself: it is not sharded",
+            ));
+        }
+        let github = if a.dry_run || a.bundle.is_some() || pr.is_none() || a.shard.is_some() {
             None
         } else {
             Some(github_config(&a.github, env)?)
@@ -68,6 +82,13 @@ impl CiSettings {
         });
         run.db = Some(a.db.db);
         run.table_to_stderr = true;
+        run.json = a.json;
+        run.shard = super::pipeline::shard_flag(a.shard.as_deref())?;
+        if run.shard.is_some() {
+            // A shard measures and writes its document; `gate merge` saves and judges the whole.
+            super::pipeline::check_shard_flags(&run, false)?;
+            run.db = None;
+        }
         Ok(CiSettings {
             run,
             pr,
@@ -82,6 +103,7 @@ impl CiSettings {
             head_sha: env("GITHUB_SHA"),
             comment_key: key,
             paired,
+            merge: a.merge,
             charts: (!a.no_charts).then_some(a.charts),
         })
     }
@@ -91,17 +113,35 @@ pub fn ci(args: CiArgs, io: &mut Output<'_>) -> Result<Outcome, Error> {
     let notify = args.notify.clone();
     let s = CiSettings::new(args, &actions_env)?;
     let (suite, scenarios) = config::read_suite(&s.run.suite)?;
+    let merging = !s.merge.is_empty();
+    let mut overrides = s.run.overrides.clone();
+    if merging && overrides.target.is_none() {
+        // A merge job sends no request: any target does for the plan (the shards' is recorded).
+        overrides.target = Some("http://127.0.0.1:9".into());
+    }
     let mut plan = config::build_plan(
         &s.run.suite.display().to_string(),
         suite.as_ref(),
         &scenarios,
-        &s.run.overrides,
-        &|name| std::env::var(name).ok(),
+        &overrides,
+        // A merge job sends no request: the suite's secrets need not be set there.
+        &|name| {
+            std::env::var(name)
+                .ok()
+                .or_else(|| merging.then(String::new))
+        },
     )?;
     if let Some(branch) = &s.baseline {
         plan.baseline.branch = branch.clone();
     }
-    let db = s.run.db.as_deref().expect("ci always saves");
+    if s.run.shard.is_some() {
+        return super::pipeline::run_shard(&plan, &s.run, io);
+    }
+    let db = s
+        .run
+        .db
+        .as_deref()
+        .expect("ci always saves (but shards, gone above)");
     let mut store = Store::open(db)?;
 
     let (record, id, verdict, chart_files) = if let Some(paired) = &s.paired {
@@ -127,10 +167,23 @@ pub fn ci(args: CiArgs, io: &mut Output<'_>) -> Result<Outcome, Error> {
         };
         (m.head, m.head_id, m.verdict, files)
     } else {
-        // 1. Measure and save.
-        let (_, record) = execute_and_report(&plan, &s.run, io)?;
+        // 1. Measure (or merge the shards that measured) and save.
+        let record = if merging {
+            let mut run = super::merge::merged_run(&s.merge, io)?;
+            run.label = s.run.label.clone();
+            super::merge::report_merged(&run, Some(&plan), s.run.json.as_deref(), true, io)?;
+            run
+        } else {
+            execute_and_report(&plan, &s.run, io)?.1
+        };
         let id = store.save(&record)?;
         io.note(format_args!("{}", saved_line(id, store.path(), &record)));
+        if let Some(outcome) = merging
+            .then(|| super::merge::partial(&record, io))
+            .flatten()
+        {
+            return Ok(outcome);
+        }
         crate::engine::died(&record)?;
         let head = vec![store.load(id)?];
 

@@ -10,6 +10,7 @@ mod completions;
 mod dashboard;
 mod demo;
 mod history;
+mod merge;
 mod notify;
 mod paired;
 mod pipeline;
@@ -34,6 +35,7 @@ pub fn dispatch(command: Command, io: &mut Output<'_>) -> Result<Outcome, Error>
         Command::ServeDemo(args) => serve_demo::serve_demo(args, io),
         Command::Ci(args) => ci::ci(args, io),
         Command::Publish(args) => publish::publish(args, io),
+        Command::Merge(args) => merge::merge(args, io),
         Command::History(cmd) => history::history(cmd, io),
         Command::Dashboard(args) => dashboard::dashboard(args, io),
         Command::Completions { shell } => completions::completions(shell, io),

@@ -7,7 +7,7 @@ use crate::store::Store;
 use crate::{Error, Outcome};
 
 use super::pipeline::{
-    Output, RunSettings, execute_and_report, print_written, saved_line, write_run_charts,
+    Output, RunSettings, execute_and_report, print_written, run_shard, saved_line, write_run_charts,
 };
 
 pub fn run(args: RunArgs, io: &mut Output<'_>) -> Result<Outcome, Error> {
@@ -21,6 +21,10 @@ pub fn run(args: RunArgs, io: &mut Output<'_>) -> Result<Outcome, Error> {
         &settings.overrides,
         &|name| std::env::var(name).ok(),
     )?;
+    if settings.shard.is_some() {
+        // Not judged, not saved: `gate merge` does both for the whole.
+        return run_shard(&plan, &settings, io);
+    }
     // Open the history first: a database that is not gate's (or is newer) stops us before
     // minutes of load. One that cannot be written (a read-only or full disk) does not: the run's
     // table and JSON are what the user came for, so they are written, and gate exits 3 after.

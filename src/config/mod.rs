@@ -6,6 +6,7 @@ mod fields;
 mod llm;
 mod model;
 pub mod plan;
+pub mod shard;
 pub mod template;
 pub mod threshold;
 
@@ -21,6 +22,7 @@ use fields::{load, parse_thresholds, spanned_duration, spanned_tolerance};
 use model::{ExpectSpec, ScenarioFile, SuiteFile};
 pub use plan::*;
 use serde_saphyr::Spanned;
+pub use shard::{Shard, ShardError, ShardPlan, split_plan};
 use template::{JsonTemplate, Template, expand_env};
 pub use threshold::{Metric, Op, Threshold, parse_threshold};
 

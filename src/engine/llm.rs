@@ -166,6 +166,16 @@ impl LlmStats {
         }
     }
 
+    /// Put the histograms a saved record keeps as summaries only (TPOT, inter-token latency,
+    /// cost) into `rec`, for a shard's document (`gate merge` adds them exactly).
+    pub fn full_histograms(&self, rec: &mut LlmRecord) {
+        rec.tpot = LatencySummary::from_histogram(&self.tpot);
+        rec.itl = LatencySummary::from_histogram(&self.itl);
+        if let Some(cost) = &mut rec.cost {
+            cost.histogram = crate::record::encode_histogram(&self.cost);
+        }
+    }
+
     /// The record of one endpoint; `elapsed_s` is its measured time.
     pub fn to_record(&self, plan: &LlmPlan, elapsed_s: f64) -> LlmRecord {
         let priced = self.cost.len();
@@ -180,6 +190,7 @@ impl LlmStats {
                 monthly_usd: plan.daily_requests.map(|d| mean * d as f64 * 30.0),
                 daily_requests: plan.daily_requests,
                 unpriced_requests: self.unpriced,
+                histogram: String::new(),
             }
         });
         LlmRecord {

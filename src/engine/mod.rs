@@ -234,6 +234,17 @@ async fn alert_after_handshake(mut stream: transport::Stream) -> Result<(), Conn
 }
 
 pub fn execute(plan: &Plan, opts: &EngineOptions) -> Result<RunRecord, EngineError> {
+    execute_with(plan, opts, false)
+}
+
+/// [`execute`], keeping every distribution's histogram in the record when `full_histograms`:
+/// TTFB, TPOT, inter-token latency and cost, which a saved run keeps as summaries only. A shard's
+/// document carries them so `gate merge` adds them exactly.
+pub fn execute_with(
+    plan: &Plan,
+    opts: &EngineOptions,
+    full_histograms: bool,
+) -> Result<RunRecord, EngineError> {
     let mut reached: Vec<Reached> = Vec::new();
     for s in &plan.scenarios {
         if !reached.iter().any(|r| r.target == s.target) {
@@ -262,7 +273,9 @@ pub fn execute(plan: &Plan, opts: &EngineOptions) -> Result<RunRecord, EngineErr
             opts,
             &mut display,
             i,
+            full_histograms,
         )?;
+
         if let Some(t) = &mut record.transport {
             t.dns_ms = reach.dns.map(|d| d.as_secs_f64() * 1000.0);
             t.insecure = scenario.target.tls && plan.tls.insecure;
@@ -310,7 +323,8 @@ pub fn died(record: &RunRecord) -> Result<(), EngineError> {
     }
 }
 
-fn new_uid() -> String {
+/// A fresh run uid: 128 random bits, hex.
+pub fn new_uid() -> String {
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::from_os_rng();
     format!("{:032x}", rng.random::<u128>())
@@ -325,6 +339,7 @@ fn run_scenario(
     opts: &EngineOptions,
     display: &mut progress::Display,
     index: usize,
+    full_histograms: bool,
 ) -> Result<(EndpointRecord, bool, Vec<String>), EngineError> {
     let load = scenario.load;
     // Never more threads than users/connections: an idle runtime is pure overhead.
@@ -394,7 +409,13 @@ fn run_scenario(
         }
     }
     let cancelled = opts.cancel.load(std::sync::atomic::Ordering::Relaxed);
-    let record = endpoint_record(scenario, &total, measure_start, end);
+    let mut record = endpoint_record(scenario, &total, measure_start, end);
+    if full_histograms {
+        record.ttfb = LatencySummary::from_histogram(&total.ttfb);
+        if let (Some(rec), Some(stats)) = (&mut record.llm, &total.llm) {
+            stats.full_histograms(rec);
+        }
+    }
     display.scenario_finished(index, &record);
     Ok((record, !cancelled, died))
 }

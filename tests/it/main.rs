@@ -19,5 +19,6 @@ mod junit;
 mod llm;
 mod notify;
 mod paired;
+mod shard;
 mod tls;
 mod workflows;

@@ -32,6 +32,8 @@ pub struct RunSettings {
     pub charts: Option<PathBuf>,
     /// Print the run table to stderr (stdout carries something else, e.g. `gate ci`'s verdict).
     pub table_to_stderr: bool,
+    /// `--shard I/N`: send this shard's share, write its document, judge and save nothing.
+    pub shard: Option<crate::config::Shard>,
 }
 
 impl TryFrom<RunArgs> for RunSettings {
@@ -44,6 +46,12 @@ impl TryFrom<RunArgs> for RunSettings {
         settings.progress = ProgressMode::detect(a.no_progress);
         settings.db = (!a.no_save).then_some(a.db.db);
         settings.charts = a.charts;
+        settings.shard = super::shard::shard_flag(a.shard.as_deref())?;
+        if settings.shard.is_some() {
+            super::shard::check_shard_flags(&settings, a.junit.is_some())?;
+            // A shard is not a run of the suite: only the merged run is saved (`gate merge --save`).
+            settings.db = None;
+        }
         Ok(settings)
     }
 }
@@ -68,6 +76,7 @@ impl RunSettings {
             None => EngineOptions::default_threads(),
         };
         Ok(RunSettings {
+            shard: None,
             suite: a.suite,
             overrides: Overrides {
                 target: a.target,
@@ -202,6 +211,13 @@ pub(crate) fn execute_and_report(
         io.bytes(true, &table)?;
         if json_to_stdout {
             io.bytes(false, &Json.render_run(&report))?;
+        } else if let Some(path) = &settings.json {
+            // `gate ci --json FILE`: the table went to stderr, the document to its file.
+            std::fs::write(path, Json.render_run(&report)).map_err(|source| Error::Write {
+                path: path.display().to_string(),
+                source,
+            })?;
+            io.note(format_args!("wrote {}", path.display()));
         }
     } else {
         io.bytes(false, &table)?;

@@ -9,6 +9,7 @@ mod github;
 mod judge;
 mod measure;
 mod output;
+mod shard;
 mod suite;
 
 pub(crate) use charts::{
@@ -22,6 +23,7 @@ pub(crate) use measure::{
     RunSettings, describe_context, execute_and_report, git_context, interrupt_flag, saved_line,
 };
 pub use output::Output;
+pub(crate) use shard::{ShardDocument, check_shard_flags, run_shard, shard_flag};
 pub(crate) use suite::demo_sources;
 
 /// A current-thread runtime for the GitHub calls of `ci` and `publish`.
