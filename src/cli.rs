@@ -69,13 +69,23 @@ pub struct InitArgs {
     #[arg(long, value_name = "FILE")]
     pub from_access_log: Option<PathBuf>,
     /// How many routes to write, the most requested first.
-    #[arg(long, value_name = "N", default_value_t = 8, requires = "from_access_log")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 8,
+        requires = "from_access_log"
+    )]
     pub top: usize,
     /// Where the scenarios go (created if missing).
     #[arg(long, value_name = "DIR", default_value = "scenarios")]
     pub out: PathBuf,
     /// Multiply every observed rate by F (e.g. 0.1 for a tenth of production traffic).
-    #[arg(long, value_name = "F", default_value_t = 1.0, requires = "from_access_log")]
+    #[arg(
+        long,
+        value_name = "F",
+        default_value_t = 1.0,
+        requires = "from_access_log"
+    )]
     pub scale: f64,
     /// The URL of the service under test, written into suite.yml (and the workflow).
     #[arg(long, value_name = "URL")]
@@ -93,7 +103,11 @@ pub struct InitArgs {
     /// Which JSON key holds a field, tried before the guesses: NAME is method, path, request,
     /// status, time or duration (with the unit of a bare number: `duration=elapsed:ms`).
     /// Repeat for several. Nested keys with dots: `path=http.target`.
-    #[arg(long = "json-field", value_name = "NAME=KEY[:UNIT]", requires = "from_access_log")]
+    #[arg(
+        long = "json-field",
+        value_name = "NAME=KEY[:UNIT]",
+        requires = "from_access_log"
+    )]
     pub json_fields: Vec<String>,
 }
 

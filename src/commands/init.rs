@@ -85,7 +85,10 @@ fn from_log(log: &Path, args: &InitArgs, io: &mut Output<'_>) -> Result<Outcome,
         return Err(Error::usage("--top", "must be at least 1"));
     }
     if !(args.scale.is_finite() && args.scale > 0.0) {
-        return Err(Error::usage("--scale", "must be a number above 0, e.g. 0.5"));
+        return Err(Error::usage(
+            "--scale",
+            "must be a number above 0, e.g. 0.5",
+        ));
     }
     let mut fields = JsonFields::default();
     for f in &args.json_fields {
@@ -193,10 +196,7 @@ fn report_reading(s: &Survey, shown: &str, opts: &Options, io: &mut Output<'_>) 
         .map(|(l, n)| format!("{n} {}", l.name()))
         .collect();
     let span = match s.seconds() {
-        Some(secs) => format!(
-            " over {}",
-            format_ms(secs * 1000.0).replace(".00s", "s")
-        ),
+        Some(secs) => format!(" over {}", span_text(secs as u64)),
         None => " (no times: rates unknown)".to_string(),
     };
     io.note(format_args!(
@@ -217,6 +217,15 @@ fn report_reading(s: &Survey, shown: &str, opts: &Options, io: &mut Output<'_>) 
             "note: more than {} distinct routes; {} requests of routes first seen after that are counted as \"other\"",
             opts.max_routes, s.other
         ));
+    }
+}
+
+/// `2h05m`, `9m06s`, `42s`.
+fn span_text(secs: u64) -> String {
+    match (secs / 3600, secs % 3600 / 60, secs % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, s) => format!("{m}m{s:02}s"),
+        (h, m, _) => format!("{h}h{m:02}m"),
     }
 }
 

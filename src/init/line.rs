@@ -138,7 +138,10 @@ impl Default for JsonFields {
                 &["duration_us", "latency_us", "elapsed_us", "request_time_us"][..],
                 Unit::Micros,
             ),
-            (&["duration_ns", "latency_ns", "elapsed_ns"][..], Unit::Nanos),
+            (
+                &["duration_ns", "latency_ns", "elapsed_ns"][..],
+                Unit::Nanos,
+            ),
         ] {
             duration.extend(keys.iter().map(|k| (k.to_string(), unit)));
         }
@@ -346,7 +349,9 @@ fn parse_clf(line: &[u8], want: Option<Layout>) -> Result<Request<'_>, BadLine> 
         }
     };
     if want == Some(Layout::Combined) && layout != Layout::Combined {
-        return Err(BadLine("no \"referer\" \"user-agent\" fields (combined format)"));
+        return Err(BadLine(
+            "no \"referer\" \"user-agent\" fields (combined format)",
+        ));
     }
     let duration_us = trailing_duration(&mut c);
     Ok(Request {
@@ -447,8 +452,12 @@ fn parse_json<'a>(line: &'a [u8], f: &JsonFields) -> Result<Request<'a>, BadLine
     let get = |keys: &[String]| keys.iter().find_map(|k| lookup(&v, k));
     let (method, path) = match (get(&f.method), get(&f.path)) {
         (Some(m), Some(p)) => (
-            m.as_str().ok_or(BadLine("the method is not a string"))?.to_string(),
-            p.as_str().ok_or(BadLine("the path is not a string"))?.to_string(),
+            m.as_str()
+                .ok_or(BadLine("the method is not a string"))?
+                .to_string(),
+            p.as_str()
+                .ok_or(BadLine("the path is not a string"))?
+                .to_string(),
         ),
         _ => {
             let r = get(&f.request)
@@ -546,8 +555,9 @@ fn digits(s: &[u8]) -> Option<u32> {
     if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    s.iter()
-        .try_fold(0u32, |a, &b| a.checked_mul(10)?.checked_add((b - b'0') as u32))
+    s.iter().try_fold(0u32, |a, &b| {
+        a.checked_mul(10)?.checked_add((b - b'0') as u32)
+    })
 }
 
 fn epoch(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32, offset_s: i64) -> Option<i64> {
@@ -628,9 +638,15 @@ mod tests {
             r#"203.0.113.9 - - [02/Dec/2026:15:04:05 +0000] "GET /api/v1/products/42?token=eyJx HTTP/1.1" 200 512 "-" "curl/8" 0.043"#,
         );
         assert_eq!(r.layout, Layout::Combined);
-        assert_eq!((&*r.method, &*r.path, r.status), ("GET", "/api/v1/products/42", 200));
+        assert_eq!(
+            (&*r.method, &*r.path, r.status),
+            ("GET", "/api/v1/products/42", 200)
+        );
         assert_eq!(r.duration_us, Some(43_000));
-        assert_eq!(r.time, Some(days_from_civil(2026, 12, 2) * 86_400 + 15 * 3600 + 4 * 60 + 5));
+        assert_eq!(
+            r.time,
+            Some(days_from_civil(2026, 12, 2) * 86_400 + 15 * 3600 + 4 * 60 + 5)
+        );
     }
 
     #[test]
@@ -693,19 +709,34 @@ mod tests {
         .unwrap();
         assert_eq!((&*r.method, &*r.path, r.status), ("GET", "/x/1", 200));
         assert_eq!(r.duration_us, Some(12_500));
-        assert_eq!(r.time, clf(r#"1 - - [02/Dec/2026:15:04:05 +0000] "GET / HTTP/1.1" 200 1"#).time);
+        assert_eq!(
+            r.time,
+            clf(r#"1 - - [02/Dec/2026:15:04:05 +0000] "GET / HTTP/1.1" 200 1"#).time
+        );
         let nested = parse(
             br#"{"http":{"method":"PUT","url":"https://h/a"},"request_time":"0.2","code":204}"#,
             Format::Json,
             &f,
         )
         .unwrap();
-        assert_eq!((&*nested.method, &*nested.path, nested.duration_us), ("PUT", "/a", Some(200_000)));
+        assert_eq!(
+            (&*nested.method, &*nested.path, nested.duration_us),
+            ("PUT", "/a", Some(200_000))
+        );
         let line = br#"{"verb2":"GET","where":"/y","st":500,"code":200,"took":"3ms","request":"GET /z HTTP/1.1"}"#;
         let guessed = parse(line, Format::Json, &f).unwrap();
-        assert_eq!((&*guessed.path, guessed.status), ("/z", 200), "the request line when no path field");
+        assert_eq!(
+            (&*guessed.path, guessed.status),
+            ("/z", 200),
+            "the request line when no path field"
+        );
         let mut custom = JsonFields::default();
-        for s in ["method=verb2", "path=where", "status=st", "duration=took:ms"] {
+        for s in [
+            "method=verb2",
+            "path=where",
+            "status=st",
+            "duration=took:ms",
+        ] {
             custom.set(s).unwrap();
         }
         let r = parse(line, Format::Json, &custom).unwrap();
@@ -719,8 +750,14 @@ mod tests {
         let t = |s: &str| json_time(&serde_json::from_str(s).unwrap());
         assert_eq!(t("1764687845"), Some(1_764_687_845));
         assert_eq!(t("1764687845123"), Some(1_764_687_845));
-        assert_eq!(t("\"2025-12-02T15:04:05+01:00\""), t("\"2025-12-02 14:04:05Z\""));
-        assert_eq!(t("\"02/Dec/2025:15:04:05 +0000\""), t("\"2025-12-02T15:04:05Z\""));
+        assert_eq!(
+            t("\"2025-12-02T15:04:05+01:00\""),
+            t("\"2025-12-02 14:04:05Z\"")
+        );
+        assert_eq!(
+            t("\"02/Dec/2025:15:04:05 +0000\""),
+            t("\"2025-12-02T15:04:05Z\"")
+        );
         assert_eq!(t("\"yesterday\""), None);
     }
 }

@@ -49,8 +49,27 @@ impl Kind {
 /// Prefixes of well-known API keys and tokens (OpenAI/Stripe `sk-`/`sk_`, GitHub, Slack,
 /// GitLab, AWS access key ids, Google API keys, Hugging Face, npm).
 const KEY_PREFIXES: &[&str] = &[
-    "sk-", "sk_", "pk_live_", "rk_live_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_",
-    "xoxa-", "xoxb-", "xoxp-", "xoxr-", "xoxs-", "xapp-", "glpat-", "AKIA", "ASIA", "AIza", "hf_",
+    "sk-",
+    "sk_",
+    "pk_live_",
+    "rk_live_",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "xoxa-",
+    "xoxb-",
+    "xoxp-",
+    "xoxr-",
+    "xoxs-",
+    "xapp-",
+    "glpat-",
+    "AKIA",
+    "ASIA",
+    "AIza",
+    "hf_",
     "npm_",
 ];
 
@@ -137,7 +156,10 @@ pub fn template(path: &str, out: &mut String, params: &mut Vec<Param>) {
         }
         match classify(seg) {
             Some(kind) => {
-                let n = params.iter().filter(|p| p.kind.name() == kind.name()).count();
+                let n = params
+                    .iter()
+                    .filter(|p| p.kind.name() == kind.name())
+                    .count();
                 out.push('{');
                 out.push_str(kind.name());
                 if n > 0 {
@@ -210,9 +232,19 @@ mod tests {
             t("/o/3f2504e0-4f89-11d3-9a0c-0305e82c3301/x").0,
             "/o/{uuid}/x"
         );
-        assert_eq!(t("/blob/9fceb02d0ae598e95dc970b74767f19372d61af8").0, "/blob/{hash}");
+        assert_eq!(
+            t("/blob/9fceb02d0ae598e95dc970b74767f19372d61af8").0,
+            "/blob/{hash}"
+        );
         // v1, short hex words, slugs and file names stay literal.
-        for literal in ["/api/v1", "/cafe/beef", "/blog/my-first-post-of-2024", "/a/app.3f9a.js", "/", ""] {
+        for literal in [
+            "/api/v1",
+            "/cafe/beef",
+            "/blog/my-first-post-of-2024",
+            "/a/app.3f9a.js",
+            "/",
+            "",
+        ] {
             assert_eq!(t(literal).0, literal, "{literal}");
         }
         assert_eq!(t("/a//b/").0, "/a//b/");
@@ -232,7 +264,11 @@ mod tests {
             ("dGhpcyBpcyBhIHRva2VuMTIz", Secret::Token),
         ] {
             let (tpl, params) = t(&format!("/u/{seg}/x"));
-            assert_eq!(tpl, format!("/u/{{{}}}/x", Kind::Secret(kind).name()), "{seg}");
+            assert_eq!(
+                tpl,
+                format!("/u/{{{}}}/x", Kind::Secret(kind).name()),
+                "{seg}"
+            );
             assert_eq!(params, vec![(Kind::Secret(kind), seg.to_string())]);
             assert!(holds_secret(&format!("url: /u/{seg}")));
         }

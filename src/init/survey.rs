@@ -305,10 +305,22 @@ mod tests {
     fn counts_routes_rates_latency_and_samples() {
         let mut log = String::new();
         for i in 0..300u32 {
-            log.push_str(&clf("GET", &format!("/p/{}?x=1", i % 50), 200, i % 120, "0.010"));
+            log.push_str(&clf(
+                "GET",
+                &format!("/p/{}?x=1", i % 50),
+                200,
+                i % 120,
+                "0.010",
+            ));
         }
         for i in 0..100u32 {
-            log.push_str(&clf("GET", "/list", if i < 10 { 500 } else { 200 }, 119, "0.100"));
+            log.push_str(&clf(
+                "GET",
+                "/list",
+                if i < 10 { 500 } else { 200 },
+                119,
+                "0.100",
+            ));
         }
         log.push_str("garbage\n\n");
         log.push_str(&clf("POST", "/p/1", 201, 0, "-"));
@@ -331,7 +343,11 @@ mod tests {
         assert_eq!(names, ["GET /p/{id}", "GET /list", "POST /p/{id}"]);
         let p = &s.routes[0];
         assert_eq!((p.count, p.ok, p.samples.len()), (300, 300, 20));
-        assert!(p.samples.iter().all(|r| r.len() == 1 && r[0].parse::<u32>().unwrap() < 50));
+        assert!(
+            p.samples
+                .iter()
+                .all(|r| r.len() == 1 && r[0].parse::<u32>().unwrap() < 50)
+        );
         let list = &s.routes[1];
         assert_eq!((list.count, list.ok), (100, 90));
         assert!(list.samples.is_empty(), "no parameters, no samples");

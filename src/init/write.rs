@@ -146,7 +146,9 @@ fn quoted(s: &str) -> String {
 
 /// Text for a `#` comment: one line, no control characters.
 fn comment_text(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// `66ms`: the smallest whole number of milliseconds with two significant digits at or above
@@ -210,7 +212,10 @@ fn route_files(survey: &Survey, r: &RouteStats, name: &str, opts: &WriteOptions)
     let _ = writeln!(
         y,
         "description: {}",
-        quoted(&format!("{} {} ({share:.1}% of {source})", r.method, r.template))
+        quoted(&format!(
+            "{} {} ({share:.1}% of {source})",
+            r.method, r.template
+        ))
     );
     let _ = writeln!(y, "request:");
     let _ = writeln!(y, "  method: {}", r.method);
@@ -307,7 +312,11 @@ fn url_template(template: &str, kinds: &[Kind], names: &[String]) -> String {
         if n > 0 {
             out.push('/');
         }
-        if i < kinds.len() && seg.starts_with('{') && seg.ends_with('}') && seg[1..seg.len() - 1] == names[i] {
+        if i < kinds.len()
+            && seg.starts_with('{')
+            && seg.ends_with('}')
+            && seg[1..seg.len() - 1] == names[i]
+        {
             let _ = write!(out, "{{{{ data.{} }}}}", names[i]);
             i += 1;
         } else {
@@ -501,7 +510,10 @@ mod tests {
 
     #[test]
     fn names_urls_rates_and_limits() {
-        assert_eq!(scenario_name("GET", "/api/v1/products/{id}"), "get-products-id");
+        assert_eq!(
+            scenario_name("GET", "/api/v1/products/{id}"),
+            "get-products-id"
+        );
         assert_eq!(
             scenario_name("GET", "/api/v2/users/{id}/orders"),
             "get-users-id-orders"
