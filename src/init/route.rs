@@ -118,10 +118,10 @@ pub fn classify(seg: &str) -> Option<Kind> {
 
 /// `name@host.tld`, also percent-encoded (`name%40host.tld`).
 fn is_email(seg: &str) -> bool {
-    let at = seg.find('@').map(|i| (i, 1)).or_else(|| {
-        let lower = seg.to_ascii_lowercase();
-        lower.find("%40").map(|i| (i, 3))
-    });
+    let at = seg
+        .find('@')
+        .map(|i| (i, 1))
+        .or_else(|| seg.find("%40").map(|i| (i, 3)));
     match at {
         Some((i, n)) => i > 0 && seg[i + n..].contains('.'),
         None => false,

@@ -154,7 +154,7 @@ fn comment_text(s: &str) -> String {
 /// `66ms`: the smallest whole number of milliseconds with two significant digits at or above
 /// `ms` (at least 1 ms).
 pub fn round_up_ms(ms: f64) -> u64 {
-    if !(ms > 1.0) {
+    if ms.is_nan() || ms <= 1.0 {
         return 1;
     }
     let step = 10f64.powi((ms.log10().floor() as i32 - 1).max(0));
