@@ -149,6 +149,29 @@ const FORBIDDEN: &[(&str, &[&str], &str)] = &[
         ],
         "the sample service knows nothing of gate's internals",
     ),
+    // `gate init` reads access logs and writes scenario text; it may use config's types,
+    // units, names and hash, nothing that runs, stores or publishes.
+    (
+        "init",
+        &[
+            "cli",
+            "engine",
+            "record",
+            "store",
+            "stats",
+            "verdict",
+            "report",
+            "chart",
+            "dashboard",
+            "publish",
+            "provider",
+            "commands",
+            "demo",
+            "git",
+            "environment",
+        ],
+        "access logs in, scenario text out; it knows nothing of running, storing or publishing",
+    ),
 ];
 
 /// Forbidden arrows that other work removes: (from room, to room, who removes it).

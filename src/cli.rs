@@ -48,6 +48,9 @@ pub enum Command {
     /// Build a static trend site from the history (HTML and SVG: no script, no network; open
     /// index.html from disk or publish the directory, e.g. to GitHub Pages).
     Dashboard(DashboardArgs),
+    /// Write a starter suite and the PR workflow, or (with --from-access-log) one scenario per
+    /// most-used route of an access log, with the ids it saw and its observed rate and latency.
+    Init(InitArgs),
     /// Print a shell completion script, e.g. `gate completions bash > /etc/bash_completion.d/gate`.
     Completions {
         /// The shell to complete for.
@@ -60,6 +63,63 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Build the suite from this access log (nginx/Apache combined or common, or JSON lines;
+    /// see docs/init.md). Without it: a starter suite and .github/workflows/perf-gate.yml.
+    #[arg(long, value_name = "FILE")]
+    pub from_access_log: Option<PathBuf>,
+    /// How many routes to write, the most requested first.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 8,
+        requires = "from_access_log"
+    )]
+    pub top: usize,
+    /// Where the scenarios go (created if missing).
+    #[arg(long, value_name = "DIR", default_value = "scenarios")]
+    pub out: PathBuf,
+    /// Multiply every observed rate by F (e.g. 0.1 for a tenth of production traffic).
+    #[arg(
+        long,
+        value_name = "F",
+        default_value_t = 1.0,
+        requires = "from_access_log"
+    )]
+    pub scale: f64,
+    /// The URL of the service under test, written into suite.yml (and the workflow).
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+    /// Replace files that already exist (without it, an existing file stops gate init, exit 2).
+    #[arg(long)]
+    pub force: bool,
+    /// The log's layout; `auto` reads each line as whichever it is.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Auto, requires = "from_access_log")]
+    pub format: LogFormat,
+    /// Also write routes of other methods than GET/HEAD, with a placeholder body (access logs
+    /// have no request bodies).
+    #[arg(long, requires = "from_access_log")]
+    pub include_writes: bool,
+    /// Which JSON key holds a field, tried before the guesses: NAME is method, path, request,
+    /// status, time or duration (with the unit of a bare number: `duration=elapsed:ms`).
+    /// Repeat for several. Nested keys with dots: `path=http.target`.
+    #[arg(
+        long = "json-field",
+        value_name = "NAME=KEY[:UNIT]",
+        requires = "from_access_log"
+    )]
+    pub json_fields: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Auto,
+    Combined,
+    Common,
+    Json,
 }
 
 /// `--notify`: shared by `gate run`, `gate compare` and `gate ci`.

@@ -20,6 +20,7 @@ pub mod exit;
 pub mod git;
 pub mod hash;
 pub mod http_date;
+pub mod init;
 pub mod names;
 pub mod provider;
 pub mod publish;

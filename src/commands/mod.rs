@@ -10,6 +10,7 @@ mod completions;
 mod dashboard;
 mod demo;
 mod history;
+mod init;
 mod merge;
 mod notify;
 mod paired;
@@ -38,6 +39,7 @@ pub fn dispatch(command: Command, io: &mut Output<'_>) -> Result<Outcome, Error>
         Command::Merge(args) => merge::merge(args, io),
         Command::History(cmd) => history::history(cmd, io),
         Command::Dashboard(args) => dashboard::dashboard(args, io),
+        Command::Init(args) => init::init(args, io),
         Command::Completions { shell } => completions::completions(shell, io),
         Command::Man { out } => completions::man(out.as_deref(), io),
     }

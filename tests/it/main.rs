@@ -15,6 +15,7 @@ mod faults;
 mod fuzz;
 mod history;
 mod hostile;
+mod init;
 mod junit;
 mod llm;
 mod notify;
