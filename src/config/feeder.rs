@@ -241,8 +241,8 @@ fn parse_jsonl(text: &str, shown: &str) -> Result<(Vec<String>, Vec<Box<str>>), 
             continue;
         }
         let at = i + 1;
-        let value: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| format!("{shown}:{at}: not JSON: {e}"))?;
+        let value: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("{shown}:{at}: not JSON: {e}"))?;
         let obj = value
             .as_object()
             .ok_or_else(|| format!("{shown}:{at}: each line must be a JSON object"))?;
@@ -288,8 +288,13 @@ mod tests {
         assert_eq!(&*f.row(1)[1], "two\nlines");
         let err = feeder("id,name\n1,x\n2\n", "csv", Order::Random, Exhausted::Wrap).unwrap_err();
         assert!(err.starts_with("d:3:"), "{err}");
-        let err = feeder("{\"id\": 1}\n{\"x\": 2}\n", "jsonl", Order::Random, Exhausted::Wrap)
-            .unwrap_err();
+        let err = feeder(
+            "{\"id\": 1}\n{\"x\": 2}\n",
+            "jsonl",
+            Order::Random,
+            Exhausted::Wrap,
+        )
+        .unwrap_err();
         assert!(err.starts_with("d:2:"), "{err}");
     }
 

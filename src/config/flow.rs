@@ -116,7 +116,11 @@ pub(super) fn request_plan(
     let mut header_sources: Vec<(String, String)> = Vec::new();
     let request_headers = format!("{prefix}.headers");
     let header_sets = [
-        (cx.suite_path, &cx.suite.defaults.headers, "defaults.headers"),
+        (
+            cx.suite_path,
+            &cx.suite.defaults.headers,
+            "defaults.headers",
+        ),
         (file, &req.headers, request_headers.as_str()),
     ];
     for (hfile, set, hprefix) in header_sets {
@@ -309,7 +313,9 @@ fn capture(
         serde_json::Value::String(s) if s.trim_start().starts_with('$') => ("json", s.as_str()),
         serde_json::Value::Object(m) if m.len() == 1 => {
             let (k, v) = m.iter().next().expect("one entry");
-            let v = v.as_str().ok_or_else(|| err(format!("`{k}:` takes a text; {how}")))?;
+            let v = v
+                .as_str()
+                .ok_or_else(|| err(format!("`{k}:` takes a text; {how}")))?;
             (k.as_str(), v)
         }
         _ => return Err(err(format!("cannot tell where `{name}` comes from; {how}"))),
@@ -421,7 +427,9 @@ fn step_list(
                     file,
                     Some(cspec.referenced),
                     &field,
-                    format!("`{cname}` cannot name a value (letters, digits, `_`, `-`; not `data`)"),
+                    format!(
+                        "`{cname}` cannot name a value (letters, digits, `_`, `-`; not `data`)"
+                    ),
                 ));
             }
             let slot = match names.vars.iter().position(|v| v == cname) {
@@ -514,10 +522,7 @@ pub(super) fn flow_plan(
             .as_ref()
             .map(|f| f.columns.clone())
             .unwrap_or_default(),
-        data_file: feeder
-            .as_ref()
-            .map(|f| f.file.clone())
-            .unwrap_or_default(),
+        data_file: feeder.as_ref().map(|f| f.file.clone()).unwrap_or_default(),
     };
     let mut target = None;
     let mut seen = Vec::new();
@@ -585,11 +590,9 @@ pub(super) fn flow_plan(
             }
             target = Some(compiled.target.clone());
             let expect = match raw.expect.as_ref().and_then(|e| e.status.as_ref()) {
-                Some(_) => super::expect(
-                    file,
-                    "expect.status",
-                    raw.expect.as_ref().expect("checked"),
-                )?,
+                Some(_) => {
+                    super::expect(file, "expect.status", raw.expect.as_ref().expect("checked"))?
+                }
                 None => default_expect.clone(),
             };
             let checks = checks(file, "expect", raw.expect.as_ref())?;

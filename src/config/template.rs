@@ -519,7 +519,10 @@ impl JsonTemplate {
                         ));
                     }
                 };
-                if let Some(k) = spec.keys().find(|k| !["min", "max", "item"].contains(&k.as_str())) {
+                if let Some(k) = spec
+                    .keys()
+                    .find(|k| !["min", "max", "item"].contains(&k.as_str()))
+                {
                     return Err(format!("{path}: unknown key `{k}` (min, max, item)"));
                 }
                 let bound = |k: &str| -> Result<u32, String> {
@@ -536,7 +539,8 @@ impl JsonTemplate {
                 let item = spec
                     .get("item")
                     .ok_or_else(|| format!("{path}: `item:` is required (what each element is)"))?;
-                let item = Self::compile_with(item, lookup, &format!("{path}.item"), used_env, names)?;
+                let item =
+                    Self::compile_with(item, lookup, &format!("{path}.item"), used_env, names)?;
                 JsonTemplate::Repeat {
                     min,
                     max,
