@@ -523,6 +523,7 @@ pub(super) fn flow_plan(
             .map(|f| f.columns.clone())
             .unwrap_or_default(),
         data_file: feeder.as_ref().map(|f| f.file.clone()).unwrap_or_default(),
+        flow: true,
     };
     let mut target = None;
     let mut seen = Vec::new();
@@ -530,7 +531,7 @@ pub(super) fn flow_plan(
     let (setup, user_setup) = {
         // Setup runs before any row is taken: no `data.` there.
         let mut setup_names = Names {
-            vars: Vec::new(),
+            flow: true,
             ..Names::default()
         };
         let setup = step_list(

@@ -258,6 +258,7 @@ pub(super) fn scenario_plans(
             tolerance,
             ramp: None,
             flow: None,
+            group: None,
             llm: Some(LlmPlan {
                 provider,
                 models: tier_models,

@@ -6,6 +6,7 @@ mod feeder;
 mod fields;
 mod flow;
 mod llm;
+mod mix;
 mod model;
 pub mod plan;
 pub mod template;
@@ -150,7 +151,8 @@ pub fn build_plan(
         if !overrides.only.is_empty() && !overrides.only.contains(&name) {
             continue;
         }
-        let plan = scenario_plan(
+        let mix = (raw.group.clone(), raw.weight.clone());
+        let mut plan = scenario_plan(
             file,
             name,
             raw,
@@ -164,8 +166,10 @@ pub fn build_plan(
             overrides,
             lookup,
         )?;
+        mix::tag(file, &mut plan, mix)?;
         plans.extend(plan);
     }
+    mix::split_rates(&mut plans)?;
     for wanted in &overrides.only {
         let named = |p: &ScenarioPlan| {
             &p.name == wanted || p.ramp.as_ref().is_some_and(|r| &r.group == wanted)
@@ -438,6 +442,7 @@ fn scenario_plan(
         ramp: None,
         llm: None,
         flow: None,
+        group: None,
     }
     .expand(ramp_steps))
 }
@@ -495,6 +500,7 @@ fn flow_scenario(
         ramp: None,
         llm: None,
         flow: Some(Arc::new(flow)),
+        group: None,
     }
     .expand(ramp_steps))
 }

@@ -166,6 +166,17 @@ pub struct ScenarioPlan {
     /// Set on flows (`steps:`), and on `request:` scenarios that need what flows have (a data
     /// file, checks on the body): the steps each virtual user walks.
     pub flow: Option<Arc<FlowPlan>>,
+    /// A member of a traffic mix (`group:` + `weight:`): its rate is its share of the group's,
+    /// and the engine runs the group's members at the same time.
+    pub group: Option<MixMember>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct MixMember {
+    pub group: String,
+    pub weight: f64,
+    /// The group's whole arrival rate, per second.
+    pub group_rate: f64,
 }
 
 /// A flow: steps walked in order by each virtual user (closed model) or each arrival (open

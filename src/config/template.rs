@@ -33,6 +33,8 @@ pub struct Names {
     pub columns: Vec<String>,
     /// The data file, for messages.
     pub data_file: String,
+    /// In a flow (or a scenario with a data file): a bare name is a value, not a generator.
+    pub flow: bool,
 }
 
 impl Names {
@@ -56,7 +58,7 @@ impl Names {
     }
 
     fn is_empty(&self) -> bool {
-        self.vars.is_empty() && self.data_file.is_empty()
+        !self.flow && self.vars.is_empty() && self.data_file.is_empty()
     }
 }
 
@@ -761,5 +763,92 @@ mod tests {
         let v = serde_json::json!({ "items": [ { "id": "{{ nope() }}" } ] });
         let err = JsonTemplate::compile(&v, &env, "request.json", &mut false).unwrap_err();
         assert!(err.starts_with("request.json.items[0].id:"), "{err}");
+    }
+
+    #[test]
+    fn names_pick_and_repeat() {
+        let names = Names {
+            vars: vec!["order_id".into()],
+            columns: vec!["sku".into()],
+            data_file: "skus.csv".into(),
+            flow: true,
+        };
+        let t = Template::parse_with("/o/{{ order_id }}/{{ data.sku }}", &names).unwrap();
+        let vars = vec!["42".to_string()];
+        let row: Vec<Box<str>> = vec!["A-1".into()];
+        let scope = Scope {
+            vars: &vars,
+            row: &row,
+            feeder: None,
+        };
+        let mut rng = SmallRng::seed_from_u64(3);
+        let mut out = String::new();
+        t.render_in(&mut rng, &scope, &mut out);
+        assert_eq!(out, "/o/42/A-1");
+        let err = Template::parse_with("{{ nope }}", &names).unwrap_err();
+        assert!(
+            err.contains("captured before this point: order_id"),
+            "{err}"
+        );
+        let err = Template::parse_with("{{ data.price }}", &names).unwrap_err();
+        assert!(err.contains("no column `price`"), "{err}");
+        let err = Template::parse("{{ data.x }}").unwrap_err();
+        assert!(err.contains("needs a data file"), "{err}");
+        let p = Template::parse("{{ pick('a', 'b') }}").unwrap();
+        for _ in 0..20 {
+            assert!(["a", "b"].contains(&p.render(&mut rng).as_str()));
+        }
+        assert!(Template::parse("{{ pick(data.sku) }}").is_err());
+        assert!(Template::parse_with("{{ pick(data.sku) }}", &names).is_ok());
+
+        // A sole name is sent as a JSON number when it reads as one, else as a string.
+        let v = serde_json::json!({
+            "id": "{{ order_id }}",
+            "lines": { "$repeat": { "min": 3, "max": 5, "item": { "q": "{{ random_int(1, 3) }}" } } }
+        });
+        let t = JsonTemplate::compile_with(&v, &env, "json", &mut false, &names).unwrap();
+        for _ in 0..20 {
+            let mut out = String::new();
+            t.render_in(&mut rng, &scope, &mut out);
+            let back: serde_json::Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(back["id"], 42);
+            let n = back["lines"].as_array().unwrap().len();
+            assert!((3..=5).contains(&n), "{out}");
+        }
+        let vars = vec!["tok-1".to_string()];
+        let scope = Scope {
+            vars: &vars,
+            ..scope
+        };
+        let mut out = String::new();
+        t.render_in(&mut rng, &scope, &mut out);
+        assert!(out.starts_with("{\"id\":\"tok-1\""), "{out}");
+        for (bad, want) in [
+            (
+                serde_json::json!({ "$repeat": { "min": 5, "max": 1, "item": 1 } }),
+                "above max",
+            ),
+            (
+                serde_json::json!({ "$repeat": { "min": 1, "max": 2 } }),
+                "item",
+            ),
+            (
+                serde_json::json!({ "$repeat": { "min": 1, "max": 2, "item": 1 }, "x": 1 }),
+                "alone",
+            ),
+        ] {
+            let err = JsonTemplate::compile(&bad, &env, "json", &mut false).unwrap_err();
+            assert!(err.contains(want), "{bad}: {err}");
+        }
+        for (s, n) in [
+            ("42", true),
+            ("-3.5", true),
+            ("007", false),
+            ("1e3", true),
+            ("abc", false),
+            ("", false),
+        ] {
+            assert_eq!(is_json_number(s), n, "{s}");
+        }
     }
 }

@@ -258,18 +258,45 @@ pub fn execute(plan: &Plan, opts: &EngineOptions) -> Result<RunRecord, EngineErr
             complete = false;
             break;
         }
-        let reach = reached
-            .iter()
-            .find(|r| r.target == scenario.target)
-            .expect("every scenario's target was checked above");
-        let (records, finished, died) = run_scenario(
-            scenario,
-            reach.connector.clone(),
-            threads,
-            opts,
-            &mut display,
-            i,
-        )?;
+        let reach_of = |s: &ScenarioPlan| {
+            reached
+                .iter()
+                .find(|r| r.target == s.target)
+                .expect("every scenario's target was checked above")
+        };
+        let reach = reach_of(scenario);
+        let (records, finished, died) = match &scenario.group {
+            // A traffic mix: the group's members run together, when its first member comes.
+            Some(m) => {
+                let members: Vec<usize> = (0..plan.scenarios.len())
+                    .filter(|&j| {
+                        plan.scenarios[j]
+                            .group
+                            .as_ref()
+                            .is_some_and(|o| o.group == m.group)
+                    })
+                    .collect();
+                if members[0] != i {
+                    continue;
+                }
+                run_mix(
+                    &plan.scenarios,
+                    &members,
+                    &reach_of,
+                    threads,
+                    opts,
+                    &mut display,
+                )?
+            }
+            None => run_scenario(
+                scenario,
+                reach.connector.clone(),
+                threads,
+                opts,
+                &mut display,
+                i,
+            )?,
+        };
         for mut record in records {
             if let Some(t) = &mut record.transport {
                 t.dns_ms = reach.dns.map(|d| d.as_secs_f64() * 1000.0);
@@ -323,6 +350,52 @@ fn new_uid() -> String {
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::from_os_rng();
     format!("{:032x}", rng.random::<u128>())
+}
+
+/// The members of one traffic mix at the same time, each on its own threads; the first
+/// shows progress. Their records in plan order.
+fn run_mix<'a>(
+    scenarios: &[ScenarioPlan],
+    members: &[usize],
+    reach_of: &(dyn Fn(&ScenarioPlan) -> &'a Reached + Sync),
+    threads: usize,
+    opts: &EngineOptions,
+    display: &mut progress::Display,
+) -> Result<(Vec<EndpointRecord>, bool, Vec<String>), EngineError> {
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let mut display = Some(display);
+        let handles: Vec<_> = members
+            .iter()
+            .map(|&j| {
+                let s = &scenarios[j];
+                let connector = reach_of(s).connector.clone();
+                let mut own = display.take();
+                scope.spawn(move || {
+                    let mut quiet = progress::Display::new(ProgressMode::Quiet, 1);
+                    let d = match own.as_mut() {
+                        Some(d) => &mut **d,
+                        None => &mut quiet,
+                    };
+                    run_scenario(s, connector, threads, opts, d, j)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|p| Ok((Vec::new(), false, vec![panic_message(p.as_ref())])))
+            })
+            .collect()
+    });
+    let mut all = (Vec::new(), true, Vec::new());
+    for r in results {
+        let (records, finished, died) = r?;
+        all.0.extend(records);
+        all.1 &= finished;
+        all.2.extend(died);
+    }
+    Ok(all)
 }
 
 /// Returns the endpoint's records (a flow's steps, then the flow), whether it ran to its end

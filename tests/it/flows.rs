@@ -417,3 +417,36 @@ fn bad_flows_are_exit_2_with_file_and_line() {
         assert!(!said.contains("panicked"), "{said}");
     }
 }
+
+#[test]
+fn a_traffic_mix_splits_one_rate_by_weight() {
+    let server = shop_service();
+    let dir = suite(&[
+        (
+            "suite.yml",
+            "defaults:\n  load: { rate: 100/s, duration: 1500ms, warmup: 0s, max_in_flight: 16 }\n",
+        ),
+        (
+            "browse.yml",
+            "name: browse\ngroup: shop\nweight: 70\nrequest: { url: \"/api/v1/products/{{ random_int(1, 2000) }}\" }\n",
+        ),
+        (
+            "search.yml",
+            "name: search\ngroup: shop\nweight: 20\nrequest: { url: \"/api/v1/products?page={{ random_int(1, 50) }}\" }\n",
+        ),
+        (
+            "checkout.yml",
+            "name: checkout\ngroup: shop\nweight: 10\nrequest:\n  method: POST\n  url: /api/v1/orders\n  headers: { Authorization: \"Bearer demo-token\" }\n  json: { user_id: 1, items: [ { product_id: 1, qty: 1 } ] }\nexpect: { status: 201 }\n",
+        ),
+    ]);
+    let (code, said, doc) = run(dir.path(), &server.url());
+    assert_eq!(code, 0, "{said}");
+    let rate = |n: &str| endpoint(&doc, n)["load"]["rate_per_s"].as_f64().unwrap();
+    let requests = |n: &str| endpoint(&doc, n)["requests"].as_u64().unwrap();
+    assert_eq!(
+        (rate("browse"), rate("search"), rate("checkout")),
+        (70.0, 20.0, 10.0)
+    );
+    let (b, s, c) = (requests("browse"), requests("search"), requests("checkout"));
+    assert!(c > 0 && s > c && b > 2 * s, "{b} {s} {c}");
+}
