@@ -62,7 +62,7 @@ pub(super) fn scenario_plans(
     if let Some(e) = &raw.expect {
         return Err(ConfigError::at(
             file,
-            Some(e.status.referenced),
+            e.status.as_ref().map(|s| s.referenced),
             "expect",
             "`llm:` scenarios expect a complete 200 stream; `expect:` does not apply",
         ));
@@ -257,6 +257,8 @@ pub(super) fn scenario_plans(
             thresholds: thresholds.clone(),
             tolerance,
             ramp: None,
+            flow: None,
+            group: None,
             llm: Some(LlmPlan {
                 provider,
                 models: tier_models,

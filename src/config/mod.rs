@@ -2,8 +2,11 @@
 //! templating, durations and threshold expressions. Knows nothing of HTTP I/O or SQL.
 
 mod error;
+mod feeder;
 mod fields;
+mod flow;
 mod llm;
+mod mix;
 mod model;
 pub mod plan;
 pub mod shard;
@@ -11,6 +14,7 @@ pub mod template;
 pub mod threshold;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use error::parse_yaml;
@@ -23,7 +27,6 @@ use model::{ExpectSpec, ScenarioFile, SuiteFile};
 pub use plan::*;
 use serde_saphyr::Spanned;
 pub use shard::{Shard, ShardError, ShardPlan, split_plan};
-use template::{JsonTemplate, Template, expand_env};
 pub use threshold::{Metric, Op, Threshold, parse_threshold};
 
 pub const SUITE_FILE: &str = "suite.yml";
@@ -150,7 +153,8 @@ pub fn build_plan(
         if !overrides.only.is_empty() && !overrides.only.contains(&name) {
             continue;
         }
-        let plan = scenario_plan(
+        let mix = (raw.group.clone(), raw.weight.clone());
+        let mut plan = scenario_plan(
             file,
             name,
             raw,
@@ -164,8 +168,10 @@ pub fn build_plan(
             overrides,
             lookup,
         )?;
+        mix::tag(file, &mut plan, mix)?;
         plans.extend(plan);
     }
+    mix::split_rates(&mut plans)?;
     for wanted in &overrides.only {
         let named = |p: &ScenarioPlan| {
             &p.name == wanted || p.ramp.as_ref().is_some_and(|r| &r.group == wanted)
@@ -237,10 +243,13 @@ pub fn build_plan(
 }
 
 fn expect(file: &Path, field: &str, spec: &ExpectSpec) -> Result<Expect, ConfigError> {
+    let Some(status) = &spec.status else {
+        return Ok(Expect::default());
+    };
     let bad = |what: &serde_json::Value| {
         ConfigError::at(
             file,
-            Some(spec.status.referenced),
+            Some(status.referenced),
             field,
             format!(
                 "{what} is not an HTTP status (100-599); write e.g. `status: 201` or `status: [200, 204]`"
@@ -253,7 +262,7 @@ fn expect(file: &Path, field: &str, spec: &ExpectSpec) -> Result<Expect, ConfigE
             .map(|s| s as u16)
             .ok_or_else(|| bad(v))
     };
-    let statuses = match &spec.status.value {
+    let statuses = match &status.value {
         serde_json::Value::Array(items) => {
             items.iter().map(as_status).collect::<Result<Vec<_>, _>>()?
         }
@@ -359,139 +368,47 @@ fn scenario_plan(
         };
         return llm::scenario_plans(file, name, raw, &suite_scope, overrides, lookup);
     }
-    let Some(req) = raw.request else {
+    if raw.llm.is_none() && raw.request.is_none() && raw.steps.is_none() {
         return Err(ConfigError::file(
             file,
-            "a scenario needs `request:` (an HTTP endpoint) or `llm:` (an LLM API)",
-        ));
-    };
-    let method_text = req
-        .method
-        .as_ref()
-        .map(|m| m.value.as_str())
-        .unwrap_or("GET");
-    let method: http::Method = method_text.to_ascii_uppercase().parse().map_err(|_| {
-        ConfigError::at(
-            file,
-            req.method.as_ref().map(|m| m.referenced),
-            "request.method",
-            format!("`{method_text}` is not an HTTP method"),
-        )
-    })?;
-
-    // URL: a path relative to the target, or an absolute http URL of its own.
-    let url_loc = Some(req.url.referenced);
-    let url_err = |m: String| ConfigError::at(file, url_loc, "request.url", m);
-    let (expanded, _) = expand_env(&req.url.value, lookup).map_err(url_err)?;
-    let (target, path_text) = if expanded.starts_with('/') {
-        (
-            suite_target.clone(),
-            format!("{}{}", suite_target.base_path, expanded),
-        )
-    } else if expanded.starts_with("http://") || expanded.starts_with("https://") {
-        let after_scheme = expanded.find("://").map(|i| i + 3).unwrap_or(0);
-        let path_start = expanded[after_scheme..]
-            .find('/')
-            .map(|i| i + after_scheme)
-            .unwrap_or(expanded.len());
-        let t = parse_target(&expanded[..path_start]).map_err(url_err)?;
-        let path = if path_start == expanded.len() {
-            "/".to_string()
-        } else {
-            expanded[path_start..].to_string()
-        };
-        (t, path)
-    } else {
-        return Err(url_err(format!(
-            "`{}` must be a path starting with `/` (the host comes from the target) or an http:// or https:// URL",
-            req.url.value
-        )));
-    };
-    let path = Template::parse(&path_text).map_err(url_err)?;
-    // Validate the shape once with generators filled in: a URL that cannot parse would fail
-    // every request at run time.
-    let sample = path.render(&mut <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(1));
-    sample
-        .parse::<http::Uri>()
-        .ok()
-        .filter(|u| u.scheme().is_none() && u.path().starts_with('/'))
-        .ok_or_else(|| {
-            url_err(format!(
-                "`{}` does not make a valid URL path (got `{sample}`)",
-                req.url.value
-            ))
-        })?;
-
-    // Headers: suite defaults, then the scenario's.
-    let mut headers: Vec<HeaderPlan> = Vec::new();
-    let mut header_sources: Vec<(String, String)> = Vec::new();
-    let header_sets = [
-        (suite_path, &suite.defaults.headers, "defaults.headers"),
-        (file, &req.headers, "request.headers"),
-    ];
-    for (hfile, set, prefix) in header_sets {
-        for (name, value) in set {
-            let field = format!("{prefix}.{name}");
-            let err = |m: String| ConfigError::at(hfile, Some(value.referenced), &field, m);
-            let header_name = http::header::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| err(format!("`{name}` is not a valid header name")))?;
-            let (expanded, secret) = expand_env(&value.value, lookup).map_err(err)?;
-            let template = Template::parse(&expanded).map_err(err)?;
-            if expanded.contains(['\r', '\n']) {
-                return Err(err("header values cannot contain line breaks".into()));
-            }
-            headers.retain(|h| h.name != header_name);
-            header_sources.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-            header_sources.push((name.to_ascii_lowercase(), value.value.clone()));
-            headers.push(HeaderPlan {
-                name: header_name,
-                value: template,
-                secret,
-            });
-        }
-    }
-
-    let body = match (&req.json, &req.body) {
-        (Some(_), Some(b)) => {
-            return Err(ConfigError::at(
-                file,
-                Some(b.referenced),
-                "request.body",
-                "use either `json:` or `body:`, not both",
-            ));
-        }
-        (Some(j), None) => {
-            let mut used = false;
-            let t = JsonTemplate::compile(&j.value, lookup, "request.json", &mut used)
-                .map_err(|m| ConfigError::at(file, Some(j.referenced), "request.json", m))?;
-            Some(Body::Json(t))
-        }
-        (None, Some(b)) => {
-            let (expanded, _) = expand_env(&b.value, lookup)
-                .map_err(|m| ConfigError::at(file, Some(b.referenced), "request.body", m))?;
-            let t = Template::parse(&expanded)
-                .map_err(|m| ConfigError::at(file, Some(b.referenced), "request.body", m))?;
-            Some(Body::Text(t))
-        }
-        (None, None) => None,
-    };
-
-    let timeout = match &req.timeout {
-        Some(t) => spanned_duration(file, "request.timeout", t)?,
-        None => default_timeout.unwrap_or(DEFAULT_TIMEOUT),
-    };
-    if timeout.is_zero() {
-        return Err(ConfigError::at(
-            file,
-            req.timeout.as_ref().map(|t| t.referenced),
-            "request.timeout",
-            "must be above zero",
+            "a scenario needs `request:` (an HTTP endpoint), `steps:` (a flow) or `llm:` (an LLM API)",
         ));
     }
-
+    let cx = flow::RequestScope {
+        file,
+        suite_target,
+        suite_path,
+        suite,
+        default_timeout,
+        lookup,
+    };
+    let wants_flow = raw.steps.is_some()
+        || raw.data.is_some()
+        || raw.setup.is_some()
+        || raw.user_setup.is_some()
+        || raw.teardown.is_some()
+        || flow::has_checks(raw.expect.as_ref());
+    if wants_flow {
+        return flow_scenario(
+            &cx,
+            name,
+            raw,
+            default_expect,
+            suite_thresholds,
+            suite_tolerance,
+            overrides,
+        );
+    }
+    let req = raw.request.clone().expect("checked above");
+    let flow::Compiled {
+        target,
+        request,
+        header_sources,
+    } = flow::request_plan(&cx, "request", &req, &template::Names::default())?;
+    let method = request.method.clone();
     let expect = match &raw.expect {
-        Some(e) => expect(file, "expect.status", e)?,
-        None => default_expect.unwrap_or_default(),
+        Some(e) if e.status.is_some() => expect(file, "expect.status", e)?,
+        _ => default_expect.unwrap_or_default(),
     };
 
     let load_spec = raw.load.clone().or(&suite.defaults.load);
@@ -519,20 +436,73 @@ fn scenario_plan(
         file: file.to_path_buf(),
         hash,
         target,
-        request: RequestPlan {
-            method,
-            url_text: req.url.value.clone(),
-            path,
-            headers,
-            body,
-            timeout,
-        },
+        request,
         expect,
         load,
         thresholds,
         tolerance,
         ramp: None,
         llm: None,
+        flow: None,
+        group: None,
+    }
+    .expand(ramp_steps))
+}
+
+/// A flow (`steps:`), or a `request:` scenario run by the flow engine (docs/flows.md).
+fn flow_scenario(
+    cx: &flow::RequestScope<'_>,
+    name: String,
+    raw: ScenarioFile,
+    default_expect: Option<Expect>,
+    suite_thresholds: &Option<Vec<Threshold>>,
+    suite_tolerance: f64,
+    overrides: &Overrides,
+) -> Result<Vec<ScenarioPlan>, ConfigError> {
+    let file = cx.file;
+    let default_expect = default_expect.unwrap_or_default();
+    let (target, flow, identity) = flow::flow_plan(cx, &raw, &default_expect)?;
+    let load_spec = raw.load.clone().or(&cx.suite.defaults.load);
+    let (load, ramp_steps) = load(file, &load_spec, overrides)?;
+    let thresholds = match parse_thresholds(file, raw.thresholds.as_deref())? {
+        Some(t) => t,
+        None => suite_thresholds.clone().unwrap_or_default(),
+    };
+    let tolerance = match &raw.tolerance {
+        Some(t) => spanned_tolerance(file, t)?,
+        None => suite_tolerance,
+    };
+    let hash = definition_hash_of(&serde_json::json!({
+        "flow": identity,
+        "load": load_identity(&load),
+    }));
+    let first = &flow.steps[0];
+    let (request, expect) = if flow.single {
+        (first.request.clone(), first.expect.clone())
+    } else {
+        let mut request = first.request.clone();
+        request.url_text = flow
+            .steps
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" → ");
+        (request, Expect::default())
+    };
+    Ok(ScenarioPlan {
+        name,
+        file: file.to_path_buf(),
+        hash,
+        target,
+        request,
+        expect,
+        load,
+        thresholds,
+        tolerance,
+        ramp: None,
+        llm: None,
+        flow: Some(Arc::new(flow)),
+        group: None,
     }
     .expand(ramp_steps))
 }

@@ -71,8 +71,21 @@ pub struct ScenarioFile {
         reason = "free text for people reading the file; accepted, not used"
     )]
     pub description: Option<String>,
-    /// An HTTP request; a scenario has this or `llm:`.
+    /// An HTTP request; a scenario has this, `steps:` or `llm:`.
     pub request: Option<RequestSpec>,
+    /// A flow: named requests each virtual user walks in order (docs/flows.md).
+    pub steps: Option<Vec<StepSpec>>,
+    /// Steps run once before the load; their captures are shared with every user.
+    pub setup: Option<Vec<StepSpec>>,
+    /// Steps each virtual user runs once before its first walk (a per-user login).
+    pub user_setup: Option<Vec<StepSpec>>,
+    /// Steps run once after the load.
+    pub teardown: Option<Vec<StepSpec>>,
+    /// A data file whose rows the walks use as `{{ data.COLUMN }}`.
+    pub data: Option<DataSpec>,
+    /// Scenarios of one group share one arrival rate, split by `weight:` (a traffic mix).
+    pub group: Option<Spanned<String>>,
+    pub weight: Option<Spanned<f64>>,
     /// An LLM API benchmark (see `config::llm`).
     pub llm: Option<LlmSpec>,
     pub expect: Option<ExpectSpec>,
@@ -82,7 +95,7 @@ pub struct ScenarioFile {
     pub tolerance: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct RequestSpec {
     pub method: Option<Spanned<String>>,
@@ -98,7 +111,58 @@ pub struct RequestSpec {
 #[serde(deny_unknown_fields)]
 pub struct ExpectSpec {
     /// One status or a list; checked in `config` so the error can say what is expected.
-    pub status: Spanned<serde_json::Value>,
+    pub status: Option<Spanned<serde_json::Value>>,
+    /// JSONPath → condition (`exists`, `absent`, `length >= 3`, `== "paid"`, `> 0`).
+    pub json: Option<BTreeMap<String, Spanned<String>>>,
+    /// The body must contain this text.
+    pub body_contains: Option<Spanned<String>>,
+    /// Header name → text its value must contain (case-insensitive).
+    pub header: Option<BTreeMap<String, Spanned<String>>>,
+}
+
+/// One step of a flow (and of `setup:`, `user_setup:`, `teardown:`): a named request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    pub name: Spanned<String>,
+    pub method: Option<Spanned<String>>,
+    pub url: Spanned<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, Spanned<String>>,
+    pub json: Option<Spanned<serde_json::Value>>,
+    pub body: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+    pub expect: Option<ExpectSpec>,
+    /// Name → where the value comes from: a JSONPath (`$.id`), or `{ json | header | regex |
+    /// cookie: ... }`.
+    #[serde(default)]
+    pub capture: BTreeMap<String, Spanned<serde_json::Value>>,
+}
+
+impl StepSpec {
+    /// The request part, in the shape `request:` has.
+    pub fn request(&self) -> RequestSpec {
+        RequestSpec {
+            method: self.method.clone(),
+            url: self.url.clone(),
+            headers: self.headers.clone(),
+            json: self.json.clone(),
+            body: self.body.clone(),
+            timeout: self.timeout.clone(),
+        }
+    }
+}
+
+/// `data:` in a scenario.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    /// CSV with a header row, or JSON lines (`.jsonl`); relative to the scenario file.
+    pub file: Spanned<String>,
+    /// `sequential` (default), `random` or `unique`.
+    pub order: Option<Spanned<String>>,
+    /// `stop` or `wrap`: what a sequential or unique cursor does after the last row.
+    pub on_exhausted: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]

@@ -1,7 +1,10 @@
 //! The validated, executable form of a suite: what the engine runs. Built only by `config`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+pub use super::feeder::{Exhausted, Feeder, Order};
 
 use super::template::{JsonTemplate, Template};
 use super::threshold::Threshold;
@@ -160,6 +163,121 @@ pub struct ScenarioPlan {
     pub ramp: Option<RampStep>,
     /// Set on `llm:` scenarios: the provider, model(s) and bodies the engine streams.
     pub llm: Option<LlmPlan>,
+    /// Set on flows (`steps:`), and on `request:` scenarios that need what flows have (a data
+    /// file, checks on the body): the steps each virtual user walks.
+    pub flow: Option<Arc<FlowPlan>>,
+    /// A member of a traffic mix (`group:` + `weight:`): its rate is its share of the group's,
+    /// and the engine runs the group's members at the same time.
+    pub group: Option<MixMember>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct MixMember {
+    pub group: String,
+    pub weight: f64,
+    /// The group's whole arrival rate, per second.
+    pub group_rate: f64,
+}
+
+/// A flow: steps walked in order by each virtual user (closed model) or each arrival (open
+/// model), with values captured from responses and used by later steps.
+#[derive(Clone, Debug)]
+pub struct FlowPlan {
+    /// The measured walk.
+    pub steps: Vec<StepPlan>,
+    /// Run once before the load, not measured; their captures are every user's starting values.
+    pub setup: Vec<StepPlan>,
+    /// Run once by each virtual user before its first walk, not measured.
+    pub user_setup: Vec<StepPlan>,
+    /// Run once after the load, not measured.
+    pub teardown: Vec<StepPlan>,
+    /// Slot names of captured values (setup's first, then user_setup's, then the steps').
+    pub vars: Vec<String>,
+    pub feeder: Option<Arc<Feeder>>,
+    /// A `request:` scenario run as a one-step flow: one endpoint named as the scenario, no
+    /// separate flow row.
+    pub single: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct StepPlan {
+    pub name: String,
+    pub request: RequestPlan,
+    pub expect: Expect,
+    pub checks: Vec<Check>,
+    pub captures: Vec<Capture>,
+    /// The body is kept (a capture or check reads it); otherwise it is only counted.
+    pub needs_body: bool,
+    /// The definition's hash, so each step's history is compared only with the same step.
+    pub hash: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Capture {
+    pub name: String,
+    /// Where the value goes (`FlowPlan::vars`).
+    pub slot: usize,
+    pub source: CaptureSource,
+}
+
+#[derive(Clone, Debug)]
+pub enum CaptureSource {
+    /// The first node a JSONPath selects: a string as is, anything else as its JSON text.
+    Json(serde_json_path::JsonPath),
+    Header(http::HeaderName),
+    /// The first capture group of the first match in the body.
+    Regex(regex::Regex),
+    /// A cookie the response sets (`Set-Cookie`), or one already in the user's jar.
+    Cookie(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct Check {
+    /// As written (`$.items length >= 3`), the name errors are counted under.
+    pub name: String,
+    pub kind: CheckKind,
+}
+
+#[derive(Clone, Debug)]
+pub enum CheckKind {
+    Json(serde_json_path::JsonPath, Condition),
+    BodyContains(String),
+    /// The header is present and its value contains the text (case-insensitive).
+    Header(http::HeaderName, String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Condition {
+    Exists,
+    Absent,
+    /// The length of an array, a string or an object.
+    Length(CmpOp, f64),
+    /// A comparison with a JSON literal: numbers compare as numbers, others for equality.
+    Compare(CmpOp, serde_json::Value),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl CmpOp {
+    pub fn holds(self, ord: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::*;
+        match self {
+            CmpOp::Eq => ord == Equal,
+            CmpOp::Ne => ord != Equal,
+            CmpOp::Lt => ord == Less,
+            CmpOp::Le => ord != Greater,
+            CmpOp::Gt => ord == Greater,
+            CmpOp::Ge => ord != Less,
+        }
+    }
 }
 
 /// One step of a ramp scenario: the scenario it belongs to and its concurrency. The engine

@@ -149,13 +149,16 @@ fn split_scenario(s: &ScenarioPlan, shard: Shard) -> Option<ScenarioPlan> {
     Some(part)
 }
 
-/// HOOK (feeders, `data:` files): give this shard every N-th row (rows `index-1`, `index-1+N`, …)
-/// of each feeder, so a `unique` feeder stays unique across shards and the shards together read
-/// each row once. The feeder plan is being built in parallel with sharding; until it is wired
-/// here this is a no-op, which is right for every plan without `data:`.
-/// TODO(feeders): partition `s`'s feeder rows by `shard` when the plan carries them.
+/// A feeder (`data:` file) is partitioned: this shard hands out its own contiguous slice of the
+/// rows (`Feeder::partition`), so a `unique` feeder stays unique across shards and the shards
+/// together read each row once. The cells stay shared; only the slice bounds are new.
 fn partition_feeders(s: &mut ScenarioPlan, shard: Shard) {
-    let _ = (s, shard);
+    let Some(flow) = &s.flow else { return };
+    let Some(feeder) = &flow.feeder else { return };
+    let part = feeder.partition(shard.index as usize - 1, shard.count as usize);
+    let mut flow = (**flow).clone();
+    flow.feeder = Some(std::sync::Arc::new(part));
+    s.flow = Some(std::sync::Arc::new(flow));
 }
 
 #[cfg(test)]
@@ -338,5 +341,38 @@ mod tests {
         for (a, b) in one.plan.scenarios.iter().zip(&plan.scenarios) {
             assert_eq!(a.load, b.load);
         }
+    }
+
+    #[test]
+    fn a_feeder_is_partitioned_so_unique_rows_stay_unique_across_shards() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids: String = (1..=10).map(|i| format!("{i}\n")).collect();
+        std::fs::write(dir.path().join("ids.csv"), format!("id\n{ids}")).unwrap();
+        let file = dir.path().join("fed.yml");
+        let sources = vec![crate::config::Source {
+            path: file,
+            text: "name: fed\nrequest: { url: \"/a/{{ data.id }}\" }\ndata: { file: ids.csv, order: unique, on_exhausted: stop }\nload: { users: 3, duration: 1s }\n".into(),
+        }];
+        let overrides = crate::config::Overrides {
+            target: Some("http://127.0.0.1:9".into()),
+            ..Default::default()
+        };
+        let plan = crate::config::build_plan("s", None, &sources, &overrides, &|_| None).unwrap();
+        let mut seen = Vec::new();
+        for index in 1..=3 {
+            let part = split_plan(&plan, Shard { index, count: 3 });
+            let feeder = part.plan.scenarios[0]
+                .flow
+                .as_ref()
+                .and_then(|f| f.feeder.clone())
+                .expect("the shard keeps its feeder");
+            let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(7);
+            while let Some(row) = feeder.next(&mut rng) {
+                seen.push(feeder.row(row)[0].to_string());
+            }
+        }
+        seen.sort_by_key(|v| v.parse::<u32>().unwrap());
+        let all: Vec<String> = (1..=10).map(|i| i.to_string()).collect();
+        assert_eq!(seen, all, "every row once, across the three shards");
     }
 }

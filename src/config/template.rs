@@ -6,15 +6,80 @@
 //!   treated as secrets: they reach the wire and nothing else (records keep the template text).
 //! - `{{ generator(args) }}` is evaluated for every request, so each request differs:
 //!   `random_int(a, b)`, `random_float(a, b)`, `random_choice(x, y, ...)`, `random_string(n)`,
-//!   `uuid()`.
+//!   `uuid()`, and `pick(...)` (one of the values given, or `pick(data.COLUMN)`: a random row's
+//!   value in the scenario's data file).
+//! - `{{ name }}` (flows, see docs/flows.md): a value captured by an earlier step or by setup,
+//!   or `{{ data.COLUMN }}`, the current row of the scenario's data file. Names are resolved to
+//!   slots when the scenario is loaded, so an unknown name is an error there, never at run time.
+//! - In a JSON body, `{ $repeat: { min, max, item } }` becomes an array of `min..=max` items,
+//!   each rendered anew.
 
 use std::fmt::Write as _;
 
 use rand::Rng;
 use rand::rngs::SmallRng;
 
-pub const GENERATORS: &str =
-    "random_int(a, b), random_float(a, b), random_choice(x, y, ...), random_string(n), uuid()";
+use super::feeder::Feeder;
+
+pub const GENERATORS: &str = "random_int(a, b), random_float(a, b), random_choice(x, y, ...), random_string(n), uuid(), pick(x, y, ...), pick(data.COLUMN)";
+
+/// The names a template may use besides generators: values captured by earlier steps (or by
+/// setup), each a slot of the virtual user's values, and the columns of the data file.
+#[derive(Clone, Debug, Default)]
+pub struct Names {
+    /// Slot `i` holds the value named `vars[i]`.
+    pub vars: Vec<String>,
+    /// The data file's columns, in file order; empty without `data:`.
+    pub columns: Vec<String>,
+    /// The data file, for messages.
+    pub data_file: String,
+    /// In a flow (or a scenario with a data file): a bare name is a value, not a generator.
+    pub flow: bool,
+}
+
+impl Names {
+    fn var(&self, name: &str) -> Option<usize> {
+        self.vars.iter().position(|v| v == name)
+    }
+
+    fn column(&self, name: &str) -> Result<usize, String> {
+        if self.data_file.is_empty() {
+            return Err(format!(
+                "`data.{name}` needs a data file: add `data: {{ file: FILE.csv }}` to the scenario"
+            ));
+        }
+        self.columns.iter().position(|c| c == name).ok_or_else(|| {
+            format!(
+                "{} has no column `{name}` (columns: {})",
+                self.data_file,
+                self.columns.join(", ")
+            )
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        !self.flow && self.vars.is_empty() && self.data_file.is_empty()
+    }
+}
+
+/// What a template's names stand for when it is rendered.
+#[derive(Clone, Copy)]
+pub struct Scope<'a> {
+    /// The virtual user's values, indexed by slot (`Names::vars`).
+    pub vars: &'a [String],
+    /// The current row of the data file.
+    pub row: &'a [Box<str>],
+    pub feeder: Option<&'a Feeder>,
+}
+
+impl Scope<'_> {
+    /// No names: what plain `request:` scenarios render with.
+    pub const EMPTY: Scope<'static> = Scope {
+        vars: &[],
+        row: &[],
+        feeder: None,
+    };
+}
 
 /// Expand `${NAME}` (and `${NAME:-default}`) from the environment. Returns the text and whether
 /// any variable was used (which makes the value secret).
@@ -64,6 +129,8 @@ pub enum Generator {
     RandomChoice(Vec<GenValue>),
     RandomString(usize),
     Uuid,
+    /// A random row's value in this column of the data file.
+    PickColumn(usize),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -75,7 +142,17 @@ pub enum GenValue {
 
 impl Generator {
     pub fn generate(&self, rng: &mut SmallRng) -> GenValue {
+        self.generate_in(rng, &Scope::EMPTY)
+    }
+
+    pub fn generate_in(&self, rng: &mut SmallRng, scope: &Scope<'_>) -> GenValue {
         match self {
+            Generator::PickColumn(col) => GenValue::Str(
+                scope
+                    .feeder
+                    .map(|f| f.pick(*col, rng).to_string())
+                    .unwrap_or_default(),
+            ),
             Generator::RandomInt(a, b) => GenValue::Int(rng.random_range(*a..=*b)),
             Generator::RandomFloat(a, b) => GenValue::Float(rng.random_range(*a..=*b)),
             Generator::RandomChoice(options) => options[rng.random_range(0..options.len())].clone(),
@@ -123,6 +200,21 @@ impl GenValue {
 enum Part {
     Lit(String),
     Gen(Generator),
+    /// A captured value: a slot of the virtual user's values.
+    Var(usize),
+    /// A column of the current data row.
+    Data(usize),
+}
+
+impl Part {
+    fn write(&self, rng: &mut SmallRng, scope: &Scope<'_>, out: &mut String) {
+        match self {
+            Part::Lit(s) => out.push_str(s),
+            Part::Gen(g) => g.generate_in(rng, scope).write_text(out),
+            Part::Var(i) => out.push_str(scope.vars.get(*i).map_or("", String::as_str)),
+            Part::Data(i) => out.push_str(scope.row.get(*i).map_or("", |v| v)),
+        }
+    }
 }
 
 /// A string with `{{ generator }}` placeholders, parsed once and rendered per request.
@@ -133,6 +225,11 @@ pub struct Template {
 
 impl Template {
     pub fn parse(text: &str) -> Result<Template, String> {
+        Template::parse_with(text, &Names::default())
+    }
+
+    /// Parse with `names` in scope: `{{ order_id }}`, `{{ data.user_id }}`, `pick(data.sku)`.
+    pub fn parse_with(text: &str, names: &Names) -> Result<Template, String> {
         let mut parts = Vec::new();
         let mut rest = text;
         while let Some(start) = rest.find("{{") {
@@ -143,7 +240,7 @@ impl Template {
             let end = after
                 .find("}}")
                 .ok_or_else(|| format!("unclosed `{{{{` in `{text}`"))?;
-            parts.push(Part::Gen(parse_generator(after[..end].trim())?));
+            parts.push(parse_part(after[..end].trim(), names)?);
             rest = &after[end + 2..];
         }
         if !rest.is_empty() {
@@ -162,6 +259,20 @@ impl Template {
         self.parts.iter().all(|p| matches!(p, Part::Lit(_)))
     }
 
+    /// The template is exactly one name (`"{{ order_id }}"`): in JSON a value that reads as a
+    /// number is sent as one.
+    fn sole_name(&self) -> bool {
+        matches!(self.parts.as_slice(), [Part::Var(_) | Part::Data(_)])
+    }
+
+    /// The slots of captured values this template reads.
+    pub fn slots(&self) -> impl Iterator<Item = usize> + '_ {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Var(i) => Some(*i),
+            _ => None,
+        })
+    }
+
     /// The whole template is one generator (`"{{ random_int(1, 9) }}"`): in JSON it keeps its
     /// type, so `user_id: "{{ random_int(1, 500) }}"` sends a number.
     fn sole_generator(&self) -> Option<&Generator> {
@@ -172,11 +283,12 @@ impl Template {
     }
 
     pub fn render_into(&self, rng: &mut SmallRng, out: &mut String) {
+        self.render_in(rng, &Scope::EMPTY, out);
+    }
+
+    pub fn render_in(&self, rng: &mut SmallRng, scope: &Scope<'_>, out: &mut String) {
         for part in &self.parts {
-            match part {
-                Part::Lit(s) => out.push_str(s),
-                Part::Gen(g) => g.generate(rng).write_text(out),
-            }
+            part.write(rng, scope, out);
         }
     }
 
@@ -187,7 +299,35 @@ impl Template {
     }
 }
 
-fn parse_generator(expr: &str) -> Result<Generator, String> {
+fn is_name(expr: &str) -> bool {
+    !expr.is_empty()
+        && !expr.starts_with(|c: char| c.is_ascii_digit())
+        && expr
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+}
+
+/// What is between `{{` and `}}`: a generator call or a name.
+fn parse_part(expr: &str, names: &Names) -> Result<Part, String> {
+    if !is_name(expr) || names.is_empty() && !expr.starts_with("data.") {
+        return parse_generator(expr, names).map(Part::Gen);
+    }
+    if let Some(col) = expr.strip_prefix("data.") {
+        return names.column(col).map(Part::Data);
+    }
+    names.var(expr).map(Part::Var).ok_or_else(|| {
+        let known = if names.vars.is_empty() {
+            "nothing is captured before this point".to_string()
+        } else {
+            format!("captured before this point: {}", names.vars.join(", "))
+        };
+        format!(
+            "`{{{{ {expr} }}}}` is neither a captured value nor a generator call ({known}); generators: {GENERATORS}"
+        )
+    })
+}
+
+fn parse_generator(expr: &str, names: &Names) -> Result<Generator, String> {
     let open = expr.find('(').ok_or_else(|| {
         format!("`{{{{ {expr} }}}}` is not a generator call; known: {GENERATORS}")
     })?;
@@ -195,6 +335,15 @@ fn parse_generator(expr: &str) -> Result<Generator, String> {
         return Err(format!("`{expr}`: missing `)`"));
     }
     let name = expr[..open].trim();
+    let inner = expr[open + 1..expr.len() - 1].trim();
+    if name == "pick"
+        && let Some(col) = inner.strip_prefix("data.")
+    {
+        return names
+            .column(col.trim())
+            .map(Generator::PickColumn)
+            .map_err(|e| format!("`{expr}`: {e}"));
+    }
     let args = parse_args(&expr[open + 1..expr.len() - 1]).map_err(|e| format!("`{expr}`: {e}"))?;
     let int = |v: &GenValue| match v {
         GenValue::Int(i) => Ok(*i),
@@ -236,9 +385,9 @@ fn parse_generator(expr: &str) -> Result<Generator, String> {
             }
             Ok(Generator::RandomFloat(a, b))
         }
-        "random_choice" => {
+        "random_choice" | "pick" => {
             if args.is_empty() {
-                return Err(format!("`{expr}`: random_choice needs at least one option"));
+                return Err(format!("`{expr}`: {name} needs at least one option"));
             }
             Ok(Generator::RandomChoice(args))
         }
@@ -303,6 +452,15 @@ pub enum JsonTemplate {
     Text(Template),
     /// A string that is exactly one generator: rendered as a typed JSON value.
     Gen(Generator),
+    /// A string that is exactly one name (`"{{ order_id }}"`): a value that reads as a JSON
+    /// number is sent as a number, anything else as a string.
+    Name(Template),
+    /// `{ $repeat: { min, max, item } }`: an array of `min..=max` items, each rendered anew.
+    Repeat {
+        min: u32,
+        max: u32,
+        item: Box<JsonTemplate>,
+    },
     Array(Vec<JsonTemplate>),
     /// Keys are stored already serialised (quoted and escaped).
     Object(Vec<(String, JsonTemplate)>),
@@ -316,16 +474,29 @@ impl JsonTemplate {
         path: &str,
         used_env: &mut bool,
     ) -> Result<JsonTemplate, String> {
+        Self::compile_with(value, lookup, path, used_env, &Names::default())
+    }
+
+    /// `compile` with `names` in scope (captured values, data columns).
+    pub fn compile_with(
+        value: &serde_json::Value,
+        lookup: &dyn Fn(&str) -> Option<String>,
+        path: &str,
+        used_env: &mut bool,
+        names: &Names,
+    ) -> Result<JsonTemplate, String> {
         use serde_json::Value;
         let t = match value {
             Value::String(s) => {
                 let (s, used) = expand_env(s, lookup).map_err(|e| format!("{path}: {e}"))?;
                 *used_env |= used;
-                let t = Template::parse(&s).map_err(|e| format!("{path}: {e}"))?;
+                let t = Template::parse_with(&s, names).map_err(|e| format!("{path}: {e}"))?;
                 if t.is_static() {
                     JsonTemplate::Raw(Value::String(s).to_string())
                 } else if let Some(g) = t.sole_generator() {
                     JsonTemplate::Gen(g.clone())
+                } else if t.sole_name() {
+                    JsonTemplate::Name(t)
                 } else {
                     JsonTemplate::Text(t)
                 }
@@ -334,9 +505,49 @@ impl JsonTemplate {
                 let items = items
                     .iter()
                     .enumerate()
-                    .map(|(i, v)| Self::compile(v, lookup, &format!("{path}[{i}]"), used_env))
+                    .map(|(i, v)| {
+                        Self::compile_with(v, lookup, &format!("{path}[{i}]"), used_env, names)
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 JsonTemplate::Array(items).collapse()
+            }
+            Value::Object(map) if map.contains_key("$repeat") => {
+                let path = format!("{path}.$repeat");
+                let spec = match (map.len(), &map["$repeat"]) {
+                    (1, Value::Object(spec)) => spec,
+                    _ => {
+                        return Err(format!(
+                            "{path}: write `$repeat: {{ min: 1, max: 5, item: ... }}` alone in its object"
+                        ));
+                    }
+                };
+                if let Some(k) = spec
+                    .keys()
+                    .find(|k| !["min", "max", "item"].contains(&k.as_str()))
+                {
+                    return Err(format!("{path}: unknown key `{k}` (min, max, item)"));
+                }
+                let bound = |k: &str| -> Result<u32, String> {
+                    spec.get(k)
+                        .and_then(Value::as_u64)
+                        .filter(|n| *n <= 10_000)
+                        .map(|n| n as u32)
+                        .ok_or_else(|| format!("{path}.{k}: a whole number 0 to 10000 is required"))
+                };
+                let (min, max) = (bound("min")?, bound("max")?);
+                if min > max {
+                    return Err(format!("{path}: min ({min}) is above max ({max})"));
+                }
+                let item = spec
+                    .get("item")
+                    .ok_or_else(|| format!("{path}: `item:` is required (what each element is)"))?;
+                let item =
+                    Self::compile_with(item, lookup, &format!("{path}.item"), used_env, names)?;
+                JsonTemplate::Repeat {
+                    min,
+                    max,
+                    item: Box::new(item),
+                }
             }
             Value::Object(map) => {
                 let fields = map
@@ -344,7 +555,7 @@ impl JsonTemplate {
                     .map(|(k, v)| {
                         Ok((
                             Value::String(k.clone()).to_string(),
-                            Self::compile(v, lookup, &format!("{path}.{k}"), used_env)?,
+                            Self::compile_with(v, lookup, &format!("{path}.{k}"), used_env, names)?,
                         ))
                     })
                     .collect::<Result<Vec<_>, String>>()?;
@@ -376,13 +587,38 @@ impl JsonTemplate {
     }
 
     pub fn render_into(&self, rng: &mut SmallRng, out: &mut String) {
+        self.render_in(rng, &Scope::EMPTY, out);
+    }
+
+    pub fn render_in(&self, rng: &mut SmallRng, scope: &Scope<'_>, out: &mut String) {
         match self {
             JsonTemplate::Raw(s) => out.push_str(s),
             JsonTemplate::Text(t) => {
-                let s = t.render(rng);
+                let mut s = String::new();
+                t.render_in(rng, scope, &mut s);
                 out.push_str(&serde_json::Value::String(s).to_string());
             }
-            JsonTemplate::Gen(g) => match g.generate(rng) {
+            JsonTemplate::Name(t) => {
+                let mut s = String::new();
+                t.render_in(rng, scope, &mut s);
+                if is_json_number(&s) {
+                    out.push_str(&s);
+                } else {
+                    out.push_str(&serde_json::Value::String(s).to_string());
+                }
+            }
+            JsonTemplate::Repeat { min, max, item } => {
+                let n = rng.random_range(*min..=*max);
+                out.push('[');
+                for i in 0..n {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    item.render_in(rng, scope, out);
+                }
+                out.push(']');
+            }
+            JsonTemplate::Gen(g) => match g.generate_in(rng, scope) {
                 GenValue::Int(i) => {
                     let _ = write!(out, "{i}");
                 }
@@ -395,7 +631,7 @@ impl JsonTemplate {
                     if i > 0 {
                         out.push(',');
                     }
-                    item.render_into(rng, out);
+                    item.render_in(rng, scope, out);
                 }
                 out.push(']');
             }
@@ -407,12 +643,22 @@ impl JsonTemplate {
                     }
                     out.push_str(k);
                     out.push(':');
-                    v.render_into(rng, out);
+                    v.render_in(rng, scope, out);
                 }
                 out.push('}');
             }
         }
     }
+}
+
+/// `-12`, `3.5`, `1e3`: a value sent as a JSON number (no leading zeros, as JSON requires).
+fn is_json_number(s: &str) -> bool {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    !digits.is_empty()
+        && digits.starts_with(|c: char| c.is_ascii_digit())
+        && !(digits.len() > 1 && digits.starts_with('0') && !digits[1..].starts_with('.'))
+        && s.len() <= 20
+        && serde_json::from_str::<serde_json::Number>(s).is_ok()
 }
 
 #[cfg(test)]
@@ -517,5 +763,92 @@ mod tests {
         let v = serde_json::json!({ "items": [ { "id": "{{ nope() }}" } ] });
         let err = JsonTemplate::compile(&v, &env, "request.json", &mut false).unwrap_err();
         assert!(err.starts_with("request.json.items[0].id:"), "{err}");
+    }
+
+    #[test]
+    fn names_pick_and_repeat() {
+        let names = Names {
+            vars: vec!["order_id".into()],
+            columns: vec!["sku".into()],
+            data_file: "skus.csv".into(),
+            flow: true,
+        };
+        let t = Template::parse_with("/o/{{ order_id }}/{{ data.sku }}", &names).unwrap();
+        let vars = vec!["42".to_string()];
+        let row: Vec<Box<str>> = vec!["A-1".into()];
+        let scope = Scope {
+            vars: &vars,
+            row: &row,
+            feeder: None,
+        };
+        let mut rng = SmallRng::seed_from_u64(3);
+        let mut out = String::new();
+        t.render_in(&mut rng, &scope, &mut out);
+        assert_eq!(out, "/o/42/A-1");
+        let err = Template::parse_with("{{ nope }}", &names).unwrap_err();
+        assert!(
+            err.contains("captured before this point: order_id"),
+            "{err}"
+        );
+        let err = Template::parse_with("{{ data.price }}", &names).unwrap_err();
+        assert!(err.contains("no column `price`"), "{err}");
+        let err = Template::parse("{{ data.x }}").unwrap_err();
+        assert!(err.contains("needs a data file"), "{err}");
+        let p = Template::parse("{{ pick('a', 'b') }}").unwrap();
+        for _ in 0..20 {
+            assert!(["a", "b"].contains(&p.render(&mut rng).as_str()));
+        }
+        assert!(Template::parse("{{ pick(data.sku) }}").is_err());
+        assert!(Template::parse_with("{{ pick(data.sku) }}", &names).is_ok());
+
+        // A sole name is sent as a JSON number when it reads as one, else as a string.
+        let v = serde_json::json!({
+            "id": "{{ order_id }}",
+            "lines": { "$repeat": { "min": 3, "max": 5, "item": { "q": "{{ random_int(1, 3) }}" } } }
+        });
+        let t = JsonTemplate::compile_with(&v, &env, "json", &mut false, &names).unwrap();
+        for _ in 0..20 {
+            let mut out = String::new();
+            t.render_in(&mut rng, &scope, &mut out);
+            let back: serde_json::Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(back["id"], 42);
+            let n = back["lines"].as_array().unwrap().len();
+            assert!((3..=5).contains(&n), "{out}");
+        }
+        let vars = vec!["tok-1".to_string()];
+        let scope = Scope {
+            vars: &vars,
+            ..scope
+        };
+        let mut out = String::new();
+        t.render_in(&mut rng, &scope, &mut out);
+        assert!(out.starts_with("{\"id\":\"tok-1\""), "{out}");
+        for (bad, want) in [
+            (
+                serde_json::json!({ "$repeat": { "min": 5, "max": 1, "item": 1 } }),
+                "above max",
+            ),
+            (
+                serde_json::json!({ "$repeat": { "min": 1, "max": 2 } }),
+                "item",
+            ),
+            (
+                serde_json::json!({ "$repeat": { "min": 1, "max": 2, "item": 1 }, "x": 1 }),
+                "alone",
+            ),
+        ] {
+            let err = JsonTemplate::compile(&bad, &env, "json", &mut false).unwrap_err();
+            assert!(err.contains(want), "{bad}: {err}");
+        }
+        for (s, n) in [
+            ("42", true),
+            ("-3.5", true),
+            ("007", false),
+            ("1e3", true),
+            ("abc", false),
+            ("", false),
+        ] {
+            assert_eq!(is_json_number(s), n, "{s}");
+        }
     }
 }

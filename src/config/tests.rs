@@ -418,3 +418,148 @@ fn resolve_rules_parse_like_curl() {
         assert!(ResolveRule::parse(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn a_mix_splits_one_rate_by_weight() {
+    let suite = "target: http://127.0.0.1:1\ndefaults:\n  load: { rate: 100/s, duration: 1s }\n";
+    let p = plan(
+        Some(suite),
+        &[
+            (
+                "s/a.yml",
+                "name: browse\ngroup: shop\nweight: 70\nrequest: { url: /a }\n",
+            ),
+            (
+                "s/b.yml",
+                "name: search\ngroup: shop\nweight: 20\nrequest: { url: /b }\n",
+            ),
+            (
+                "s/c.yml",
+                "name: checkout\ngroup: shop\nweight: 10\nrequest: { url: /c }\n",
+            ),
+            ("s/d.yml", "name: alone\nrequest: { url: /d }\n"),
+        ],
+    )
+    .unwrap();
+    let rates: Vec<f64> = p
+        .scenarios
+        .iter()
+        .map(|s| match s.load.model {
+            LoadModel::Open { rate, .. } => rate,
+            _ => panic!("open"),
+        })
+        .collect();
+    assert_eq!(rates.len(), 4);
+    for (got, want) in rates.iter().zip([70.0, 20.0, 10.0, 100.0]) {
+        assert!((got - want).abs() < 1e-9, "{rates:?}");
+    }
+    assert!(p.scenarios[3].group.is_none());
+    // A weight without a group, a closed-model member, rates that disagree: errors with a place.
+    let err = plan(
+        Some(suite),
+        &[("s/a.yml", "name: a\nweight: 2\nrequest: { url: /a }\n")],
+    )
+    .unwrap_err();
+    assert!(err.to_string().starts_with("s/a.yml:2:"), "{err}");
+    let err = plan(
+        Some(suite),
+        &[(
+            "s/a.yml",
+            "name: a\ngroup: g\nrequest: { url: /a }\nload: { users: 2 }\n",
+        )],
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("open model"), "{err}");
+    let err = plan(
+        Some(suite),
+        &[
+            ("s/a.yml", "name: a\ngroup: g\nrequest: { url: /a }\n"),
+            (
+                "s/b.yml",
+                "name: b\ngroup: g\nrequest: { url: /b }\nload: { rate: 5/s }\n",
+            ),
+        ],
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("share one `load.rate`"), "{err}");
+}
+
+#[test]
+fn flows_resolve_names_in_order_and_refuse_unknown_ones() {
+    let suite = "target: http://127.0.0.1:1\n";
+    let flow = r#"name: checkout
+setup:
+  - name: admin
+    method: POST
+    url: /login
+    capture: { admin_token: "$.token" }
+steps:
+  - name: login
+    method: POST
+    url: /login
+    headers: { X-Admin: "{{ admin_token }}" }
+    capture: { token: "$.token", sid: { cookie: sid }, etag: { header: etag }, n: { regex: 'n=(\d+)' } }
+  - name: order
+    method: POST
+    url: "/orders?n={{ n }}"
+    headers: { Authorization: "Bearer {{ token }}" }
+    json: { items: { $repeat: { min: 2, max: 2, item: { id: "{{ random_int(1, 9) }}" } } }, n: "{{ n }}" }
+    expect: { status: 201, json: { "$.id": exists }, body_contains: ok, header: { content-type: json } }
+"#;
+    let p = plan(Some(suite), &[("s/f.yml", flow)]).unwrap();
+    let f = p.scenarios[0].flow.as_ref().unwrap();
+    assert!(!f.single);
+    assert_eq!(f.vars, ["admin_token", "etag", "n", "sid", "token"]);
+    assert_eq!(f.steps.len(), 2);
+    assert_eq!(f.steps[1].checks.len(), 3);
+    assert!(f.steps[0].needs_body && f.steps[1].needs_body);
+    let vars: Vec<String> = f.vars.iter().map(|v| format!("<{v}>")).collect();
+    let scope = template::Scope {
+        vars: &vars,
+        row: &[],
+        feeder: None,
+    };
+    let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(0);
+    let mut out = String::new();
+    f.steps[1]
+        .request
+        .path
+        .render_in(&mut rng, &scope, &mut out);
+    assert_eq!(out, "/orders?n=<n>");
+    let Some(Body::Json(body)) = &f.steps[1].request.body else {
+        panic!("json body")
+    };
+    let mut out = String::new();
+    body.render_in(&mut rng, &scope, &mut out);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["items"].as_array().unwrap().len(), 2);
+    assert_eq!(v["n"], "<n>");
+
+    // A name used before the step that captures it: an error at its line.
+    let early = "name: f\nsteps:\n  - name: a\n    url: \"/x/{{ id }}\"\n  - name: b\n    url: /y\n    capture: { id: \"$.id\" }\n";
+    let err = plan(Some(suite), &[("s/f.yml", early)]).unwrap_err();
+    assert!(err.to_string().starts_with("s/f.yml:4:"), "{err}");
+    assert!(err.to_string().contains("nothing is captured"), "{err}");
+    for (bad, want) in [
+        (
+            "name: f\nsteps:\n  - name: a\n    url: /x\n    capture: { id: { regex: 'no group' } }\n",
+            "capture group",
+        ),
+        (
+            "name: f\nsteps:\n  - name: a\n    url: /x\n    capture: { id: { xpath: '//a' } }\n",
+            "unknown capture",
+        ),
+        (
+            "name: f\nsteps:\n  - name: a\n    url: /x\n  - name: a\n    url: /y\n",
+            "names another step",
+        ),
+        ("name: f\nsteps: []\n", "empty"),
+        (
+            "name: f\nrequest: { url: /x }\nsteps:\n  - name: a\n    url: /x\n",
+            "not both",
+        ),
+    ] {
+        let err = plan(Some(suite), &[("s/f.yml", bad)]).unwrap_err();
+        assert!(err.to_string().contains(want), "{bad}: {err}");
+    }
+}

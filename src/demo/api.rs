@@ -41,6 +41,22 @@ pub(super) struct AppState {
     latency_factor_milli: AtomicU64,
     /// One stall of the whole service: (start, end), measured from start-up.
     stall: Option<(Instant, Instant)>,
+    /// Tokens issued by `POST /api/v1/login`: token → user id.
+    sessions: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+    /// What logins, order writes and order reads carried (`DemoServer::request_log`), so tests
+    /// can prove that a flow sent the token and ids it captured. Bounded.
+    log: std::sync::Mutex<Vec<String>>,
+}
+
+/// The token every write accepts besides those `POST /api/v1/login` issues (what the sample
+/// suite sends as `Bearer ${API_TOKEN:-demo-token}`).
+pub const DEMO_TOKEN: &str = "demo-token";
+/// The request log keeps at most this many lines.
+const MAX_LOG: usize = 100_000;
+
+/// The password of seeded user `id` (the sample service's made-up credentials).
+pub fn demo_password(id: i64) -> String {
+    format!("pw-{id}")
 }
 
 impl AppState {
@@ -54,6 +70,8 @@ impl AppState {
                 let t0 = Instant::now();
                 (t0 + at, t0 + at + len)
             }),
+            sessions: Default::default(),
+            log: Default::default(),
         }
     }
 }
@@ -77,6 +95,33 @@ impl AppState {
         }
     }
 
+    fn note(&self, line: String) {
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        if log.len() < MAX_LOG {
+            log.push(line);
+        }
+    }
+
+    pub fn request_log(&self) -> Vec<String> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Who a write's `Authorization: Bearer TOKEN` is: `Some(None)` for the demo token (any
+    /// user), `Some(Some(id))` for a login's token, None when missing or unknown.
+    fn authorised(&self, headers: &HeaderMap) -> Option<Option<i64>> {
+        let token = headers
+            .get(axum::http::header::AUTHORIZATION)?
+            .to_str()
+            .ok()?
+            .strip_prefix("Bearer ")?
+            .trim();
+        if token == DEMO_TOKEN {
+            return Some(None);
+        }
+        let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.get(token).map(|id| Some(*id))
+    }
+
     pub fn set_latency_factor(&self, factor: f64) {
         let milli = (factor.clamp(0.0, 1000.0) * 1000.0).round() as u64;
         self.latency_factor_milli.store(milli, Ordering::Relaxed);
@@ -88,6 +133,8 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/products", get(list_products))
         .route("/api/v1/products/{id}", get(get_product))
         .route("/api/v1/orders", post(create_order))
+        .route("/api/v1/orders/{id}", get(get_order))
+        .route("/api/v1/login", post(login))
         .route("/api/v1/users/{id}/orders", get(user_orders))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
@@ -578,8 +625,29 @@ struct NewItem {
 async fn create_order(
     State(state): State<Arc<AppState>>,
     timing: Timing,
+    headers: HeaderMap,
     Json(new): Json<NewOrder>,
 ) -> Result<(StatusCode, Json<Order>), ApiError> {
+    let token_user = state.authorised(&headers).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "writes need `Authorization: Bearer TOKEN` (POST /api/v1/login, or the demo token)",
+        )
+    })?;
+    if let Some(id) = token_user
+        && id != new.user_id
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("this token is user {id}'s, not user {}'s", new.user_id),
+        ));
+    }
+    let token_text = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("")
+        .to_string();
     if new.items.is_empty() || new.items.len() > MAX_ORDER_ITEMS {
         return Err(ApiError::unprocessable(format!(
             "an order needs 1 to {MAX_ORDER_ITEMS} items, got {}",
@@ -653,7 +721,98 @@ async fn create_order(
     })
     .await??;
 
+    state.note(format!(
+        "create-order id={} user={} token={token_text}",
+        order.id, order.user_id
+    ));
     Ok((StatusCode::CREATED, Json(order)))
+}
+
+// ---------------------------------------------------------------------------
+// POST /api/v1/login
+
+#[derive(Deserialize)]
+struct Credentials {
+    /// A seeded user's email, or `user_id`.
+    email: Option<String>,
+    user_id: Option<i64>,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct LoginReply {
+    token: String,
+    user_id: i64,
+}
+
+async fn login(
+    State(state): State<Arc<AppState>>,
+    timing: Timing,
+    Json(creds): Json<Credentials>,
+) -> Result<Json<LoginReply>, ApiError> {
+    let (email, id) = (creds.email.clone().unwrap_or_default(), creds.user_id);
+    let user = read(&state, &timing, move |s| {
+        s.query_opt(
+            "SELECT id FROM users WHERE email = ?1 OR id = ?2",
+            rusqlite::params![email, id.unwrap_or(-1)],
+            |r| r.get::<_, i64>(0),
+        )
+    })
+    .await?;
+    let Some(user_id) = user.filter(|id| creds.password == demo_password(*id)) else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unknown email or wrong password",
+        ));
+    };
+    let token = {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::from_os_rng();
+        format!("tok-{user_id}-{:016x}", rng.random::<u64>())
+    };
+    state
+        .sessions
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(token.clone(), user_id);
+    state.note(format!("login user={user_id} token={token}"));
+    Ok(Json(LoginReply { token, user_id }))
+}
+
+// ---------------------------------------------------------------------------
+// GET /api/v1/orders/{id}
+
+async fn get_order(
+    State(state): State<Arc<AppState>>,
+    timing: Timing,
+    Path(order_id): Path<i64>,
+) -> Result<Json<Order>, ApiError> {
+    let order = read(&state, &timing, move |s| {
+        let Some(mut order) = s.query_opt(
+            "SELECT id, user_id, status, created_at FROM orders WHERE id = ?1",
+            [order_id],
+            |r| Ok(Order::new(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?
+        else {
+            return Ok(None);
+        };
+        let items = s.query_all(
+            "SELECT li.id, li.product_id, p.name, li.qty, li.unit_price_cents
+             FROM line_items li JOIN products p ON p.id = li.product_id
+             WHERE li.order_id = ?1 ORDER BY li.id",
+            [order_id],
+            |r| line_item(r, 0),
+        )?;
+        for item in items {
+            order.push(item);
+        }
+        Ok(Some(order))
+    })
+    .await?;
+    state.note(format!("read-order id={order_id}"));
+    order
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("order {order_id} not found")))
 }
 
 fn unix_now() -> i64 {

@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
+pub use api::{DEMO_TOKEN, demo_password};
 pub use options::{
     DemoError, DemoOptions, ParseRegressionError, REGRESSIONS, Regression, SeedStats,
 };
@@ -47,7 +48,6 @@ pub struct DemoServer {
     stats: SeedStats,
     /// Only read by test helpers; holding it also means the temp database is
     /// removed when the server value goes, not at some point on the server thread.
-    #[cfg_attr(not(test), allow(dead_code))]
     state: Arc<api::AppState>,
     handle: tokio::runtime::Handle,
     stop: Option<oneshot::Sender<()>>,
@@ -136,6 +136,13 @@ impl DemoServer {
     /// serving. Calibration uses it to create a known slowdown.
     pub fn set_latency_factor(&self, factor: f64) {
         self.state.set_latency_factor(factor);
+    }
+
+    /// What logins, order writes and order reads carried, one line each
+    /// (`login user=ID token=T`, `create-order id=ID user=ID token=T`, `read-order id=ID`):
+    /// lets tests prove that a flow used the values it captured.
+    pub fn request_log(&self) -> Vec<String> {
+        self.state.request_log()
     }
 
     pub fn seed_stats(&self) -> SeedStats {

@@ -78,6 +78,18 @@ async fn call_with(
     body: Option<&str>,
     content_type: Option<&str>,
 ) -> Reply {
+    let auth = format!("Bearer {}", super::DEMO_TOKEN);
+    call_as(addr, method, path, body, content_type, Some(&auth)).await
+}
+
+async fn call_as(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    content_type: Option<&str>,
+    authorization: Option<&str>,
+) -> Reply {
     let stream = tokio::net::TcpStream::connect(addr)
         .await
         .expect("connect to demo server");
@@ -91,6 +103,9 @@ async fn call_with(
         .header(HOST, addr.to_string());
     if let Some(ct) = content_type {
         req = req.header(CONTENT_TYPE, ct);
+    }
+    if let Some(a) = authorization {
+        req = req.header("authorization", a);
     }
     let req = req
         .body(Full::new(Bytes::from(body.unwrap_or("").to_owned())))
@@ -540,4 +555,78 @@ fn stops_on_drop_inside_a_runtime() {
         assert_eq!(r.status, StatusCode::OK);
         drop(server);
     });
+}
+
+#[tokio::test]
+async fn login_token_is_required_for_writes_and_bound_to_its_user() {
+    let server = start(DemoOptions::default());
+    let addr = server.addr();
+    let json = Some("application/json");
+    let order = r#"{"user_id": 7, "items": [{"product_id": 3, "qty": 1}]}"#;
+    // No token, or one the server never issued: 401.
+    let r = call_as(addr, "POST", "/api/v1/orders", Some(order), json, None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
+    let r = call_as(
+        addr,
+        "POST",
+        "/api/v1/orders",
+        Some(order),
+        json,
+        Some("Bearer made-up"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    // A wrong password is refused; the right one gives a token for that user.
+    let who = server.state.db.read(|s| {
+        s.query_opt("SELECT email FROM users WHERE id = 7", [], |r| {
+            r.get::<_, String>(0)
+        })
+    });
+    let email = who.0.expect("query").expect("user 7 exists");
+    let bad = format!(r#"{{"email": "{email}", "password": "nope"}}"#);
+    let r = call(addr, "POST", "/api/v1/login", Some(&bad)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let good = format!(
+        r#"{{"email": "{email}", "password": "{}"}}"#,
+        super::demo_password(7)
+    );
+    let r = call(addr, "POST", "/api/v1/login", Some(&good)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let token = r.json()["token"].as_str().expect("token").to_string();
+    assert_eq!(r.json()["user_id"], 7);
+    let auth = format!("Bearer {token}");
+    let r = call_as(
+        addr,
+        "POST",
+        "/api/v1/orders",
+        Some(order),
+        json,
+        Some(&auth),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let id = r.json()["id"].as_i64().expect("id");
+    // The token is user 7's: not valid for user 8's order.
+    let other = r#"{"user_id": 8, "items": [{"product_id": 3, "qty": 1}]}"#;
+    let r = call_as(
+        addr,
+        "POST",
+        "/api/v1/orders",
+        Some(other),
+        json,
+        Some(&auth),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // The order reads back by id, and the log shows the token that wrote it.
+    let r = call(addr, "GET", &format!("/api/v1/orders/{id}"), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["user_id"], 7);
+    let log = server.request_log();
+    assert!(
+        log.contains(&format!("create-order id={id} user=7 token={token}")),
+        "{log:?}"
+    );
+    assert!(log.contains(&format!("read-order id={id}")), "{log:?}");
 }

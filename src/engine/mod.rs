@@ -60,6 +60,13 @@ pub enum EngineError {
     /// planned, so it can never pass. The record was still reported and saved as incomplete.
     #[error("the run did not measure: {}", faults.join("; "))]
     Died { faults: Vec<String> },
+    /// A flow's `setup:` step failed: nothing was measured.
+    #[error("scenario `{scenario}`: setup step `{step}` failed: {message}")]
+    Setup {
+        scenario: String,
+        step: String,
+        message: String,
+    },
 }
 
 impl EngineError {
@@ -262,25 +269,54 @@ pub fn execute_with(
             complete = false;
             break;
         }
-        let reach = reached
-            .iter()
-            .find(|r| r.target == scenario.target)
-            .expect("every scenario's target was checked above");
-        let (mut record, finished, died) = run_scenario(
-            scenario,
-            reach.connector.clone(),
-            threads,
-            opts,
-            &mut display,
-            i,
-            full_histograms,
-        )?;
-
-        if let Some(t) = &mut record.transport {
-            t.dns_ms = reach.dns.map(|d| d.as_secs_f64() * 1000.0);
-            t.insecure = scenario.target.tls && plan.tls.insecure;
+        let reach_of = |s: &ScenarioPlan| {
+            reached
+                .iter()
+                .find(|r| r.target == s.target)
+                .expect("every scenario's target was checked above")
+        };
+        let reach = reach_of(scenario);
+        let (records, finished, died) = match &scenario.group {
+            // A traffic mix: the group's members run together, when its first member comes.
+            Some(m) => {
+                let members: Vec<usize> = (0..plan.scenarios.len())
+                    .filter(|&j| {
+                        plan.scenarios[j]
+                            .group
+                            .as_ref()
+                            .is_some_and(|o| o.group == m.group)
+                    })
+                    .collect();
+                if members[0] != i {
+                    continue;
+                }
+                run_mix(
+                    &plan.scenarios,
+                    &members,
+                    &reach_of,
+                    threads,
+                    opts,
+                    &mut display,
+                    full_histograms,
+                )?
+            }
+            None => run_scenario(
+                scenario,
+                reach.connector.clone(),
+                threads,
+                opts,
+                &mut display,
+                i,
+                full_histograms,
+            )?,
+        };
+        for mut record in records {
+            if let Some(t) = &mut record.transport {
+                t.dns_ms = reach.dns.map(|d| d.as_secs_f64() * 1000.0);
+                t.insecure = scenario.target.tls && plan.tls.insecure;
+            }
+            endpoints.push(record);
         }
-        endpoints.push(record);
         if !died.is_empty() {
             // The rest of the plan is not run: a broken engine measures nothing worth keeping.
             faults.extend(died);
@@ -330,8 +366,56 @@ pub fn new_uid() -> String {
     format!("{:032x}", rng.random::<u128>())
 }
 
-/// Returns the endpoint's record, whether it ran to its end (not cancelled), and what died
-/// on the way (a load thread or a virtual user that panicked), in words.
+/// The members of one traffic mix at the same time, each on its own threads; the first
+/// shows progress. Their records in plan order.
+fn run_mix<'a>(
+    scenarios: &[ScenarioPlan],
+    members: &[usize],
+    reach_of: &(dyn Fn(&ScenarioPlan) -> &'a Reached + Sync),
+    threads: usize,
+    opts: &EngineOptions,
+    display: &mut progress::Display,
+    full_histograms: bool,
+) -> Result<(Vec<EndpointRecord>, bool, Vec<String>), EngineError> {
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let mut display = Some(display);
+        let handles: Vec<_> = members
+            .iter()
+            .map(|&j| {
+                let s = &scenarios[j];
+                let connector = reach_of(s).connector.clone();
+                let mut own = display.take();
+                scope.spawn(move || {
+                    let mut quiet = progress::Display::new(ProgressMode::Quiet, 1);
+                    let d = match own.as_mut() {
+                        Some(d) => &mut **d,
+                        None => &mut quiet,
+                    };
+                    run_scenario(s, connector, threads, opts, d, j, full_histograms)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|p| Ok((Vec::new(), false, vec![panic_message(p.as_ref())])))
+            })
+            .collect()
+    });
+    let mut all = (Vec::new(), true, Vec::new());
+    for r in results {
+        let (records, finished, died) = r?;
+        all.0.extend(records);
+        all.1 &= finished;
+        all.2.extend(died);
+    }
+    Ok(all)
+}
+
+/// Returns the endpoint's records (a flow's steps, then the flow), whether it ran to its end
+/// (not cancelled), and what died on the way (a load thread or a virtual user that panicked),
+/// in words.
 fn run_scenario(
     scenario: &ScenarioPlan,
     connector: Connector,
@@ -340,7 +424,7 @@ fn run_scenario(
     display: &mut progress::Display,
     index: usize,
     full_histograms: bool,
-) -> Result<(EndpointRecord, bool, Vec<String>), EngineError> {
+) -> Result<(Vec<EndpointRecord>, bool, Vec<String>), EngineError> {
     let load = scenario.load;
     // Never more threads than users/connections: an idle runtime is pure overhead.
     let tasks = match load.model {
@@ -348,24 +432,38 @@ fn run_scenario(
         LoadModel::Open { max_in_flight, .. } => max_in_flight as usize,
     };
     let threads = threads.min(tasks).max(1);
-    let start = Instant::now() + START_LEAD;
-    let measure_start = start + load.warmup;
-    let end = measure_start + load.duration;
     let authority = HeaderValue::from_str(&scenario.target.authority())
         .unwrap_or_else(|_| HeaderValue::from_static("localhost"));
-    let shared = Arc::new(Shared {
-        scenario: scenario.clone(),
-        connector,
-        authority,
-        start,
-        measure_start,
-        end,
-        cancel: opts.cancel.clone(),
-        abort: AtomicBool::new(false),
-        issued: AtomicU64::new(0),
-        threads,
-        fault: opts.fault,
-    });
+    let make_shared = |base_vars: Vec<String>| {
+        let start = Instant::now() + START_LEAD;
+        let measure_start = start + load.warmup;
+        Arc::new(Shared {
+            scenario: scenario.clone(),
+            connector: connector.clone(),
+            authority: authority.clone(),
+            start,
+            measure_start,
+            end: measure_start + load.duration,
+            cancel: opts.cancel.clone(),
+            abort: AtomicBool::new(false),
+            issued: AtomicU64::new(0),
+            threads,
+            fault: opts.fault,
+            base_vars,
+        })
+    };
+    // A flow's setup runs before the clock: its captures are every user's starting values.
+    let base_vars = match &scenario.flow {
+        Some(f) if !f.setup.is_empty() => worker::flow::run_once(make_shared(Vec::new()), "setup")
+            .map_err(|(step, message)| EngineError::Setup {
+                scenario: scenario.name.clone(),
+                step,
+                message,
+            })?,
+        _ => Vec::new(),
+    };
+    let shared = make_shared(base_vars);
+    let (start, measure_start, end) = (shared.start, shared.measure_start, shared.end);
     let progress: Vec<Arc<Progress>> = (0..threads)
         .map(|_| Arc::new(Progress::default()))
         .collect();
@@ -386,11 +484,16 @@ fn run_scenario(
         std::thread::sleep(Duration::from_millis(100));
     }
     let mut total = Stats::default();
+    let mut steps: Vec<Stats> = Vec::new();
     let mut died = Vec::new();
     for (i, h) in handles.into_iter().enumerate() {
         match h.join() {
             Ok(Ok(done)) => {
                 total.merge(&done.stats);
+                steps.resize_with(done.steps.len().max(steps.len()), Stats::default);
+                for (mine, theirs) in steps.iter_mut().zip(&done.steps) {
+                    mine.merge(theirs);
+                }
                 died.extend(done.died.into_iter().map(|why| {
                     format!(
                         "a virtual user on load thread gate-load-{i} of `{}` died: {why}",
@@ -409,15 +512,45 @@ fn run_scenario(
         }
     }
     let cancelled = opts.cancel.load(std::sync::atomic::Ordering::Relaxed);
+    // A shard's document keeps every distribution's histogram so `gate merge` adds them exactly.
+    let keep_histograms = |record: &mut EndpointRecord, stats: &Stats| {
+        if full_histograms {
+            record.ttfb = LatencySummary::from_histogram(&stats.ttfb);
+            if let (Some(rec), Some(llm)) = (&mut record.llm, &stats.llm) {
+                llm.full_histograms(rec);
+            }
+        }
+    };
     let mut record = endpoint_record(scenario, &total, measure_start, end);
-    if full_histograms {
-        record.ttfb = LatencySummary::from_histogram(&total.ttfb);
-        if let (Some(rec), Some(stats)) = (&mut record.llm, &total.llm) {
-            stats.full_histograms(rec);
+    keep_histograms(&mut record, &total);
+    display.scenario_finished(index, &record);
+    let mut records = Vec::new();
+    if let Some(flow) = &scenario.flow {
+        // Each step is an endpoint of its own, `flow/step`, before the flow's end-to-end row.
+        for (step, stats) in flow.steps.iter().zip(&steps) {
+            let mut r = endpoint_record(scenario, stats, measure_start, end);
+            keep_histograms(&mut r, stats);
+            r.name = format!("{}/{}", scenario.name, step.name);
+            r.method = step.request.method.to_string();
+            r.url = step.request.url_text.clone();
+            r.scenario_hash = crate::hash::fnv1a_hex(
+                format!("{}/{}/{}", scenario.hash, step.name, step.hash).as_bytes(),
+            );
+            r.dropped_arrivals = 0;
+            r.late_starts = 0;
+            records.push(r);
+        }
+        if !flow.teardown.is_empty()
+            && let Err((step, message)) = worker::flow::run_once(shared.clone(), "teardown")
+        {
+            eprintln!(
+                "warning: scenario `{}`: teardown step `{step}` failed: {message}",
+                scenario.name
+            );
         }
     }
-    display.scenario_finished(index, &record);
-    Ok((record, !cancelled, died))
+    records.push(record);
+    Ok((records, !cancelled, died))
 }
 
 fn endpoint_record(

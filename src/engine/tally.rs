@@ -143,6 +143,8 @@ pub struct Stats {
     /// What the last connection negotiated (one target per scenario, so they agree).
     pub http_version: Option<super::transport::HttpVersion>,
     pub tls_version: Option<&'static str>,
+    /// Flow errors that carry a name: `check:NAME`, `capture:NAME` (few per endpoint).
+    pub named_errors: Vec<(String, u64)>,
 }
 
 impl Default for Stats {
@@ -165,6 +167,7 @@ impl Default for Stats {
             tls_handshake: new_histogram(),
             http_version: None,
             tls_version: None,
+            named_errors: Vec::new(),
         }
     }
 }
@@ -179,6 +182,21 @@ impl Stats {
     pub fn record_error(&mut self, class: ErrorClass) {
         self.failures += 1;
         self.errors[class.index()] += 1;
+    }
+
+    /// A failure of a named check or capture: counted under `KIND:NAME`.
+    pub fn record_named_error(&mut self, key: &str) {
+        self.failures += 1;
+        self.add_named(key, 1);
+    }
+
+    fn add_named(&mut self, key: &str, n: u64) {
+        match self.named_errors.iter().position(|(k, _)| k == key) {
+            Some(i) => self.named_errors[i].1 += n,
+            // Names come from the scenario file, so they are few; a cap keeps it so anyway.
+            None if self.named_errors.len() < 64 => self.named_errors.push((key.to_string(), n)),
+            None => self.errors[ErrorClass::Other.index()] += n,
+        }
     }
 
     pub fn record_success(&mut self, latency_us: u64, ttfb_us: u64) {
@@ -229,6 +247,9 @@ impl Stats {
         for (a, b) in self.errors.iter_mut().zip(&other.errors) {
             *a += b;
         }
+        for (k, n) in &other.named_errors {
+            self.add_named(k, *n);
+        }
         for (name, acc) in &other.server_timing {
             let full = self.server_timing.len() >= MAX_SERVER_TIMING_NAMES;
             match self.server_timing.iter_mut().find(|(n, _)| n == name) {
@@ -274,6 +295,7 @@ impl Stats {
             .iter()
             .filter(|c| self.errors[c.index()] > 0)
             .map(|c| (c.name().to_string(), self.errors[c.index()]))
+            .chain(self.named_errors.iter().cloned())
             .collect()
     }
 

@@ -4,6 +4,9 @@
 //! pool), so the hot path has no locks and no cross-thread traffic; the only shared writes are
 //! two relaxed progress counters.
 
+#[path = "flow.rs"]
+pub(super) mod flow;
+
 use std::cell::{Cell, RefCell, RefMut};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -82,11 +85,21 @@ pub struct Shared {
     pub issued: AtomicU64,
     pub threads: usize,
     pub fault: Option<Fault>,
+    /// Flows: the values `setup:` captured, every virtual user's starting values.
+    pub base_vars: Vec<String>,
 }
 
 impl Shared {
     fn should_stop(&self, now: Instant) -> bool {
-        now >= self.end || self.cancel.load(Ordering::Relaxed) || self.abort.load(Ordering::Relaxed)
+        now >= self.end
+            || self.cancel.load(Ordering::Relaxed)
+            || self.abort.load(Ordering::Relaxed)
+            || self
+                .scenario
+                .flow
+                .as_ref()
+                .and_then(|f| f.feeder.as_ref())
+                .is_some_and(|f| f.is_exhausted())
     }
 
     /// Claim a measured request under `load.requests`; false once the budget is spent.
@@ -103,6 +116,8 @@ impl Shared {
 pub struct ThreadDone {
     pub stats: Stats,
     pub died: Vec<String>,
+    /// Flows: each step's tally, in step order (empty otherwise).
+    pub steps: Vec<Stats>,
 }
 
 /// Run this thread's share of the scenario to completion and return its measurements.
@@ -116,6 +131,13 @@ pub fn run_thread(
         .build()?;
     let local = tokio::task::LocalSet::new();
     let stats = Rc::new(RefCell::new(Stats::default()));
+    let step_count = match &shared.scenario.flow {
+        Some(f) if !f.single => f.steps.len(),
+        _ => 0,
+    };
+    let step_stats: Vec<Rc<RefCell<Stats>>> = (0..step_count)
+        .map(|_| Rc::new(RefCell::new(Stats::default())))
+        .collect();
     let mut died = Vec::new();
     local.block_on(&rt, async {
         let mut tasks = tokio::task::JoinSet::new();
@@ -127,6 +149,7 @@ pub fn run_thread(
                         &stats,
                         &progress,
                         (index as u64) << 32 | user as u64,
+                        step_stats.clone(),
                     );
                     tasks.spawn_local(closed_user(ctx));
                 }
@@ -142,6 +165,7 @@ pub fn run_thread(
                         &stats,
                         &progress,
                         (index as u64) << 32 | conn as u64,
+                        step_stats.clone(),
                     );
                     tasks.spawn_local(open_connection(ctx, rate, index, next_slot.clone()));
                 }
@@ -168,7 +192,15 @@ pub fn run_thread(
     let stats = Rc::try_unwrap(stats)
         .map(RefCell::into_inner)
         .unwrap_or_default();
-    Ok(ThreadDone { stats, died })
+    let steps = step_stats
+        .into_iter()
+        .map(|s| {
+            Rc::try_unwrap(s)
+                .map(RefCell::into_inner)
+                .unwrap_or_default()
+        })
+        .collect();
+    Ok(ThreadDone { stats, died, steps })
 }
 
 /// The indices of `total` items that thread `index` of `threads` takes (round-robin).
@@ -188,6 +220,10 @@ struct Ctx {
     buf: String,
     /// This virtual user panics after its first measured request (`Fault::TaskPanic`).
     doomed: bool,
+    /// Flows: this user's captured values, data row and cookies (made at its first walk).
+    user: Option<Box<flow::UserState>>,
+    /// Flows: each step's tally on this thread.
+    step_stats: Vec<Rc<RefCell<Stats>>>,
 }
 
 impl Ctx {
@@ -196,6 +232,7 @@ impl Ctx {
         stats: &Rc<RefCell<Stats>>,
         progress: &Arc<Progress>,
         seed: u64,
+        step_stats: Vec<Rc<RefCell<Stats>>>,
     ) -> Ctx {
         let req = &shared.scenario.request;
         let mut rng = SmallRng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15);
@@ -223,6 +260,8 @@ impl Ctx {
             static_body,
             buf: String::new(),
             doomed: seed == 0 && shared.fault == Some(Fault::TaskPanic),
+            user: None,
+            step_stats,
         }
     }
 
@@ -302,6 +341,9 @@ impl Ctx {
     async fn exchange(&mut self, from: Instant, measured: bool) {
         if self.shared.scenario.llm.is_some() {
             return self.llm_exchange(from, measured).await;
+        }
+        if self.shared.scenario.flow.is_some() {
+            return self.flow_exchange(from, measured).await;
         }
         let timeout = self.shared.scenario.request.timeout;
         let deadline = tokio::time::Instant::from_std(from + timeout);
@@ -438,24 +480,35 @@ impl Ctx {
     /// Count one measured request, timed from `from` (its intended start) to `done` (its last
     /// byte), and hand back the tally for what only this kind of request adds.
     fn tally(&self, from: Instant, done: Instant, answer: Answer) -> RefMut<'_, Stats> {
-        self.progress.done.fetch_add(1, Ordering::Relaxed);
         let mut stats = self.stats.borrow_mut();
-        stats.sent_measured += 1;
-        stats.last_done = Some(done);
-        if let Some(status) = answer.status {
-            stats.record_status(status);
-        }
-        stats.bytes += answer.bytes;
-        match answer.result {
-            Ok(headers_at) => {
-                stats.record_success(micros(done - from), micros(headers_at - from));
-            }
-            Err(class) => {
-                self.progress.failed.fetch_add(1, Ordering::Relaxed);
-                stats.record_error(class);
-            }
-        }
+        tally_into(&mut stats, &self.progress, from, done, answer);
         stats
+    }
+}
+
+/// Count one measured request into `stats`, timed from `from` to `done`.
+fn tally_into(
+    stats: &mut Stats,
+    progress: &Progress,
+    from: Instant,
+    done: Instant,
+    answer: Answer,
+) {
+    progress.done.fetch_add(1, Ordering::Relaxed);
+    stats.sent_measured += 1;
+    stats.last_done = Some(done);
+    if let Some(status) = answer.status {
+        stats.record_status(status);
+    }
+    stats.bytes += answer.bytes;
+    match answer.result {
+        Ok(headers_at) => {
+            stats.record_success(micros(done - from), micros(headers_at - from));
+        }
+        Err(class) => {
+            progress.failed.fetch_add(1, Ordering::Relaxed);
+            stats.record_error(class);
+        }
     }
 }
 

@@ -12,6 +12,7 @@ mod compare;
 mod dashboard;
 mod demo;
 mod faults;
+mod flows;
 mod fuzz;
 mod history;
 mod hostile;
