@@ -9,11 +9,13 @@ use std::time::Duration;
 use serde_saphyr::Spanned;
 
 use super::error::ConfigError;
+use super::fields::parse_target;
 use super::fields::spanned_duration;
 use super::model::{ExpectSpec, RequestSpec, ScenarioFile, StepSpec, SuiteFile};
 use super::plan::*;
 use super::template::{JsonTemplate, Names, Template, expand_env};
-use super::{DEFAULT_TIMEOUT, parse_target};
+
+pub(super) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What compiling a request needs from around it.
 pub(super) struct RequestScope<'a> {
@@ -196,6 +198,36 @@ pub(super) fn request_plan(
         },
         header_sources,
     })
+}
+
+/// The accepted statuses of an `expect:` (any 2xx/3xx when it names none).
+pub(super) fn expect(file: &Path, field: &str, spec: &ExpectSpec) -> Result<Expect, ConfigError> {
+    let Some(status) = &spec.status else {
+        return Ok(Expect::default());
+    };
+    let bad = |what: &serde_json::Value| {
+        ConfigError::at(
+            file,
+            Some(status.referenced),
+            field,
+            format!(
+                "{what} is not an HTTP status (100-599); write e.g. `status: 201` or `status: [200, 204]`"
+            ),
+        )
+    };
+    let as_status = |v: &serde_json::Value| {
+        v.as_u64()
+            .filter(|s| (100..=599).contains(s))
+            .map(|s| s as u16)
+            .ok_or_else(|| bad(v))
+    };
+    let statuses = match &status.value {
+        serde_json::Value::Array(items) => {
+            items.iter().map(as_status).collect::<Result<Vec<_>, _>>()?
+        }
+        one => vec![as_status(one)?],
+    };
+    Ok(Expect { statuses })
 }
 
 /// Does this `expect:` check more than the status?
@@ -411,7 +443,7 @@ fn step_list(
             None => *target = Some(compiled.target.clone()),
         }
         let expect = match spec.expect.as_ref().and_then(|e| e.status.as_ref()) {
-            Some(_) => super::expect(
+            Some(_) => expect(
                 file,
                 &format!("{prefix}.expect.status"),
                 spec.expect.as_ref().expect("checked"),
@@ -447,15 +479,19 @@ fn step_list(
             || checks
                 .iter()
                 .any(|c| matches!(c.kind, CheckKind::Json(..) | CheckKind::BodyContains(_)));
-        let hash = super::definition_hash_of(&serde_json::json!({
-            "method": compiled.request.method.as_str(),
-            "url": spec.url.value,
-            "headers": compiled.header_sources,
-            "json": spec.json.as_ref().map(|j| &j.value),
-            "body": spec.body.as_ref().map(|b| &b.value),
-            "expect": expect.statuses,
-            "checks": checks.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
-        }));
+        let hash = crate::hash::fnv1a_hex(
+            serde_json::json!({
+                "method": compiled.request.method.as_str(),
+                "url": spec.url.value,
+                "headers": compiled.header_sources,
+                "json": spec.json.as_ref().map(|j| &j.value),
+                "body": spec.body.as_ref().map(|b| &b.value),
+                "expect": expect.statuses,
+                "checks": checks.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
+            })
+            .to_string()
+            .as_bytes(),
+        );
         out.push(StepPlan {
             name,
             request: compiled.request,
@@ -591,9 +627,7 @@ pub(super) fn flow_plan(
             }
             target = Some(compiled.target.clone());
             let expect = match raw.expect.as_ref().and_then(|e| e.status.as_ref()) {
-                Some(_) => {
-                    super::expect(file, "expect.status", raw.expect.as_ref().expect("checked"))?
-                }
+                Some(_) => expect(file, "expect.status", raw.expect.as_ref().expect("checked"))?,
                 None => default_expect.clone(),
             };
             let checks = checks(file, "expect", raw.expect.as_ref())?;

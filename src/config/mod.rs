@@ -23,14 +23,13 @@ pub use error::{ConfigError, Source};
 use fields::DEFAULT_MAX_IN_FLIGHT;
 pub use fields::{Overrides, parse_target, parse_tolerance};
 use fields::{load, parse_thresholds, spanned_duration, spanned_tolerance};
-use model::{ExpectSpec, ScenarioFile, SuiteFile};
+use model::{ScenarioFile, SuiteFile};
 pub use plan::*;
 use serde_saphyr::Spanned;
 pub use shard::{Shard, ShardError, ShardPlan, split_plan};
 pub use threshold::{Metric, Op, Threshold, parse_threshold};
 
 pub const SUITE_FILE: &str = "suite.yml";
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_TOLERANCE: f64 = 0.05;
 
 /// Read a suite from disk: a directory (its `suite.yml` plus every other `*.yml`/`*.yaml`), or
@@ -123,7 +122,7 @@ pub fn build_plan(
     let default_expect = defaults
         .expect
         .as_ref()
-        .map(|e| expect(&suite_path, "defaults.expect.status", e))
+        .map(|e| flow::expect(&suite_path, "defaults.expect.status", e))
         .transpose()?;
 
     let mut plans: Vec<ScenarioPlan> = Vec::new();
@@ -240,35 +239,6 @@ pub fn build_plan(
         target,
         scenarios: plans,
     })
-}
-
-fn expect(file: &Path, field: &str, spec: &ExpectSpec) -> Result<Expect, ConfigError> {
-    let Some(status) = &spec.status else {
-        return Ok(Expect::default());
-    };
-    let bad = |what: &serde_json::Value| {
-        ConfigError::at(
-            file,
-            Some(status.referenced),
-            field,
-            format!(
-                "{what} is not an HTTP status (100-599); write e.g. `status: 201` or `status: [200, 204]`"
-            ),
-        )
-    };
-    let as_status = |v: &serde_json::Value| {
-        v.as_u64()
-            .filter(|s| (100..=599).contains(s))
-            .map(|s| s as u16)
-            .ok_or_else(|| bad(v))
-    };
-    let statuses = match &status.value {
-        serde_json::Value::Array(items) => {
-            items.iter().map(as_status).collect::<Result<Vec<_>, _>>()?
-        }
-        one => vec![as_status(one)?],
-    };
-    Ok(Expect { statuses })
 }
 
 /// `tls:` and `resolve:` of suite.yml, with the flags on top (`--cacert` replaces `tls.ca`,
@@ -407,7 +377,7 @@ fn scenario_plan(
     } = flow::request_plan(&cx, "request", &req, &template::Names::default())?;
     let method = request.method.clone();
     let expect = match &raw.expect {
-        Some(e) if e.status.is_some() => expect(file, "expect.status", e)?,
+        Some(e) if e.status.is_some() => flow::expect(file, "expect.status", e)?,
         _ => default_expect.unwrap_or_default(),
     };
 

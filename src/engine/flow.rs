@@ -127,9 +127,23 @@ impl Ctx {
             .as_ref()
             .expect("a flow scenario")
             .clone();
+        if self.user.as_ref().is_some_and(|u| u.ready == Some(false)) {
+            // Its user_setup failed: this user sends nothing more.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            return;
+        }
+        // This walk's data row; a new user's `user_setup` sees it too.
+        let row = match &flow.feeder {
+            Some(feeder) => match feeder.next(&mut self.rng) {
+                Some(r) => Some(r),
+                None => return,
+            },
+            None => None,
+        };
         if self.user.is_none() {
             let mut user = UserState {
                 vars: shared.base_vars.clone(),
+                row,
                 ..UserState::default()
             };
             user.vars.resize(flow.vars.len(), String::new());
@@ -146,20 +160,10 @@ impl Ctx {
         }
         let mut user = self.user.take().expect("set above");
         if user.ready == Some(false) {
-            // Its login failed: this user sends nothing more (counted once, as the flow's).
             self.user = Some(user);
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             return;
         }
-        if let Some(feeder) = &flow.feeder {
-            match feeder.next(&mut self.rng) {
-                Some(r) => user.row = Some(r),
-                None => {
-                    self.user = Some(user);
-                    return;
-                }
-            }
-        }
+        user.row = row;
         let mut step_from = from;
         let mut first_headers = None;
         let mut last_done = from;
