@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-4}; SECS=${2:-10}; RATE=${3:-400}; USERS=${4:-8}; ROUNDS=${5:-3}; PORT=${PORT:-18261}
-G=./target/release/gate
+G=${GATE_BIN:-./target/release/gate}   # GATE_BIN=target/debug/gate for a quick look (slower)
 [ -x "$G" ] || cargo build --release --locked -q
 $G serve-demo --addr 127.0.0.1:$PORT --latency 2ms >/dev/null 2>&1 &
 SVC=$!; trap 'kill $SVC 2>/dev/null || true' EXIT

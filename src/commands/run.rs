@@ -7,12 +7,21 @@ use crate::store::Store;
 use crate::{Error, Outcome};
 
 use super::pipeline::{
-    Output, RunSettings, execute_and_report, print_written, run_shard, saved_line, write_run_charts,
+    Output, RunSettings, check_shard_flags, execute_and_report, print_written, run_shard,
+    saved_line, shard_flag, write_run_charts,
 };
 
 pub fn run(args: RunArgs, io: &mut Output<'_>) -> Result<Outcome, Error> {
     let after = super::notify::AfterRun::of(&args);
-    let settings = RunSettings::try_from(args)?;
+    let shard = shard_flag(args.shard.as_deref())?;
+    let junit = args.junit.is_some();
+    let mut settings = RunSettings::try_from(args)?;
+    if shard.is_some() {
+        settings.shard = shard;
+        check_shard_flags(&settings, junit)?;
+        // A shard is not a run of the suite: only the merged run is saved (`gate merge --save`).
+        settings.db = None;
+    }
     let (suite, scenarios) = config::read_suite(&settings.suite)?;
     let plan = config::build_plan(
         &settings.suite.display().to_string(),

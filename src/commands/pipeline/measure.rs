@@ -46,12 +46,6 @@ impl TryFrom<RunArgs> for RunSettings {
         settings.progress = ProgressMode::detect(a.no_progress);
         settings.db = (!a.no_save).then_some(a.db.db);
         settings.charts = a.charts;
-        settings.shard = super::shard::shard_flag(a.shard.as_deref())?;
-        if settings.shard.is_some() {
-            super::shard::check_shard_flags(&settings, a.junit.is_some())?;
-            // A shard is not a run of the suite: only the merged run is saved (`gate merge --save`).
-            settings.db = None;
-        }
         Ok(settings)
     }
 }
