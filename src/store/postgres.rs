@@ -238,13 +238,35 @@ impl PgStore {
     }
 
     pub fn save(&mut self, run: &RunRecord) -> Result<i64, StoreError> {
+        let row = RunRow::new(run);
+        self.transaction(|tx| {
+            Ok(insert_run(tx, &row, false)?.expect("a plain insert returns its id"))
+        })
+    }
+
+    /// Run `body` in one transaction, committed; again (up to 3 times) when PostgreSQL aborted it
+    /// for a deadlock or a serialization failure, which writers importing overlapping runs in
+    /// different orders can cause.
+    fn transaction<T>(
+        &self,
+        mut body: impl FnMut(&mut Transaction<'_>) -> Result<T, postgres::Error>,
+    ) -> Result<T, StoreError> {
         let mut client = self.client.borrow_mut();
-        let mut tx = client.transaction().map_err(|e| self.err(e))?;
-        let id = insert_run(&mut tx, &RunRow::new(run), false)
-            .map_err(|e| self.err(e))?
-            .expect("a plain insert returns its id");
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(id)
+        let mut attempt = 0;
+        loop {
+            let result = client.transaction().and_then(|mut tx| {
+                let value = body(&mut tx)?;
+                tx.commit()?;
+                Ok(value)
+            });
+            match result {
+                Err(e) if attempt < 3 && is_transient(&e) => {
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(20 * attempt));
+                }
+                other => return other.map_err(|e| self.err(e)),
+            }
+        }
     }
 
     pub fn list(&self, filter: &ListFilter) -> Result<Vec<RunSummary>, StoreError> {
@@ -413,17 +435,17 @@ impl PgStore {
     }
 
     pub fn import(&mut self, export: &Export) -> Result<(usize, usize), StoreError> {
-        let mut client = self.client.borrow_mut();
-        let mut tx = client.transaction().map_err(|e| self.err(e))?;
-        let (mut added, mut present) = (0, 0);
-        for run in &export.runs {
-            match insert_run(&mut tx, &RunRow::new(run), true).map_err(|e| self.err(e))? {
-                Some(_) => added += 1,
-                None => present += 1,
+        let rows: Vec<RunRow<'_>> = export.runs.iter().map(RunRow::new).collect();
+        self.transaction(|tx| {
+            let (mut added, mut present) = (0, 0);
+            for row in &rows {
+                match insert_run(tx, row, true)? {
+                    Some(_) => added += 1,
+                    None => present += 1,
+                }
             }
-        }
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok((added, present))
+            Ok((added, present))
+        })
     }
 
     pub fn runs_at_commit(&self, commit: &str) -> Result<Vec<i64>, StoreError> {
@@ -470,6 +492,13 @@ impl PgStore {
             .map_err(|e| self.err(e))?;
         Ok(row.get(0))
     }
+}
+
+fn is_transient(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    e.code().is_some_and(|c| {
+        *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
+    })
 }
 
 /// Insert one run and its endpoints. With `skip_present`, a run whose uid is already stored is
