@@ -131,6 +131,20 @@ fn from_log(log: &Path, args: &InitArgs, io: &mut Output<'_>) -> Result<Outcome,
             .map_or_else(|| shown.to_string(), |n| n.to_string_lossy().into_owned()),
     };
     let choices = write::choose(&survey, &wopts);
+    let written = choices
+        .iter()
+        .filter(|c| matches!(c.decision, Decision::Write { .. }))
+        .count();
+    if written == 0 {
+        print_routes(&survey, &choices, args.scale, io)?;
+        warn_skipped(&choices, io);
+        return Err(Error::usage(
+            FLAG,
+            format!(
+                "no route of {shown} can be written (see the warnings above); nothing was written"
+            ),
+        ));
+    }
     let suite_exists = args.out.join(config::SUITE_FILE).exists();
     let files = write::scenario_files(&survey, &choices, &wopts, suite_exists);
     if let Some(f) = write::secret_in(&files) {
@@ -153,18 +167,7 @@ fn from_log(log: &Path, args: &InitArgs, io: &mut Output<'_>) -> Result<Outcome,
     write_files(&files)?;
 
     print_routes(&survey, &choices, args.scale, io)?;
-    for c in &choices {
-        if let Decision::Skip(why) = &c.decision {
-            io.note(format_args!(
-                "warning: {} {} not written: {why}",
-                c.route.method, c.route.template
-            ));
-        }
-    }
-    let written = choices
-        .iter()
-        .filter(|c| matches!(c.decision, Decision::Write { .. }))
-        .count();
+    warn_skipped(&choices, io);
     if written < args.top {
         io.note(format_args!(
             "note: {written} route(s) could be written, fewer than --top {}",
@@ -180,13 +183,22 @@ fn from_log(log: &Path, args: &InitArgs, io: &mut Output<'_>) -> Result<Outcome,
     for p in &paths {
         io.println(format_args!("wrote {}", p.display()))?;
     }
-    if written > 0 {
-        io.note(format_args!(
-            "next: `gate run --suite {}` (scenarios with a `data:` feeder need gate's feeders)",
-            args.out.display()
-        ));
-    }
+    io.note(format_args!(
+        "next: `gate run --suite {}` (scenarios with a `data:` feeder need gate's feeders)",
+        args.out.display()
+    ));
     Ok(Outcome::Pass)
+}
+
+fn warn_skipped(choices: &[init::Choice<'_>], io: &mut Output<'_>) {
+    for c in choices {
+        if let Decision::Skip(why) = &c.decision {
+            io.note(format_args!(
+                "warning: {} {} not written: {why}",
+                c.route.method, c.route.template
+            ));
+        }
+    }
 }
 
 fn report_reading(s: &Survey, shown: &str, opts: &Options, io: &mut Output<'_>) {

@@ -626,6 +626,22 @@ fn files_are_not_replaced_without_force_and_bad_logs_exit_2() {
             text(&out.stderr)
         );
     }
+    // Only writes and secret-bearing routes: nothing to write is exit 2, and nothing written.
+    let only = "1.1.1.1 - - [02/Dec/2026:10:00:00 +0000] \"POST /orders HTTP/1.1\" 201 1\n\
+                1.1.1.1 - - [02/Dec/2026:10:00:01 +0000] \"GET /u/sk-proj-abcdef123456 HTTP/1.1\" 200 1\n";
+    std::fs::write(dir.path().join("only.log"), only).unwrap();
+    let out = gate(
+        dir.path(),
+        &["init", "--from-access-log", "only.log", "--out", "o"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("no route of only.log can be written"), "{err}");
+    assert!(
+        err.contains("GET /u/{key} not written") && !err.contains("sk-proj"),
+        "{err}"
+    );
+    assert!(!dir.path().join("o").exists());
     std::fs::write(dir.path().join("empty.log"), "").unwrap();
     let out = gate(dir.path(), &["init", "--from-access-log", "empty.log"]);
     assert_eq!(out.status.code(), Some(2));
