@@ -1,6 +1,6 @@
 //! `gate init`: a starter suite and the PR workflow, or a suite from an access log.
 
-use std::io::BufReader;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use super::pipeline::Output;
@@ -105,9 +105,9 @@ fn from_log(log: &Path, args: &InitArgs, io: &mut Output<'_>) -> Result<Outcome,
         ..Options::default()
     };
     let shown = log.display();
-    let file = std::fs::File::open(log)
-        .map_err(|e| Error::usage(FLAG, format!("cannot open {shown}: {e}")))?;
-    let survey = init::survey(BufReader::with_capacity(READ_BUFFER, file), &opts)
+    let reader =
+        open_log(log).map_err(|e| Error::usage(FLAG, format!("cannot open {shown}: {e}")))?;
+    let survey = init::survey(reader, &opts)
         .map_err(|e| Error::usage(FLAG, format!("cannot read {shown}: {e}")))?;
     if survey.requests == 0 {
         let why = match survey.first_bad {
@@ -188,6 +188,23 @@ fn from_log(log: &Path, args: &InitArgs, io: &mut Output<'_>) -> Result<Outcome,
         args.out.display()
     ));
     Ok(Outcome::Pass)
+}
+
+/// The log as lines: `-` is stdin; a gzip file (rotated logs, `access.log.2.gz`) is inflated
+/// as it is read, whatever its name.
+fn open_log(log: &Path) -> std::io::Result<Box<dyn BufRead>> {
+    if log == Path::new("-") {
+        return Ok(Box::new(BufReader::with_capacity(
+            READ_BUFFER,
+            std::io::stdin().lock(),
+        )));
+    }
+    let mut file = BufReader::with_capacity(READ_BUFFER, std::fs::File::open(log)?);
+    if file.fill_buf()?.starts_with(&[0x1f, 0x8b]) {
+        let inflated = flate2::bufread::MultiGzDecoder::new(file);
+        return Ok(Box::new(BufReader::with_capacity(READ_BUFFER, inflated)));
+    }
+    Ok(Box::new(file))
 }
 
 fn warn_skipped(choices: &[init::Choice<'_>], io: &mut Output<'_>) {
