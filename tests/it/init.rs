@@ -667,13 +667,22 @@ fn a_log_on_stdin_is_read() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(g.log.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(g.log.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let rows = table(&text(&out.stdout));
     assert_eq!(rows[0].1, ROUTES[0].template);
     assert_eq!(rows[0].2, g.counts[0] as u64);
-    assert!(dir.path().join("scenarios/get-products-id.ids.csv").is_file());
+    assert!(
+        dir.path()
+            .join("scenarios/get-products-id.ids.csv")
+            .is_file()
+    );
 }
 
 /// Load a suite directory with the code `gate run` uses.
