@@ -68,7 +68,8 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// Build the suite from this access log (nginx/Apache combined or common, or JSON lines;
-    /// see docs/init.md). Without it: a starter suite and .github/workflows/perf-gate.yml.
+    /// gzip is inflated; `-` reads stdin; see docs/init.md). Without it: a starter suite and
+    /// .github/workflows/perf-gate.yml.
     #[arg(long, value_name = "FILE")]
     pub from_access_log: Option<PathBuf>,
     /// How many routes to write, the most requested first.

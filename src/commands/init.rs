@@ -1,6 +1,6 @@
 //! `gate init`: a starter suite and the PR workflow, or a suite from an access log.
 
-use std::io::BufReader;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use super::pipeline::Output;
@@ -105,9 +105,9 @@ fn from_log(log: &Path, args: &InitArgs, io: &mut Output<'_>) -> Result<Outcome,
         ..Options::default()
     };
     let shown = log.display();
-    let file = std::fs::File::open(log)
-        .map_err(|e| Error::usage(FLAG, format!("cannot open {shown}: {e}")))?;
-    let survey = init::survey(BufReader::with_capacity(READ_BUFFER, file), &opts)
+    let reader =
+        open_log(log).map_err(|e| Error::usage(FLAG, format!("cannot open {shown}: {e}")))?;
+    let survey = init::survey(reader, &opts)
         .map_err(|e| Error::usage(FLAG, format!("cannot read {shown}: {e}")))?;
     if survey.requests == 0 {
         let why = match survey.first_bad {
@@ -131,6 +131,20 @@ fn from_log(log: &Path, args: &InitArgs, io: &mut Output<'_>) -> Result<Outcome,
             .map_or_else(|| shown.to_string(), |n| n.to_string_lossy().into_owned()),
     };
     let choices = write::choose(&survey, &wopts);
+    let written = choices
+        .iter()
+        .filter(|c| matches!(c.decision, Decision::Write { .. }))
+        .count();
+    if written == 0 {
+        print_routes(&survey, &choices, args.scale, io)?;
+        warn_skipped(&choices, io);
+        return Err(Error::usage(
+            FLAG,
+            format!(
+                "no route of {shown} can be written (see the warnings above); nothing was written"
+            ),
+        ));
+    }
     let suite_exists = args.out.join(config::SUITE_FILE).exists();
     let files = write::scenario_files(&survey, &choices, &wopts, suite_exists);
     if let Some(f) = write::secret_in(&files) {
@@ -153,18 +167,7 @@ fn from_log(log: &Path, args: &InitArgs, io: &mut Output<'_>) -> Result<Outcome,
     write_files(&files)?;
 
     print_routes(&survey, &choices, args.scale, io)?;
-    for c in &choices {
-        if let Decision::Skip(why) = &c.decision {
-            io.note(format_args!(
-                "warning: {} {} not written: {why}",
-                c.route.method, c.route.template
-            ));
-        }
-    }
-    let written = choices
-        .iter()
-        .filter(|c| matches!(c.decision, Decision::Write { .. }))
-        .count();
+    warn_skipped(&choices, io);
     if written < args.top {
         io.note(format_args!(
             "note: {written} route(s) could be written, fewer than --top {}",
@@ -180,13 +183,39 @@ fn from_log(log: &Path, args: &InitArgs, io: &mut Output<'_>) -> Result<Outcome,
     for p in &paths {
         io.println(format_args!("wrote {}", p.display()))?;
     }
-    if written > 0 {
-        io.note(format_args!(
-            "next: `gate run --suite {}` (scenarios with a `data:` feeder need gate's feeders)",
-            args.out.display()
-        ));
-    }
+    io.note(format_args!(
+        "next: `gate run --suite {}` (scenarios with a `data:` feeder need gate's feeders)",
+        args.out.display()
+    ));
     Ok(Outcome::Pass)
+}
+
+/// The log as lines: `-` is stdin; a gzip file (rotated logs, `access.log.2.gz`) is inflated
+/// as it is read, whatever its name.
+fn open_log(log: &Path) -> std::io::Result<Box<dyn BufRead>> {
+    if log == Path::new("-") {
+        return Ok(Box::new(BufReader::with_capacity(
+            READ_BUFFER,
+            std::io::stdin().lock(),
+        )));
+    }
+    let mut file = BufReader::with_capacity(READ_BUFFER, std::fs::File::open(log)?);
+    if file.fill_buf()?.starts_with(&[0x1f, 0x8b]) {
+        let inflated = flate2::bufread::MultiGzDecoder::new(file);
+        return Ok(Box::new(BufReader::with_capacity(READ_BUFFER, inflated)));
+    }
+    Ok(Box::new(file))
+}
+
+fn warn_skipped(choices: &[init::Choice<'_>], io: &mut Output<'_>) {
+    for c in choices {
+        if let Decision::Skip(why) = &c.decision {
+            io.note(format_args!(
+                "warning: {} {} not written: {why}",
+                c.route.method, c.route.template
+            ));
+        }
+    }
 }
 
 fn report_reading(s: &Survey, shown: &str, opts: &Options, io: &mut Output<'_>) {

@@ -17,6 +17,9 @@ use super::route::{self, Kind, Param};
 pub const MAX_LINE: usize = 64 * 1024;
 /// Latency histogram range: 1 µs to one hour, two significant digits (1%).
 const MAX_LATENCY_US: u64 = 3_600_000_000;
+/// Durations a route keeps exactly before it gets a histogram (~13 KB): the long tail of rare
+/// routes (one per blog post, say) then costs 4 bytes a request, not a histogram each.
+const EXACT_DURATIONS: usize = 32;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -80,7 +83,7 @@ pub struct RouteStats {
     /// Responses below 400.
     pub ok: u64,
     /// Request durations in µs, when lines had them.
-    pub latency: Option<Box<Histogram<u32>>>,
+    pub latency: Latency,
     /// Parameter values of sampled successful requests, one row per request, in `params`
     /// order; never filled for routes with a secret parameter.
     pub samples: Vec<Vec<String>>,
@@ -93,10 +96,52 @@ impl RouteStats {
 
     /// A percentile of the route's request durations (µs), when the log had them.
     pub fn percentile_us(&self, q: f64) -> Option<u64> {
-        self.latency
-            .as_ref()
-            .filter(|h| !h.is_empty())
-            .map(|h| h.value_at_quantile(q))
+        self.latency.percentile_us(q)
+    }
+}
+
+/// A route's request durations (µs): exact while few, then a histogram.
+#[derive(Debug, Default)]
+pub enum Latency {
+    #[default]
+    None,
+    Few(Vec<u32>),
+    Many(Box<Histogram<u32>>),
+}
+
+impl Latency {
+    fn record(&mut self, us: u64) {
+        let us = us.clamp(1, MAX_LATENCY_US);
+        match self {
+            Latency::None => *self = Latency::Few(vec![us as u32]),
+            Latency::Few(v) if v.len() < EXACT_DURATIONS => v.push(us as u32),
+            Latency::Few(v) => {
+                let mut h = Box::new(
+                    Histogram::new_with_bounds(1, MAX_LATENCY_US, 2)
+                        .expect("constant histogram bounds are valid"),
+                );
+                for &x in v.iter() {
+                    h.saturating_record(u64::from(x));
+                }
+                h.saturating_record(us);
+                *self = Latency::Many(h);
+            }
+            Latency::Many(h) => h.saturating_record(us),
+        }
+    }
+
+    /// The q-quantile (nearest rank, as the histogram's `value_at_quantile`), if any.
+    pub fn percentile_us(&self, q: f64) -> Option<u64> {
+        match self {
+            Latency::None => None,
+            Latency::Few(v) => {
+                let mut v = v.clone();
+                v.sort_unstable();
+                let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+                Some(u64::from(v[rank - 1]))
+            }
+            Latency::Many(h) => Some(h.value_at_quantile(q)),
+        }
     }
 }
 
@@ -105,7 +150,7 @@ struct Acc {
     params: Box<[Kind]>,
     count: u64,
     ok: u64,
-    latency: Option<Box<Histogram<u32>>>,
+    latency: Latency,
     /// Rows joined by `\x1f` (one allocation a row).
     rows: Vec<Box<str>>,
 }
@@ -177,7 +222,7 @@ pub fn survey<R: BufRead>(mut reader: R, opts: &Options) -> io::Result<Survey> {
                     params: params.iter().map(|p| p.kind).collect(),
                     count: 0,
                     ok: 0,
-                    latency: None,
+                    latency: Latency::None,
                     rows: Vec::new(),
                 },
             );
@@ -187,13 +232,7 @@ pub fn survey<R: BufRead>(mut reader: R, opts: &Options) -> io::Result<Survey> {
         };
         acc.count += 1;
         if let Some(us) = req.duration_us {
-            let h = acc.latency.get_or_insert_with(|| {
-                Box::new(
-                    Histogram::new_with_bounds(1, MAX_LATENCY_US, 2)
-                        .expect("constant histogram bounds are valid"),
-                )
-            });
-            h.saturating_record(us.clamp(1, MAX_LATENCY_US));
+            acc.latency.record(us);
         }
         if req.status >= 400 {
             continue;
@@ -377,6 +416,26 @@ mod tests {
         let email = s.routes.iter().find(|r| r.has_secret()).unwrap();
         assert_eq!(email.template, "/u/{email}/x");
         assert!(email.samples.is_empty());
+    }
+
+    #[test]
+    fn few_durations_are_exact_and_many_go_to_a_histogram() {
+        let mut l = Latency::default();
+        assert_eq!(l.percentile_us(0.95), None);
+        for ms in 1..=20u64 {
+            l.record(ms * 1000);
+        }
+        assert!(matches!(l, Latency::Few(_)));
+        assert_eq!(l.percentile_us(0.95), Some(19_000));
+        assert_eq!(l.percentile_us(1.0), Some(20_000));
+        for ms in 21..=200u64 {
+            l.record(ms * 1000);
+        }
+        assert!(matches!(l, Latency::Many(_)));
+        let p95 = l.percentile_us(0.95).unwrap();
+        assert!((189_000..=192_000).contains(&p95), "{p95}");
+        l.record(u64::MAX);
+        l.record(0);
     }
 
     #[test]

@@ -437,10 +437,15 @@ fn common_format_and_json_lines_are_recognised() {
         let _ = id;
     }
     std::fs::write(dir.path().join("common.log"), &common).unwrap();
+    // A rotated, gzipped log is read the same.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, common.as_bytes()).unwrap();
+    std::fs::write(dir.path().join("common.log.2.gz"), gz.finish().unwrap()).unwrap();
     std::fs::write(dir.path().join("app.jsonl"), &json).unwrap();
     for (log, format, extra) in [
         ("common.log", "auto", None),
         ("common.log", "common", None),
+        ("common.log.2.gz", "auto", None),
         ("app.jsonl", "json", Some("path=http.where")),
         ("app.jsonl", "auto", Some("path=http.where")),
     ] {
@@ -464,7 +469,7 @@ fn common_format_and_json_lines_are_recognised() {
         assert_eq!(rows.len(), 2, "{stdout}");
         assert_eq!((rows[0].1.as_str(), rows[0].2), ("/items/{id}", 150));
         assert_eq!((rows[1].1.as_str(), rows[1].2), ("/items", 50));
-        let layout = if log == "common.log" {
+        let layout = if log.starts_with("common.log") {
             "common"
         } else {
             "JSON lines"
@@ -626,10 +631,58 @@ fn files_are_not_replaced_without_force_and_bad_logs_exit_2() {
             text(&out.stderr)
         );
     }
+    // Only writes and secret-bearing routes: nothing to write is exit 2, and nothing written.
+    let only = "1.1.1.1 - - [02/Dec/2026:10:00:00 +0000] \"POST /orders HTTP/1.1\" 201 1\n\
+                1.1.1.1 - - [02/Dec/2026:10:00:01 +0000] \"GET /u/sk-proj-abcdef123456 HTTP/1.1\" 200 1\n";
+    std::fs::write(dir.path().join("only.log"), only).unwrap();
+    let out = gate(
+        dir.path(),
+        &["init", "--from-access-log", "only.log", "--out", "o"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("no route of only.log can be written"), "{err}");
+    assert!(
+        err.contains("GET /u/{key} not written") && !err.contains("sk-proj"),
+        "{err}"
+    );
+    assert!(!dir.path().join("o").exists());
     std::fs::write(dir.path().join("empty.log"), "").unwrap();
     let out = gate(dir.path(), &["init", "--from-access-log", "empty.log"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("empty.log is empty"));
+}
+
+#[test]
+fn a_log_on_stdin_is_read() {
+    use std::io::Write;
+    let _machine = crate::common::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let g = generate(3_000);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gate"))
+        .args(["init", "--from-access-log", "-", "--top", "1"])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(g.log.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let rows = table(&text(&out.stdout));
+    assert_eq!(rows[0].1, ROUTES[0].template);
+    assert_eq!(rows[0].2, g.counts[0] as u64);
+    assert!(
+        dir.path()
+            .join("scenarios/get-products-id.ids.csv")
+            .is_file()
+    );
 }
 
 /// Load a suite directory with the code `gate run` uses.
@@ -789,10 +842,11 @@ fn a_suite_from_the_sample_services_log_runs_clean_against_it() {
             _ => format!("/api/v1/users/{}/orders", rng.random_range(1..=500)),
         };
         log.push_str(&format!(
-            "127.0.0.1 - - [02/Dec/2026:10:{:02}:{:02} +0000] \"GET {path} HTTP/1.1\" 200 100 \"-\" \"shop\" 0.0{}\n",
+            "127.0.0.1 - - [02/Dec/2026:10:{:02}:{:02} +0000] \"GET {path} HTTP/1.1\" 200 100 \"-\" \"shop\" 0.{}\n",
             n / 10 / 60,
             n / 10 % 60,
-            10 + n % 50
+            // 100-199 ms: thresholds (1.5 × p95, p99) far above the sample service's few ms.
+            100 + n % 100
         ));
     }
     std::fs::write(dir.path().join("shop.log"), log).unwrap();
