@@ -822,9 +822,8 @@ fn gate_init_alone_writes_a_starter_suite_and_workflow_that_load() {
 }
 
 /// The whole story against the sample service: a log of its own routes → `gate init` → `gate
-/// run` passes. Scenarios with ids use `data:` feeders, which the flows branch adds.
+/// run` passes. Scenarios with ids use `data:` feeders.
 #[test]
-#[ignore = "needs feeders from the flows branch; lead un-ignores at merge"]
 fn a_suite_from_the_sample_services_log_runs_clean_against_it() {
     let _machine = crate::common::shared();
     let server = crate::common::shop_service();
