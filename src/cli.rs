@@ -274,12 +274,12 @@ pub struct PairedArgs {
     #[arg(long, value_name = "URL")]
     pub base_target: Option<String>,
 
-    /// Paired mode: rounds per scenario, each of four blocks (base, head, head, base, then
-    /// reversed in the next round) [default: 5].
+    /// Paired mode: rounds per scenario, each of two blocks in which base and head are
+    /// measured at the same time [default: 7].
     #[arg(long, value_name = "N", requires = "base_target")]
     pub rounds: Option<u32>,
 
-    /// Paired mode: measured time of each block, after a 200ms warmup [default: 2s].
+    /// Paired mode: measured time of each block, after a 200ms warmup [default: 2500ms].
     #[arg(long, value_name = "DURATION", requires = "base_target")]
     pub block: Option<String>,
 }

@@ -49,7 +49,10 @@ struct Pool {
 const POOL_FORMAT: &str = "gate-calibration-pool-v1";
 
 pub fn calibrate(args: CalibrateArgs, io: &mut Output<'_>) -> Result<Outcome, Error> {
-    if args.trials < args.baseline_runs + 1 {
+    if args.paired && args.trials == 0 {
+        return Err(Error::usage("--trials", "must be at least 1"));
+    }
+    if !args.paired && args.trials < args.baseline_runs + 1 {
         return Err(Error::usage(
             "--trials",
             format!(

@@ -29,8 +29,10 @@ use super::pipeline::{
     write_charts, write_verdict,
 };
 
-pub const DEFAULT_ROUNDS: u32 = 5;
-pub const DEFAULT_BLOCK: Duration = Duration::from_secs(2);
+/// 7 rounds of 2 blocks: 14 block pairs per endpoint, about 3,500 requests a side at 100/s;
+/// a 4-scenario suite takes about 3 minutes (docs/paired.md, "Choosing the defaults").
+pub const DEFAULT_ROUNDS: u32 = 7;
+pub const DEFAULT_BLOCK: Duration = Duration::from_millis(2500);
 /// Warmup of every block: enough to open connections and refill caches after the other side ran.
 pub const BLOCK_WARMUP: Duration = Duration::from_millis(200);
 /// The base side's label in the history.
@@ -78,7 +80,7 @@ impl PairedSettings {
         }))
     }
 
-    /// "5 rounds of 2s blocks per scenario (ABBA/BAAB)": for the headline.
+    /// "5 rounds of 2 × 2s blocks per scenario": for the headline.
     pub(crate) fn shape(&self) -> crate::verdict::PairedShape {
         crate::verdict::PairedShape {
             rounds: self.rounds,
