@@ -106,9 +106,19 @@ pub fn demo(args: DemoArgs, io: &mut Output<'_>) -> Result<Outcome, Error> {
         scenarios: plan
             .scenarios
             .iter()
-            .map(|s| config::ScenarioPlan {
-                target: config::parse_target(&pr_server.url()).unwrap_or_else(|_| s.target.clone()),
-                ..s.clone()
+            .map(|s| {
+                let mut s = config::ScenarioPlan {
+                    target: config::parse_target(&pr_server.url())
+                        .unwrap_or_else(|_| s.target.clone()),
+                    ..s.clone()
+                };
+                // The suite's own rates, not the demo's fourfold ones: two services now share
+                // the machine, and an N+1 head at four times the rate can starve the base
+                // beside it (a slow build then measures two saturated services alike).
+                if let LoadModel::Open { rate, .. } = &mut s.load.model {
+                    *rate /= DEMO_RATE_FACTOR;
+                }
+                s
             })
             .collect(),
         ..plan.clone()
