@@ -397,7 +397,7 @@ fn calibrate_paired(
     base.shutdown();
     head.shutdown();
     let mut out = format!(
-        "\npaired calibration: {done} comparison(s) per arm of {} scenario(s) ({}), {} rounds × 2 blocks of {}ms side by side\n",
+        "\npaired calibration: {done} full round(s) of the arms, comparisons of {} scenario(s) ({}), {} rounds × 2 blocks of {}ms side by side\n",
         plan.scenarios.len(),
         plan.scenarios
             .iter()

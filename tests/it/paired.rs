@@ -218,7 +218,7 @@ fn paired_calibration_under_noise_tabulates_its_arms() {
     );
     assert!(
         stdout.contains(
-            "paired calibration: 1 comparison(s) per arm of 1 scenario(s) (product-detail)"
+            "paired calibration: 1 full round(s) of the arms, comparisons of 1 scenario(s) (product-detail)"
         ),
         "{stdout}"
     );
