@@ -354,12 +354,12 @@ pub struct PairedArgs {
     #[arg(long, value_name = "URL")]
     pub base_target: Option<String>,
 
-    /// Paired mode: rounds per scenario, each of four blocks (base, head, head, base, then
-    /// reversed in the next round) [default: 5].
+    /// Paired mode: rounds per scenario, each of two blocks in which base and head are
+    /// measured at the same time [default: 7].
     #[arg(long, value_name = "N", requires = "base_target")]
     pub rounds: Option<u32>,
 
-    /// Paired mode: measured time of each block, after a 200ms warmup [default: 2s].
+    /// Paired mode: measured time of each block, after a 200ms warmup [default: 2500ms].
     #[arg(long, value_name = "DURATION", requires = "base_target")]
     pub block: Option<String>,
 }
@@ -441,6 +441,32 @@ pub struct CalibrateArgs {
     /// Judge a pool saved earlier with --save instead of measuring (no load is sent).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["target", "save"])]
     pub from: Option<PathBuf>,
+
+    /// Calibrate paired mode: two sample services side by side, --trials paired comparisons per
+    /// arm (A/A, and a head slowed by each of --slowdowns), judged as `--base-target` would.
+    #[arg(long, conflicts_with_all = ["target", "from", "save"])]
+    pub paired: bool,
+
+    /// Run a noisy neighbour during the calibration: CPU-burning threads switched on and off at
+    /// random (100 ms-2 s periods), like the other jobs of a shared CI runner.
+    #[arg(long)]
+    pub noise: bool,
+
+    /// With --noise: how many CPU-burning threads.
+    #[arg(long, value_name = "N", default_value_t = 2, requires = "noise")]
+    pub noise_threads: usize,
+
+    /// With --paired: rounds per scenario [default: as `gate compare --base-target`].
+    #[arg(long, value_name = "N", requires = "paired")]
+    pub rounds: Option<u32>,
+
+    /// With --paired: measured time of each block [default: as `gate compare --base-target`].
+    #[arg(long, value_name = "DURATION", requires = "paired")]
+    pub block: Option<String>,
+
+    /// Calibrate only the scenarios with these names (repeatable).
+    #[arg(long = "scenario", value_name = "NAME")]
+    pub scenarios: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -16,14 +16,16 @@ use rand::seq::SliceRandom;
 
 use crate::cli::CalibrateArgs;
 use crate::config::{self, ConfigError, Overrides, Plan};
-use crate::demo::{DemoOptions, DemoServer};
+use crate::demo::{DemoOptions, DemoServer, Neighbour, NoiseShape};
 use crate::engine::{self, EngineOptions, ProgressMode};
 use crate::environment::Environment;
 use crate::record::RunRecord;
 use crate::units::parse_duration;
+use crate::verdict::paired::{compare_paired, pairs_by_endpoint};
 use crate::verdict::{Call, CompareSettings, compare::compare as compare_runs};
 use crate::{Error, Outcome};
 
+use super::paired::PairedSettings;
 use super::pipeline::{Output, demo_sources, interrupt_flag};
 
 /// The calibration service: a 20 ms upstream call with a log-normal spread dominates latency,
@@ -47,7 +49,10 @@ struct Pool {
 const POOL_FORMAT: &str = "gate-calibration-pool-v1";
 
 pub fn calibrate(args: CalibrateArgs, io: &mut Output<'_>) -> Result<Outcome, Error> {
-    if args.trials < args.baseline_runs + 1 {
+    if args.paired && args.trials == 0 {
+        return Err(Error::usage("--trials", "must be at least 1"));
+    }
+    if !args.paired && args.trials < args.baseline_runs + 1 {
         return Err(Error::usage(
             "--trials",
             format!(
@@ -74,9 +79,25 @@ pub fn calibrate(args: CalibrateArgs, io: &mut Output<'_>) -> Result<Outcome, Er
         target: None,
         duration: flag("--duration", &args.duration)?,
         warmup: flag("--warmup", &args.warmup)?,
-        only: Vec::new(),
+        only: args.scenarios.clone(),
         ..Overrides::default()
     };
+    // The neighbour runs for the whole measurement and stops when this value goes.
+    let neighbour = (args.noise && args.from.is_none()).then(|| {
+        Neighbour::start(
+            NoiseShape {
+                threads: args.noise_threads,
+                ..NoiseShape::default()
+            },
+            0x0015_e0ff,
+        )
+    });
+    if let Some(n) = &neighbour {
+        io.note(format_args!("noise: {}", n.describe()));
+    }
+    if args.paired {
+        return calibrate_paired(&args, overrides_base, neighbour, io);
+    }
     if let Some(path) = &args.from {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path)
@@ -197,6 +218,15 @@ pub fn calibrate(args: CalibrateArgs, io: &mut Output<'_>) -> Result<Outcome, Er
     if let Some(s) = server {
         s.shutdown();
     }
+    let noise = neighbour.map(|n| {
+        let line = format!(
+            "noise: {}, busy {:.0}% of the time\n",
+            n.describe(),
+            n.duty() * 100.0
+        );
+        n.stop();
+        line
+    });
     if let Some(path) = &args.save {
         let pool = Pool {
             format: POOL_FORMAT.into(),
@@ -211,7 +241,225 @@ pub fn calibrate(args: CalibrateArgs, io: &mut Output<'_>) -> Result<Outcome, Er
         arms = pool.arms;
     }
     let report = evaluate(&arms, &plan, args.baseline_runs, args.subsets);
-    io.print(format_args!("{report}"))?;
+    io.print(format_args!("{report}{}", noise.unwrap_or_default()))?;
+    Ok(Outcome::Pass)
+}
+
+/// What the paired comparisons of one arm found, endpoint by endpoint.
+#[derive(Default)]
+struct PairedTally {
+    n: u64,
+    regressions: u64,
+    improvements: u64,
+    inconclusive: u64,
+    no_change: u64,
+    deltas: Vec<f64>,
+    widths: Vec<f64>,
+}
+
+impl PairedTally {
+    fn add(&mut self, c: &crate::verdict::EndpointComparison) {
+        self.n += 1;
+        match c.call {
+            Call::Regression => self.regressions += 1,
+            Call::Improvement => self.improvements += 1,
+            Call::Inconclusive => self.inconclusive += 1,
+            Call::NoChange => self.no_change += 1,
+        }
+        if let Some(r) = c.p95_change {
+            self.deltas.push(r.point);
+            self.widths.push(r.ci_high - r.ci_low);
+        }
+    }
+}
+
+fn word(c: Call) -> &'static str {
+    match c {
+        Call::Regression => "regression",
+        Call::Improvement => "improvement",
+        Call::NoChange => "no change",
+        Call::Inconclusive => "inconclusive",
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// `gate calibrate --paired`: two sample services, base and head, measured side by side as
+/// `gate compare --base-target` does, `--trials` times per arm with the arms interleaved
+/// (A/A, A+10%, A+20%, A/A, …); head's upstream delay is scaled by each arm's factor. Every
+/// comparison uses fresh blocks, so comparisons are independent (unlike history mode's pool).
+fn calibrate_paired(
+    args: &CalibrateArgs,
+    overrides: Overrides,
+    neighbour: Option<Neighbour>,
+    io: &mut Output<'_>,
+) -> Result<Outcome, Error> {
+    let settings = PairedSettings::new(&crate::cli::PairedArgs {
+        base_target: Some("http://127.0.0.1:9".into()),
+        rounds: args.rounds,
+        block: args.block.clone(),
+    })?
+    .expect("a base target is given");
+    let start = || {
+        DemoServer::start(
+            "127.0.0.1:0"
+                .parse::<SocketAddr>()
+                .expect("constant address"),
+            DemoOptions {
+                latency: Some(UPSTREAM),
+                jitter: Some(UPSTREAM_SIGMA),
+                ..DemoOptions::default()
+            },
+        )
+    };
+    let (base, head) = (start()?, start()?);
+    let plan = load_plan(
+        args.suite.as_ref(),
+        Overrides {
+            target: Some(head.url()),
+            ..overrides
+        },
+    )?;
+    let base_target = config::parse_target(&base.url()).map_err(|m| Error::usage("--target", m))?;
+    let mut arms: Vec<(String, f64, PairedTally)> =
+        vec![("A/A (no change)".into(), 1.0, PairedTally::default())];
+    for s in &args.slowdowns {
+        arms.push((
+            format!("A/A+{:.0}% upstream", s * 100.0),
+            1.0 + s,
+            PairedTally::default(),
+        ));
+    }
+    let per_comparison = plan.scenarios.len() as f64
+        * f64::from(settings.rounds)
+        * 2.0
+        * (settings.block + super::paired::BLOCK_WARMUP).as_secs_f64();
+    io.note(format_args!(
+        "calibrating paired mode: {} arm(s) × {} comparisons of {} scenario(s), {} rounds of 2 blocks of {}ms side by side, ~{:.0}s per comparison, ~{:.0} min in all",
+        arms.len(),
+        args.trials,
+        plan.scenarios.len(),
+        settings.rounds,
+        settings.block.as_millis(),
+        per_comparison,
+        per_comparison * (arms.len() * args.trials) as f64 / 60.0
+    ));
+    let tolerance = |name: &str| {
+        plan.scenarios
+            .iter()
+            .find(|s| s.name == name)
+            .map_or(config::DEFAULT_TOLERANCE, |s| s.tolerance)
+    };
+    let threads = EngineOptions::default_threads();
+    let mut done = 0;
+    'trials: for trial in 0..args.trials {
+        for (name, factor, tally) in &mut arms {
+            head.set_latency_factor(*factor);
+            let (blocks, stopped) =
+                super::paired::measure_blocks(&plan, &base_target, &settings, threads, false, io)?;
+            if stopped {
+                io.note(format_args!(
+                    "interrupted: reporting the comparisons finished so far"
+                ));
+                break 'trials;
+            }
+            let grouped = pairs_by_endpoint(&blocks);
+            let found = compare_paired(&grouped, &tolerance, &CompareSettings::default());
+            io.note(format_args!(
+                "  {}/{} {name}: {}",
+                trial + 1,
+                args.trials,
+                found
+                    .iter()
+                    .map(|c| match c.p95_change {
+                        Some(r) => format!(
+                            "{} {} {:+.1}% ({:+.1}% … {:+.1}%)",
+                            c.endpoint,
+                            word(c.call),
+                            r.point * 100.0,
+                            r.ci_low * 100.0,
+                            r.ci_high * 100.0
+                        ),
+                        None => format!("{} {}", c.endpoint, word(c.call)),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            for c in &found {
+                tally.add(c);
+            }
+        }
+        done = trial + 1;
+    }
+    base.shutdown();
+    head.shutdown();
+    let mut out = format!(
+        "\npaired calibration: {done} full round(s) of the arms, comparisons of {} scenario(s) ({}), {} rounds × 2 blocks of {}ms side by side\n",
+        plan.scenarios.len(),
+        plan.scenarios
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        settings.rounds,
+        settings.block.as_millis()
+    );
+    out.push_str(&format!(
+        "{:<22} {:>9} {:>12} {:>7} {:>17} {:>13} {:>10} {:>12} {:>12}\n",
+        "arm",
+        "endpoint comparisons",
+        "regressions",
+        "rate",
+        "95% CI (Wilson)",
+        "inconclusive",
+        "no change",
+        "median Δp95",
+        "median CI width"
+    ));
+    for (name, _, t) in &arms {
+        let (lo, hi) =
+            crate::stats::wilson(t.regressions, t.n, 1.96).unwrap_or((f64::NAN, f64::NAN));
+        let (ilo, ihi) =
+            crate::stats::wilson(t.inconclusive, t.n, 1.96).unwrap_or((f64::NAN, f64::NAN));
+        let pct = |k: u64| 100.0 * k as f64 / t.n.max(1) as f64;
+        out.push_str(&format!(
+            "{:<22} {:>20} {:>12} {:>6.1}% {:>7.1}% … {:>5.1}% {:>5} {:>4.1}% ({:.1}-{:.1}%) {:>10} {:>+11.1}% {:>11.1}%\n",
+            name,
+            t.n,
+            t.regressions,
+            pct(t.regressions),
+            lo * 100.0,
+            hi * 100.0,
+            t.inconclusive,
+            pct(t.inconclusive),
+            ilo * 100.0,
+            ihi * 100.0,
+            t.no_change,
+            median(t.deltas.clone()) * 100.0,
+            median(t.widths.clone()) * 100.0,
+        ));
+        if t.improvements > 0 {
+            out.push_str(&format!(
+                "{:<22} ({} improvement calls)\n",
+                "", t.improvements
+            ));
+        }
+    }
+    out.push_str(
+        "A/A: regressions are false alarms. A/A+x%: regressions are detections (power).\n",
+    );
+    if let Some(n) = neighbour {
+        out.push_str(&format!(
+            "noise: {}, busy {:.0}% of the time\n",
+            n.describe(),
+            n.duty() * 100.0
+        ));
+        n.stop();
+    }
+    io.print(format_args!("{out}"))?;
     Ok(Outcome::Pass)
 }
 

@@ -14,14 +14,15 @@ use crate::git::GitInfo;
 use crate::record::RunRecord;
 use crate::report::markdown::{COMMENT_LIMIT, ChartLink, PrComment, pr_comment};
 use crate::report::{Format, RunReport, terminal::Terminal};
-use crate::store::{HeadInfo, Store};
+use crate::store::Store;
 use crate::units::parse_duration;
-use crate::verdict::{Call, evaluate_slo};
+use crate::verdict::paired::{compare_paired, pairs_by_endpoint};
+use crate::verdict::{Call, CompareSettings, Verdict, evaluate_slo};
 use crate::{Error, Outcome};
 
+use super::paired::{BASE_LABEL, PairedSettings, measure_blocks};
 use super::pipeline::{
-    ChartJob, Output, build_verdict, demo_sources, head_info, interrupt_flag, write_charts,
-    write_run_charts,
+    ChartJob, Output, demo_sources, interrupt_flag, write_charts, write_run_charts,
 };
 
 /// Fake but well-formed commits, so the story reads like a real repository's.
@@ -29,6 +30,13 @@ const MAIN_COMMIT: &str = "3f2a1c94b7e0d5a6c8f1e2d3b4a5968778695a4b";
 const PR_COMMIT: &str = "9c1e7d20a4b6c8e0f2a4b6c8d0e2f4a6b8c0d2e4";
 const PR_BRANCH: &str = "feature/order-history";
 const DEMO_RATE_FACTOR: f64 = 4.0;
+/// Paired rounds of the PR step: 12 block pairs per endpoint, so that one pair the machine
+/// turned around (a neighbour's burst inside one block) still leaves the signed-rank test
+/// significant after Holm across the 4 endpoints' 8 tests (8 pairs did not: one reversed pair
+/// gave p 0.008, 0.062 after Holm, on a machine whose threads waited for a CPU 80% of the time).
+const DEMO_ROUNDS: u32 = 6;
+/// Shortest block of the PR step: a few hundred requests at the demo's rates.
+const MIN_DEMO_BLOCK: Duration = Duration::from_millis(350);
 
 pub fn demo(args: DemoArgs, io: &mut Output<'_>) -> Result<Outcome, Error> {
     let duration =
@@ -79,48 +87,132 @@ pub fn demo(args: DemoArgs, io: &mut Output<'_>) -> Result<Outcome, Error> {
     io.print(format_args!("{}", String::from_utf8_lossy(&last_table)))?;
 
     io.println(format_args!(
-        "\n② The pull request `{PR_BRANCH}`: the sample service now runs with --regress n-plus-one"
+        "\n② The pull request `{PR_BRANCH}` deployed beside `main`: a second sample service, with --regress n-plus-one"
     ))?;
-    // Same process, regression switched on: what changed is the code path, not the machine.
-    server.set_regression(Some(Regression::NPlusOne));
-    let (record, table) = measure(
-        &plan,
-        git_info(PR_BRANCH, PR_COMMIT, Some(MAIN_COMMIT)),
-        "demo candidate",
-    )?;
-    let head_id = store.save(&record)?;
-    io.print(format_args!("{}", String::from_utf8_lossy(&table)))?;
-
-    io.println(format_args!("\n③ gate compare main {PR_BRANCH}"))?;
-    let head = vec![store.load(head_id)?];
-    let info = HeadInfo {
-        merge_base: Some(MAIN_COMMIT.into()),
-        ..head_info(&record, Some(head_id))
+    // The PR's build runs next to main's, and gate measures both at the same moments (paired
+    // mode, `gate ci --base-target`): whatever else the machine does hits both sides alike.
+    let pr_server = start_service(io)?;
+    pr_server.set_regression(Some(Regression::NPlusOne));
+    let paired = PairedSettings {
+        base_target: server.url(),
+        rounds: DEMO_ROUNDS,
+        block: (duration / 2).max(MIN_DEMO_BLOCK),
     };
-    let selection = store.select_baseline(&plan.baseline, &info)?;
-    let base = selection
-        .runs
-        .iter()
-        .map(|id| store.load(*id))
-        .collect::<Result<Vec<_>, _>>()?;
-    let ids: Vec<String> = selection.runs.iter().map(|id| format!("#{id}")).collect();
-    let verdict = build_verdict(
-        &base,
-        &head,
-        format!("{} ({})", selection.explanation, ids.join(", ")),
-        format!("head: run #{head_id} ({PR_BRANCH} @ {})", &PR_COMMIT[..7]),
-        Some(&plan),
-        None,
+    io.note(format_args!(
+        "   measuring main and the PR side by side: {} rounds of 2 blocks of {} ms per endpoint",
+        paired.rounds,
+        paired.block.as_millis()
+    ));
+    let head_plan = Plan {
+        target: config::parse_target(&pr_server.url()).map_err(|m| Error::usage("--target", m))?,
+        scenarios: plan
+            .scenarios
+            .iter()
+            .map(|s| {
+                let mut s = config::ScenarioPlan {
+                    target: config::parse_target(&pr_server.url())
+                        .unwrap_or_else(|_| s.target.clone()),
+                    ..s.clone()
+                };
+                // The suite's own rates, not the demo's fourfold ones: two services now share
+                // the machine, and an N+1 head at four times the rate can starve the base
+                // beside it (a slow build then measures two saturated services alike).
+                if let LoadModel::Open { rate, .. } = &mut s.load.model {
+                    *rate /= DEMO_RATE_FACTOR;
+                }
+                s
+            })
+            .collect(),
+        ..plan.clone()
+    };
+    let base_target = plan.target.clone();
+    let sentinel = Sentinel::start();
+    let (blocks, stopped) = measure_blocks(
+        &head_plan,
+        &base_target,
+        &paired,
+        EngineOptions::default_threads(),
         false,
+        io,
     )?;
+    let timer_delay = sentinel.finish();
+    let merged = |side: Vec<RunRecord>| -> Result<RunRecord, Error> {
+        RunRecord::merge(&side)
+            .map_err(|m| Error::usage("--base-target", format!("merging the blocks: {m}")))?
+            .ok_or_else(|| Error::usage("--base-target", "no block was measured (interrupted?)"))
+    };
+    let environment = Environment {
+        timer_delay,
+        ..Environment::detect(Some("demo".into()))
+    };
+    let mut base_run = merged(blocks.iter().map(|(b, _)| b.clone()).collect())?;
+    let mut record = merged(blocks.iter().map(|(_, h)| h.clone()).collect())?;
+    base_run.complete = !stopped;
+    record.complete = !stopped;
+    base_run.label = Some(BASE_LABEL.into());
+    base_run.git = Some(git_info("main", MAIN_COMMIT, None));
+    base_run.environment = Some(environment.clone());
+    record.label = Some("demo candidate".into());
+    record.git = Some(git_info(PR_BRANCH, PR_COMMIT, Some(MAIN_COMMIT)));
+    record.environment = Some(environment);
+    engine::died(&base_run)?;
+    engine::died(&record)?;
+    let base_id = store.save(&base_run)?;
+    let head_id = store.save(&record)?;
+    let slo = evaluate_slo(&record, &|name| plan.thresholds_for(name));
+    io.print(format_args!(
+        "{}",
+        String::from_utf8_lossy(&Terminal.render_run(&RunReport {
+            run: &record,
+            slo: &slo,
+        }))
+    ))?;
+
+    io.println(format_args!(
+        "\n③ gate ci --base-target <main's deployment> --target <the PR's deployment>"
+    ))?;
+    let tolerance = |name: &str| {
+        plan.scenarios
+            .iter()
+            .find(|s| s.name == name)
+            .map_or(config::DEFAULT_TOLERANCE, |s| s.tolerance)
+    };
+    let grouped = pairs_by_endpoint(&blocks);
+    let endpoints = compare_paired(&grouped, &tolerance, &CompareSettings::default());
+    let mut notes = Vec::new();
+    if stopped {
+        notes.push(
+            "the paired measurement stopped early (interrupted): judged on the blocks measured"
+                .into(),
+        );
+    }
+    let verdict = Verdict {
+        base: format!(
+            "baseline: main at {} (run #{base_id}), measured side by side",
+            &MAIN_COMMIT[..7]
+        ),
+        head: format!("head: run #{head_id} ({PR_BRANCH} @ {})", &PR_COMMIT[..7]),
+        endpoints,
+        slo: Some(slo),
+        strict: false,
+        notes,
+        paired: Some(paired.shape()),
+    };
+    pr_server.shutdown();
     io.print(format_args!(
         "{}",
         String::from_utf8_lossy(&Terminal.render_verdict(&verdict))
     ))?;
-    let base_records: Vec<RunRecord> = base.iter().map(|r| r.record.clone()).collect();
+    // The trend charts show main's history runs, then this PR's.
+    let mut base_records: Vec<RunRecord> = baseline_ids
+        .iter()
+        .map(|id| store.load(*id).map(|r| r.record))
+        .collect::<Result<Vec<_>, _>>()?;
+    base_records.push(base_run);
+    let head = [store.load(head_id)?];
     let job = ChartJob {
         history: &base_records,
-        base: &base_records,
+        base: &base_records[base_records.len() - 1..],
         head: std::slice::from_ref(&head[0].record),
         verdict: Some(&verdict),
         plan: Some(&plan),

@@ -29,8 +29,10 @@ use super::pipeline::{
     write_charts, write_verdict,
 };
 
-pub const DEFAULT_ROUNDS: u32 = 5;
-pub const DEFAULT_BLOCK: Duration = Duration::from_secs(2);
+/// 7 rounds of 2 blocks: 14 block pairs per endpoint, about 3,500 requests a side at 100/s;
+/// a 4-scenario suite takes about 3 minutes (docs/paired.md, "Choosing the defaults").
+pub const DEFAULT_ROUNDS: u32 = 7;
+pub const DEFAULT_BLOCK: Duration = Duration::from_millis(2500);
 /// Warmup of every block: enough to open connections and refill caches after the other side ran.
 pub const BLOCK_WARMUP: Duration = Duration::from_millis(200);
 /// The base side's label in the history.
@@ -78,19 +80,13 @@ impl PairedSettings {
         }))
     }
 
-    /// "5 rounds of 2s blocks per scenario (ABBA/BAAB)": for the headline.
+    /// "5 rounds of 2 × 2s blocks per scenario": for the headline.
     pub(crate) fn shape(&self) -> crate::verdict::PairedShape {
         crate::verdict::PairedShape {
             rounds: self.rounds,
             block_s: self.block.as_secs_f64(),
         }
     }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Side {
-    Base,
-    Head,
 }
 
 /// What a paired measurement produced: each side merged into one run, the pairs, and the ids
@@ -124,23 +120,45 @@ fn refuse_llm(plan: &Plan) -> Result<(), Error> {
     }
 }
 
-/// Measure both deployments in alternating blocks, save both sides, and judge.
-/// `head_label` is HEAD's run label; the base side is labelled [`BASE_LABEL`].
-pub(crate) fn measure_and_judge(
+/// One block: the base plan and the head plan run at the same time on two threads, so both
+/// sides see the same moment of the machine (a neighbour switching on, a CPU frequency change).
+/// `base_first` only decides which thread is started first.
+fn side_by_side(
+    base: &Plan,
+    head: &Plan,
+    opts: &EngineOptions,
+    base_first: bool,
+) -> Result<(RunRecord, RunRecord), Error> {
+    let (b, h) = std::thread::scope(|scope| {
+        let (first, second) = if base_first {
+            (base, head)
+        } else {
+            (head, base)
+        };
+        let first = scope.spawn(|| engine::execute(first, opts));
+        let second = scope.spawn(|| engine::execute(second, opts));
+        let first = first.join().expect("a load thread panicked");
+        let second = second.join().expect("a load thread panicked");
+        if base_first {
+            (first, second)
+        } else {
+            (second, first)
+        }
+    });
+    Ok((b?, h?))
+}
+
+/// Measure every scenario of `plan` (its target is HEAD) beside `base_target`: `rounds` rounds of
+/// two blocks, both sides at once in each block. Returns the (base, head) block pairs in order,
+/// and whether the measurement stopped early (interrupted, or a block incomplete).
+pub(crate) fn measure_blocks(
     plan: &Plan,
+    base_target: &config::Target,
     paired: &PairedSettings,
-    run: &RunSettings,
-    store: &mut Store,
-    tolerance_flag: Option<f64>,
-    strict: bool,
+    threads: usize,
+    progress: bool,
     io: &mut Output<'_>,
-) -> Result<Paired, Error> {
-    refuse_llm(plan)?;
-    if plan.scenarios.is_empty() {
-        return Err(Error::usage("--scenario", "no scenario to measure"));
-    }
-    let base_target =
-        config::parse_target(&paired.base_target).map_err(|m| Error::usage("--base-target", m))?;
+) -> Result<(Vec<(RunRecord, RunRecord)>, bool), Error> {
     let mut head_plan = plan.clone();
     for s in &mut head_plan.scenarios {
         s.load.duration = paired.block;
@@ -158,76 +176,65 @@ pub(crate) fn measure_and_judge(
         ));
     }
     let opts = EngineOptions {
-        threads: run.threads,
+        threads,
         progress: engine::ProgressMode::Quiet,
         cancel: interrupt_flag(),
         fault: engine::Fault::from_env(),
     };
-    let sentinel = Sentinel::start();
     let mut blocks: Vec<(RunRecord, RunRecord)> = Vec::new();
-    let (mut base_blocks, mut head_blocks) = (Vec::new(), Vec::new());
-    let mut stopped = false;
-    'scenarios: for (i, scenario) in head_plan.scenarios.iter().enumerate() {
+    for (i, scenario) in head_plan.scenarios.iter().enumerate() {
         let one = |p: &Plan| Plan {
             scenarios: vec![p.scenarios[i].clone()],
             ..p.clone()
         };
         let (base_one, head_one) = (one(&base_plan), one(&head_plan));
         for round in 0..paired.rounds {
-            let order = if round % 2 == 0 {
-                [Side::Base, Side::Head, Side::Head, Side::Base]
-            } else {
-                [Side::Head, Side::Base, Side::Base, Side::Head]
-            };
-            io.note(format_args!(
-                "paired: {} round {}/{}: {}",
-                scenario.name,
-                round + 1,
-                paired.rounds,
-                if round % 2 == 0 {
-                    "base, head, head, base"
-                } else {
-                    "head, base, base, head"
-                }
-            ));
-            let mut measured: Vec<(Side, RunRecord)> = Vec::with_capacity(4);
-            for side in order {
-                let p = if side == Side::Base {
-                    &base_one
-                } else {
-                    &head_one
-                };
-                let record = engine::execute(p, &opts)?;
-                let whole = record.complete;
-                measured.push((side, record));
+            // Two blocks per round, each measuring both sides at once; who starts first
+            // alternates (base first, then head first), as ABBA did for sequential blocks.
+            if progress {
+                io.note(format_args!(
+                    "paired: {} round {}/{}: base and head side by side, 2 blocks",
+                    scenario.name,
+                    round + 1,
+                    paired.rounds,
+                ));
+            }
+            for block in 0..2 {
+                let base_first = (round + block) % 2 == 0;
+                let (base, head) = side_by_side(&base_one, &head_one, &opts, base_first)?;
+                let whole = base.complete && head.complete;
+                blocks.push((base, head));
                 if !whole {
-                    stopped = true;
-                    break;
+                    return Ok((blocks, true));
                 }
-            }
-            // Pairs are adjacent blocks of opposite sides: (1, 2) and (3, 4).
-            for chunk in measured.chunks(2) {
-                if let [(a_side, a), (_, b)] = chunk {
-                    let (base, head) = if *a_side == Side::Base {
-                        (a.clone(), b.clone())
-                    } else {
-                        (b.clone(), a.clone())
-                    };
-                    blocks.push((base, head));
-                }
-            }
-            for (side, record) in measured {
-                match side {
-                    Side::Base => base_blocks.push(record),
-                    Side::Head => head_blocks.push(record),
-                }
-            }
-            if stopped {
-                break 'scenarios;
             }
         }
     }
+    Ok((blocks, false))
+}
+
+/// Measure both deployments side by side, save both sides, and judge.
+/// `head_label` is HEAD's run label; the base side is labelled [`BASE_LABEL`].
+pub(crate) fn measure_and_judge(
+    plan: &Plan,
+    paired: &PairedSettings,
+    run: &RunSettings,
+    store: &mut Store,
+    tolerance_flag: Option<f64>,
+    strict: bool,
+    io: &mut Output<'_>,
+) -> Result<Paired, Error> {
+    refuse_llm(plan)?;
+    if plan.scenarios.is_empty() {
+        return Err(Error::usage("--scenario", "no scenario to measure"));
+    }
+    let base_target =
+        config::parse_target(&paired.base_target).map_err(|m| Error::usage("--base-target", m))?;
+    let sentinel = Sentinel::start();
+    let (blocks, stopped) = measure_blocks(plan, &base_target, paired, run.threads, true, io)?;
     let timer_delay = sentinel.finish();
+    let base_blocks: Vec<RunRecord> = blocks.iter().map(|(b, _)| b.clone()).collect();
+    let head_blocks: Vec<RunRecord> = blocks.iter().map(|(_, h)| h.clone()).collect();
 
     let merged = |blocks: &[RunRecord], side: &str| -> Result<RunRecord, Error> {
         RunRecord::merge(blocks)

@@ -14,6 +14,7 @@ mod api;
 mod db;
 mod latency;
 mod llm;
+mod noise;
 mod options;
 mod seed;
 #[cfg(test)]
@@ -28,6 +29,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 pub use api::{DEMO_TOKEN, demo_password};
+pub use noise::{Neighbour, NoiseShape};
 pub use options::{
     DemoError, DemoOptions, ParseRegressionError, REGRESSIONS, Regression, SeedStats,
 };

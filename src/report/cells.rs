@@ -188,7 +188,7 @@ pub fn headline(v: &Verdict) -> String {
     }
     if let Some(p) = &v.paired {
         parts.push(format!(
-            "⇄ paired: base and head side by side, {} round{} of {:?} blocks per scenario (ABBA/BAAB)",
+            "⇄ paired: base and head side by side, {} round{} of 2 × {:?} blocks per scenario",
             p.rounds,
             if p.rounds == 1 { "" } else { "s" },
             std::time::Duration::from_secs_f64(p.block_s)

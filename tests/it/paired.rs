@@ -90,7 +90,7 @@ fn the_n_plus_one_is_flagged_side_by_side_and_the_other_endpoint_is_not() {
     );
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("round 2/4: head, base, base, head"),
+        stderr.contains("round 2/4: base and head side by side"),
         "{stderr}"
     );
 
@@ -124,9 +124,13 @@ fn a_a_through_gate_ci_flags_nothing() {
     args.extend(SHORT);
     let out = gate_in(r, &args);
     let stdout = text(&out.stdout);
+    // The verdict passes; only the suite's absolute SLO thresholds may fail the job, when a
+    // CPU-starved debug build (seen with four CPU hogs beside it) pushes both sides' p95 past
+    // 300 ms, and then the headline says so.
+    let slo_broken = stdout.contains("broke an SLO threshold");
     assert_eq!(
         out.status.code(),
-        Some(0),
+        Some(if slo_broken { 1 } else { 0 }),
         "{stdout}\n{}",
         text(&out.stderr)
     );
@@ -180,6 +184,67 @@ fn llm_scenarios_and_bad_flags_are_refused_before_any_load() {
             text(&out.stderr)
         );
     }
+}
+
+/// `gate calibrate --paired --noise`: two sample services side by side under a noisy
+/// neighbour, an A/A arm and a head slowed 4× (a margin no noise crosses); the table counts the
+/// slowed head's regression, and the neighbour stops with the calibration.
+#[test]
+fn paired_calibration_under_noise_tabulates_its_arms() {
+    let _machine = crate::common::shared();
+    let dir = common::scratch_repo();
+    let out = gate_in(
+        dir.path(),
+        &[
+            "calibrate",
+            "--paired",
+            "--noise",
+            "--noise-threads",
+            "1",
+            "--trials",
+            "1",
+            "--rounds",
+            "4",
+            "--block",
+            "400ms",
+            "--scenario",
+            "product-detail",
+            "--slowdowns",
+            "3",
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains(
+            "paired calibration: 1 full round(s) of the arms, comparisons of 1 scenario(s) (product-detail)"
+        ),
+        "{stdout}"
+    );
+    let row = |arm: &str| -> Vec<String> {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(arm))
+            .unwrap_or_else(|| panic!("no row {arm}: {stdout}"))
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    };
+    // arm name words, then endpoint comparisons and regressions.
+    assert_eq!(&row("A/A (no change)")[3..4], ["1"], "{stdout}");
+    assert_eq!(&row("A/A+300% upstream")[2..4], ["1", "1"], "{stdout}");
+    assert!(
+        stdout.contains("noise: 1 CPU-burning thread(s)"),
+        "{stdout}"
+    );
+    // Flags that only make sense in paired mode are refused without it.
+    let out = gate_in(dir.path(), &["calibrate", "--rounds", "3"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
 
 /// The example workflow builds both sides and runs `gate ci --base-target` with flags the real
