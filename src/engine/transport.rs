@@ -8,9 +8,11 @@
 //! `--insecure` swaps the verifier for one that accepts any certificate (signatures are still
 //! checked, so the handshake itself is real).
 
+use std::cell::Cell;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -149,13 +151,20 @@ impl Connector {
                     .handshake(TokioIo::new(stream))
                     .await
                     .map_err(|e| ConnectError::Http(format!("HTTP/2 handshake failed: {e}")))?;
+                let ended = Rc::new(Cell::new(None));
+                let ended_by = ended.clone();
                 tokio::task::spawn_local(async move {
-                    // Errors (GOAWAY, a reset) surface on the request side.
-                    let _ = conn.await;
+                    // Stream errors surface on the request side; a GOAWAY with an error code
+                    // ends the connection here, and its in-flight requests see only a broken
+                    // pipe: `Sender::refine` names them by what ended their connection.
+                    if let Err(e) = conn.await {
+                        ended_by.set(std::error::Error::source(&e).and_then(h2_error_class));
+                    }
                 });
                 Sender::H2 {
                     sender,
                     scheme: if self.tls_target { "https" } else { "http" },
+                    ended,
                 }
             }
             HttpVersion::Http1 => {
@@ -471,6 +480,8 @@ pub enum Sender {
     H2 {
         sender: hyper::client::conn::http2::SendRequest<Full<Bytes>>,
         scheme: &'static str,
+        /// Set by the connection's driver when a GOAWAY (or another HTTP/2 error) ended it.
+        ended: Rc<Cell<Option<super::tally::ErrorClass>>>,
     },
 }
 
@@ -484,13 +495,33 @@ impl Sender {
         }
     }
 
+    /// A request that failed with a broken connection on HTTP/2: `goaway` when the server
+    /// ended the connection with GOAWAY. The driver may learn it a moment after the request
+    /// does, so this lets the other tasks run first.
+    pub async fn refine(&self, class: super::tally::ErrorClass) -> super::tally::ErrorClass {
+        use super::tally::ErrorClass;
+        let Sender::H2 { ended, .. } = self else {
+            return class;
+        };
+        if class != ErrorClass::Reset {
+            return class;
+        }
+        for _ in 0..4 {
+            if let Some(c) = ended.get() {
+                return c;
+            }
+            tokio::task::yield_now().await;
+        }
+        class
+    }
+
     pub fn send_request(
         &mut self,
         mut req: hyper::Request<Full<Bytes>>,
     ) -> impl std::future::Future<Output = hyper::Result<hyper::Response<Incoming>>> + use<> {
         let fut: Pin<Box<dyn std::future::Future<Output = _>>> = match self {
             Sender::H1(s) => Box::pin(s.send_request(req)),
-            Sender::H2 { sender, scheme } => {
+            Sender::H2 { sender, scheme, .. } => {
                 // HTTP/2 carries the origin in :scheme and :authority, not in a Host header.
                 if let Some(host) = req.headers_mut().remove(HOST) {
                     set_absolute(&mut req, scheme, &host);
@@ -512,4 +543,28 @@ fn set_absolute(req: &mut hyper::Request<Full<Bytes>>, scheme: &str, host: &Head
     if let Ok(uri) = format!("{scheme}://{host}{path}").parse() {
         *req.uri_mut() = uri;
     }
+}
+
+/// An HTTP/2 failure named by what the server did: a GOAWAY that left this request's stream
+/// unprocessed (or ended the connection with an error code) is `goaway`, a RST_STREAM from the
+/// server is `reset_stream`. None when `e` is not an HTTP/2 error, or one of I/O (the caller
+/// classifies the I/O error as for HTTP/1.1).
+pub fn h2_error_class(e: &(dyn std::error::Error + 'static)) -> Option<super::tally::ErrorClass> {
+    use super::tally::ErrorClass;
+    let h2 = e.downcast_ref::<h2::Error>()?;
+    if h2.is_io() {
+        return None;
+    }
+    Some(if h2.is_go_away() {
+        if h2.is_remote() {
+            ErrorClass::GoAway
+        } else {
+            // gate itself ended the connection: the server broke the protocol.
+            ErrorClass::Protocol
+        }
+    } else if h2.is_reset() && h2.is_remote() {
+        ErrorClass::ResetStream
+    } else {
+        ErrorClass::Protocol
+    })
 }

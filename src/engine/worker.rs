@@ -354,8 +354,12 @@ impl Ctx {
         let response = match sender.send_request(request).await {
             Ok(r) => r,
             Err(e) => {
-                self.conn = None;
-                return Err(classify(&e));
+                let class = sender.refine(classify(&e)).await;
+                // HTTP/2: a reset stream leaves its connection up.
+                if class != ErrorClass::ResetStream {
+                    self.conn = None;
+                }
+                return Err(class);
             }
         };
         let headers_at = Instant::now();
@@ -639,8 +643,9 @@ impl Ctx {
                     return Err(LlmFailure::of(at.timed_out(at.first, true)));
                 }
                 Ok(Err(e)) => {
+                    let class = sender.refine(classify(&e)).await;
                     self.conn = None;
-                    return Err(LlmFailure::of(classify(&e)));
+                    return Err(LlmFailure::of(class));
                 }
                 Ok(Ok(r)) => r,
             };
@@ -860,6 +865,9 @@ fn classify(e: &hyper::Error) -> ErrorClass {
     }
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(s) = source {
+        if let Some(class) = super::transport::h2_error_class(s) {
+            return class;
+        }
         if s.downcast_ref::<rustls::Error>().is_some() {
             return ErrorClass::Tls;
         }

@@ -625,3 +625,85 @@ fn h2c_with_prior_knowledge_on_request() {
     assert_eq!(endpoint(&doc)["successes"], 0);
     assert_eq!(endpoint(&doc)["transport"]["protocol"], "HTTP/1.1");
 }
+
+/// An h2c server that misbehaves the HTTP/2 way: every `reset_every`-th request on a
+/// connection gets RST_STREAM (INTERNAL_ERROR), and the `goaway_at`-th request is left
+/// unanswered while the connection ends with GOAWAY (ENHANCE_YOUR_CALM).
+fn serve_h2c_misbehaving(reset_every: u32, goaway_at: u32) -> TlsServer {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let Ok(mut conn) = h2::server::handshake(tcp).await else {
+                    return;
+                };
+                let mut n = 0u32;
+                while let Some(Ok((_req, mut respond))) = conn.accept().await {
+                    n += 1;
+                    if n == goaway_at {
+                        conn.abrupt_shutdown(h2::Reason::ENHANCE_YOUR_CALM);
+                        // Drive the connection until the GOAWAY is out and it closes.
+                        let _ = std::future::poll_fn(|cx| conn.poll_closed(cx)).await;
+                        drop(respond);
+                        return;
+                    }
+                    if n % reset_every == 0 {
+                        respond.send_reset(h2::Reason::INTERNAL_ERROR);
+                        continue;
+                    }
+                    let resp = hyper::Response::builder().body(()).unwrap();
+                    if let Ok(mut body) = respond.send_response(resp, false) {
+                        let _ = body.send_data(Bytes::from_static(b"ok\n"), true);
+                    }
+                }
+            });
+        }
+    });
+    TlsServer { addr, _rt: rt }
+}
+
+#[test]
+fn h2_goaway_and_rst_stream_are_error_kinds_and_the_run_goes_on() {
+    let _machine = crate::common::shared();
+    let server = serve_h2c_misbehaving(3, 8);
+    let dir = suite(
+        &format!("target: http://127.0.0.1:{}\n", server.addr.port()),
+        PROBE,
+        &[],
+    );
+    let (out, doc) = gate(dir.path(), &["--http2-prior-knowledge"]);
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(
+        out.status.code(),
+        Some(3),
+        "the run is not a bad peer: {stderr}"
+    );
+    let doc = doc.expect("the run is reported");
+    let e = endpoint(&doc);
+    assert_eq!(doc["run"]["complete"], true, "{e}");
+    let errors = &e["errors"];
+    assert!(errors["reset_stream"].as_u64().unwrap_or(0) > 0, "{e}");
+    assert!(errors["goaway"].as_u64().unwrap_or(0) > 0, "{e}");
+    // Every 8th request ends a connection: gate reconnected and kept measuring.
+    let goaways = errors["goaway"].as_u64().unwrap();
+    assert!(
+        e["transport"]["connections"].as_u64().unwrap() > goaways,
+        "{e}"
+    );
+    assert!(e["successes"].as_u64().unwrap() > 4 * goaways, "{e}");
+    for kind in ["reset", "other", "protocol"] {
+        assert!(errors[kind].is_null(), "no `{kind}`: {e}");
+    }
+}
