@@ -658,7 +658,7 @@ fn serve_h2c_misbehaving(reset_every: u32, goaway_at: u32) -> TlsServer {
                         drop(respond);
                         return;
                     }
-                    if n % reset_every == 0 {
+                    if n.is_multiple_of(reset_every) {
                         respond.send_reset(h2::Reason::INTERNAL_ERROR);
                         continue;
                     }
