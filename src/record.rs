@@ -123,8 +123,13 @@ pub struct TransportRecord {
     pub insecure: bool,
     /// Connections opened, warmup included.
     pub connections: u64,
-    /// Requests in flight per connection at most: 1 on HTTP/1.1 (one user, one connection).
+    /// Requests in flight per connection at most: 1 on HTTP/1.1 (one user, one connection);
+    /// users ÷ `shared_connections` (rounded up) where HTTP/2 users share connections.
     pub streams_per_connection: u32,
+    /// `load.connections` where it took effect (HTTP/2): the connections the users' streams
+    /// shared. None: one connection per user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_connections: Option<u32>,
     /// Name resolution before the run (None for an address or a `--resolve` rule).
     pub dns_ms: Option<f64>,
     /// TCP connect time of each new connection, with its histogram.
@@ -413,6 +418,7 @@ impl TransportRecord {
             .streams_per_connection
             .max(other.streams_per_connection);
         self.dns_ms = self.dns_ms.or(other.dns_ms);
+        self.shared_connections = self.shared_connections.or(other.shared_connections);
         Ok(())
     }
 }

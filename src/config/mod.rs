@@ -204,6 +204,21 @@ pub fn build_plan(
             baseline.runs = runs.value;
         }
     }
+    let http2_prior_knowledge = overrides.http2_prior_knowledge || suite_file.http2_prior_knowledge;
+    // A protocol forced by flag or suite.yml is part of what a scenario measures; the default
+    // (ALPN over TLS, HTTP/1.1 on plain TCP) adds nothing, so existing hashes stay.
+    for p in &mut plans {
+        let forced = if overrides.http1_only {
+            Some("http/1.1")
+        } else if http2_prior_knowledge && !p.target.tls {
+            Some("h2c")
+        } else {
+            None
+        };
+        if let Some(mode) = forced {
+            p.hash = definition_hash_of(&serde_json::json!({ "scenario": p.hash, "http": mode }));
+        }
+    }
     let target = if target.host.is_empty() {
         match plans.iter().find(|p| p.target.host.is_empty()) {
             Some(p) => {
@@ -222,7 +237,7 @@ pub fn build_plan(
     Ok(Plan {
         tls,
         resolve,
-        http2_prior_knowledge: overrides.http2_prior_knowledge || suite_file.http2_prior_knowledge,
+        http2_prior_knowledge,
         http1_only: overrides.http1_only,
         baseline,
         suite: suite_file
@@ -560,14 +575,24 @@ fn definition_hash(
 
 /// The part of a load that shapes the measurement (not its duration: a longer run of the same
 /// definition is comparable).
+///
+/// Connection settings count only where they differ from the default, so the hashes of
+/// scenarios that do not set them (every history made before they existed) stay the same.
 pub(crate) fn load_identity(load: &Load) -> serde_json::Value {
-    match load.model {
+    let mut id = match load.model {
         LoadModel::Closed { users } => serde_json::json!({ "users": users }),
         LoadModel::Open {
             rate,
             max_in_flight,
         } => serde_json::json!({ "rate": rate, "max_in_flight": max_in_flight }),
+    };
+    if let Some(c) = load.connections {
+        id["connections"] = c.into();
     }
+    if load.new_connection_per_request {
+        id["new_connection_per_request"] = true.into();
+    }
+    id
 }
 
 /// A scenario identity from its canonical JSON (keys sorted by `serde_json`'s map): 16 hex digits

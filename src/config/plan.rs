@@ -313,4 +313,6 @@ pub struct Load {
     pub max_requests: Option<u64>,
     /// Open a new connection for every request (cold connections: DNS, connect, handshake).
     pub new_connection_per_request: bool,
+    /// HTTP/2: the connections the users' streams share (None: one connection per user).
+    pub connections: Option<u32>,
 }

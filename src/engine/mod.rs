@@ -332,6 +332,11 @@ fn run_scenario(
         LoadModel::Closed { users } => users as usize,
         LoadModel::Open { max_in_flight, .. } => max_in_flight as usize,
     };
+    // HTTP/2 streams over `load.connections`: a thread needs at least one connection of its own.
+    let tasks = match load.connections {
+        Some(c) if !load.new_connection_per_request => tasks.min(c as usize),
+        _ => tasks,
+    };
     let threads = threads.min(tasks).max(1);
     let start = Instant::now() + START_LEAD;
     let measure_start = start + load.warmup;
@@ -397,6 +402,26 @@ fn run_scenario(
     let record = endpoint_record(scenario, &total, measure_start, end);
     display.scenario_finished(index, &record);
     Ok((record, !cancelled, died))
+}
+
+/// `load.connections` where it took effect: HTTP/2, connections kept.
+fn shared_connections(s: &ScenarioPlan, stats: &Stats) -> Option<u32> {
+    let h2 = stats.http_version == Some(transport::HttpVersion::Http2);
+    s.load
+        .connections
+        .filter(|_| h2 && !s.load.new_connection_per_request)
+}
+
+/// Requests in flight per connection at most: users over shared HTTP/2 connections, else 1.
+fn streams_per_connection(s: &ScenarioPlan, stats: &Stats) -> u32 {
+    let users = match s.load.model {
+        LoadModel::Closed { users } => users,
+        LoadModel::Open { max_in_flight, .. } => max_in_flight,
+    };
+    match shared_connections(s, stats) {
+        Some(c) => users.div_ceil(c.min(users).max(1)),
+        None => 1,
+    }
 }
 
 fn endpoint_record(
@@ -470,7 +495,8 @@ fn endpoint_record(
             tls_version: stats.tls_version.map(str::to_string),
             insecure: false,
             connections: stats.connections,
-            streams_per_connection: 1,
+            streams_per_connection: streams_per_connection(s, stats),
+            shared_connections: shared_connections(s, stats),
             dns_ms: None,
             connect: LatencySummary::from_histogram(&stats.connect),
             tls_handshake: s

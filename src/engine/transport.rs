@@ -474,6 +474,41 @@ impl AsyncWrite for Stream {
     }
 }
 
+/// HTTP/2 connections shared by the users of one load thread (`load.connections`): user `k`
+/// of the thread sends its requests as streams over slot `k % slots`. The first user to need a
+/// slot opens its connection (the others wait for it); a closed one is replaced the same way.
+/// Where the server picks HTTP/1.1 there is nothing to share: each user keeps its own.
+pub struct Pool {
+    slots: Vec<tokio::sync::Mutex<Option<Sender>>>,
+}
+
+impl Pool {
+    pub fn new(slots: usize) -> Pool {
+        Pool {
+            slots: (0..slots.max(1))
+                .map(|_| tokio::sync::Mutex::new(None))
+                .collect(),
+        }
+    }
+
+    /// A sender on the slot of user `user`, and the handshake when a connection was opened
+    /// for it.
+    pub async fn get(
+        &self,
+        user: usize,
+        connector: &Connector,
+    ) -> Result<(Sender, Option<Handshake>), ConnectError> {
+        let mut slot = self.slots[user % self.slots.len()].lock().await;
+        if let Some(shared) = slot.as_ref().and_then(Sender::share) {
+            return Ok((shared, None));
+        }
+        *slot = None;
+        let (sender, hs) = connector.connect().await?;
+        *slot = sender.share();
+        Ok((sender, Some(hs)))
+    }
+}
+
 /// The request side of one connection, HTTP/1.1 or HTTP/2, with the methods the worker uses.
 pub enum Sender {
     H1(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
@@ -492,6 +527,23 @@ impl Sender {
         match self {
             Sender::H1(s) => s.ready().await,
             Sender::H2 { sender, .. } => sender.ready().await,
+        }
+    }
+
+    /// Another handle on an open HTTP/2 connection; None on HTTP/1.1 (one request at a time)
+    /// or once the connection has closed.
+    fn share(&self) -> Option<Sender> {
+        match self {
+            Sender::H2 {
+                sender,
+                scheme,
+                ended,
+            } if !sender.is_closed() => Some(Sender::H2 {
+                sender: sender.clone(),
+                scheme,
+                ended: ended.clone(),
+            }),
+            _ => None,
         }
     }
 

@@ -222,6 +222,12 @@ fn transport_line(e: &crate::record::EndpointRecord) -> Option<String> {
         parts.push("INSECURE (not verified)".into());
     }
     parts.push(format!("{} connections", t.connections));
+    if t.streams_per_connection > 1 {
+        parts.push(format!(
+            "{} streams per connection",
+            t.streams_per_connection
+        ));
+    }
     if let Some(d) = t.dns_ms {
         parts.push(format!("DNS {d:.1}ms"));
     }

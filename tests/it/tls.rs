@@ -707,3 +707,90 @@ fn h2_goaway_and_rst_stream_are_error_kinds_and_the_run_goes_on() {
         assert!(errors[kind].is_null(), "no `{kind}`: {e}");
     }
 }
+
+#[test]
+fn http2_users_are_streams_over_load_connections() {
+    let _machine = crate::common::shared();
+    let ca = Ca::new();
+    let leaf = ca.leaf(&[HOST], false, false);
+    let h2 = serve(ServerOptions {
+        leaf: &leaf,
+        alpn: &[b"h2", b"http/1.1"],
+        client_ca: None,
+    });
+    let suite_yml = |server: &TlsServer| {
+        format!(
+            "target: {}\ntls: {{ ca: ca.pem }}\nresolve: [ \"{}\" ]\n",
+            target(server),
+            resolve(server)
+        )
+    };
+    let shared = "name: probe\nrequest: { url: /health }\nload: { users: 8, connections: 2 }\n";
+    let dir = suite(&suite_yml(&h2), shared, &[("ca.pem", &ca.pem())]);
+    let (out, doc) = gate(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc = doc.unwrap();
+    let e = endpoint(&doc);
+    assert!(e["successes"].as_u64().unwrap() > 0, "{e}");
+    assert_eq!(e["failures"], 0, "{e}");
+    let t = &e["transport"];
+    assert_eq!(t["protocol"], "HTTP/2", "{e}");
+    assert_eq!(t["connections"], 2, "8 users, 2 connections: {e}");
+    assert_eq!(t["shared_connections"], 2, "{e}");
+    assert_eq!(t["streams_per_connection"], 4, "{e}");
+    assert!(
+        text(&out.stdout).contains("4 streams per connection"),
+        "{}",
+        text(&out.stdout)
+    );
+    let shared_hash = e["scenario_hash"].clone();
+
+    // The same users without `connections`: one connection each, and another scenario hash.
+    let own = "name: probe\nrequest: { url: /health }\nload: { users: 8 }\n";
+    let dir = suite(&suite_yml(&h2), own, &[("ca.pem", &ca.pem())]);
+    let (out, doc) = gate(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc = doc.unwrap();
+    let e = endpoint(&doc);
+    assert_eq!(e["transport"]["connections"], 8, "{e}");
+    assert_eq!(e["transport"]["streams_per_connection"], 1, "{e}");
+    assert!(e["transport"]["shared_connections"].is_null(), "{e}");
+    assert_ne!(e["scenario_hash"], shared_hash);
+
+    // HTTP/1.1 has one request per connection at a time: `connections` does not apply.
+    let h1 = serve(ServerOptions {
+        leaf: &leaf,
+        alpn: &[b"http/1.1"],
+        client_ca: None,
+    });
+    let dir = suite(&suite_yml(&h1), shared, &[("ca.pem", &ca.pem())]);
+    let (out, doc) = gate(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc = doc.unwrap();
+    let e = endpoint(&doc);
+    assert_eq!(e["transport"]["protocol"], "HTTP/1.1", "{e}");
+    assert_eq!(e["transport"]["connections"], 8, "{e}");
+    assert!(e["transport"]["shared_connections"].is_null(), "{e}");
+}
+
+#[test]
+fn a_forced_protocol_changes_the_scenario_hash_and_the_default_does_not() {
+    let _machine = crate::common::shared();
+    let server = serve_h2c();
+    let dir = suite(
+        &format!("target: http://127.0.0.1:{}\n", server.addr.port()),
+        PROBE,
+        &[],
+    );
+    let hash = |extra: &[&str]| {
+        let (_, doc) = gate(dir.path(), extra);
+        endpoint(&doc.unwrap())["scenario_hash"].clone()
+    };
+    let default = hash(&[]);
+    let h2c = hash(&["--http2-prior-knowledge"]);
+    let h1 = hash(&["--http1.1"]);
+    assert_ne!(default, h2c);
+    assert_ne!(default, h1);
+    assert_ne!(h1, h2c);
+    assert_eq!(hash(&[]), default, "the hash is stable");
+}
