@@ -130,6 +130,10 @@ pub struct TransportRecord {
     /// shared. None: one connection per user.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shared_connections: Option<u32>,
+    /// `host:port` of the HTTP proxy the connections went through (LLM targets, from
+    /// `HTTPS_PROXY` / `HTTP_PROXY`); never its credentials.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
     /// Name resolution before the run (None for an address or a `--resolve` rule).
     pub dns_ms: Option<f64>,
     /// TCP connect time of each new connection, with its histogram.
@@ -419,6 +423,7 @@ impl TransportRecord {
             .max(other.streams_per_connection);
         self.dns_ms = self.dns_ms.or(other.dns_ms);
         self.shared_connections = self.shared_connections.or(other.shared_connections);
+        self.proxy = self.proxy.take().or_else(|| other.proxy.clone());
         Ok(())
     }
 }

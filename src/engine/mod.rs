@@ -136,8 +136,21 @@ fn resolve(
 /// Check that every target accepts connections (TCP, and the TLS handshake for https) before
 /// any load is sent, so an unreachable target or a bad certificate is one clear error instead
 /// of a table full of failures.
-fn check_reachable(target: &Target, plan: &Plan) -> Result<Reached, EngineError> {
-    let (addrs, dns) = resolve(target, &plan.resolve)?;
+fn check_reachable(target: &Target, plan: &Plan, llm: bool) -> Result<Reached, EngineError> {
+    // LLM providers are reached the way a company network wants: through its proxy.
+    let proxy = if llm {
+        transport::Proxy::from_env(target).map_err(|message| EngineError::Tls {
+            url: target.url(),
+            message,
+        })?
+    } else {
+        None
+    };
+    let (addrs, dns) = match &proxy {
+        // The proxy resolves the target's name; the connections go to the proxy.
+        Some(_) => (vec![SocketAddr::from(([0, 0, 0, 0], 0))], None),
+        None => resolve(target, &plan.resolve)?,
+    };
     let mut last_err = None;
     for addr in &addrs {
         let mode = if plan.http1_only {
@@ -147,7 +160,7 @@ fn check_reachable(target: &Target, plan: &Plan) -> Result<Reached, EngineError>
         } else {
             H2Mode::Negotiate
         };
-        let connector = Connector::new(target, *addr, &plan.tls, mode)?;
+        let connector = Connector::new(target, *addr, &plan.tls, mode)?.through(proxy.clone());
         match handshake_once(&connector) {
             Ok(()) => {
                 return Ok(Reached {
@@ -156,7 +169,7 @@ fn check_reachable(target: &Target, plan: &Plan) -> Result<Reached, EngineError>
                     dns,
                 });
             }
-            Err(ConnectError::Tcp(e)) => last_err = Some((*addr, e)),
+            Err(ConnectError::Tcp(e)) => last_err = Some((connector.addr(), e)),
             Err(e) => {
                 return Err(EngineError::Tls {
                     url: target.url(),
@@ -237,7 +250,11 @@ pub fn execute(plan: &Plan, opts: &EngineOptions) -> Result<RunRecord, EngineErr
     let mut reached: Vec<Reached> = Vec::new();
     for s in &plan.scenarios {
         if !reached.iter().any(|r| r.target == s.target) {
-            reached.push(check_reachable(&s.target, plan)?);
+            let llm = plan
+                .scenarios
+                .iter()
+                .any(|x| x.target == s.target && x.llm.is_some());
+            reached.push(check_reachable(&s.target, plan, llm)?);
         }
     }
     let started_at = now_rfc3339();
@@ -266,6 +283,7 @@ pub fn execute(plan: &Plan, opts: &EngineOptions) -> Result<RunRecord, EngineErr
         if let Some(t) = &mut record.transport {
             t.dns_ms = reach.dns.map(|d| d.as_secs_f64() * 1000.0);
             t.insecure = scenario.target.tls && plan.tls.insecure;
+            t.proxy = reach.connector.proxy().map(|p| p.name.clone());
         }
         endpoints.push(record);
         if !died.is_empty() {
@@ -497,6 +515,7 @@ fn endpoint_record(
             connections: stats.connections,
             streams_per_connection: streams_per_connection(s, stats),
             shared_connections: shared_connections(s, stats),
+            proxy: None,
             dns_ms: None,
             connect: LatencySummary::from_histogram(&stats.connect),
             tls_handshake: s

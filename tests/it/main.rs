@@ -19,5 +19,6 @@ mod junit;
 mod llm;
 mod notify;
 mod paired;
+mod proxy;
 mod tls;
 mod workflows;

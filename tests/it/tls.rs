@@ -23,17 +23,17 @@ use serde_json::Value;
 const HOST: &str = "api.gate-test.example";
 
 /// A private CA and what it signs, all PEM.
-struct Ca {
+pub(crate) struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,
 }
 
-struct Leaf {
+pub(crate) struct Leaf {
     cert_pem: String,
     key_pem: String,
 }
 
 impl Ca {
-    fn new() -> Ca {
+    pub(crate) fn new() -> Ca {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params
@@ -44,12 +44,12 @@ impl Ca {
         Ca { issuer }
     }
 
-    fn pem(&self) -> String {
+    pub(crate) fn pem(&self) -> String {
         self.issuer.pem()
     }
 
     /// A server (or client) certificate for `names`; `expired` puts its validity in the past.
-    fn leaf(&self, names: &[&str], expired: bool, client: bool) -> Leaf {
+    pub(crate) fn leaf(&self, names: &[&str], expired: bool, client: bool) -> Leaf {
         let mut params =
             CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
                 .unwrap();
@@ -77,23 +77,23 @@ impl Ca {
 
 /// A TLS server on loopback: `ok` for any request, an Anthropic-like SSE stream for
 /// `POST /v1/messages`. It speaks HTTP/2 when ALPN picks `h2`, else HTTP/1.1.
-struct TlsServer {
-    addr: SocketAddr,
+pub(crate) struct TlsServer {
+    pub(crate) addr: SocketAddr,
     _rt: tokio::runtime::Runtime,
 }
 
-struct ServerOptions<'a> {
-    leaf: &'a Leaf,
-    alpn: &'a [&'a [u8]],
+pub(crate) struct ServerOptions<'a> {
+    pub(crate) leaf: &'a Leaf,
+    pub(crate) alpn: &'a [&'a [u8]],
     /// Require a client certificate signed by this CA.
-    client_ca: Option<&'a Ca>,
+    pub(crate) client_ca: Option<&'a Ca>,
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn serve(o: ServerOptions<'_>) -> TlsServer {
+pub(crate) fn serve(o: ServerOptions<'_>) -> TlsServer {
     let chain: Vec<CertificateDer<'static>> =
         CertificateDer::pem_slice_iter(o.leaf.cert_pem.as_bytes())
             .collect::<Result<_, _>>()
@@ -179,7 +179,7 @@ async fn respond(
 }
 
 /// A suite directory: suite.yml, one scenario, and the PEM files given.
-fn suite(suite_yml: &str, scenario: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
+pub(crate) fn suite(suite_yml: &str, scenario: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("suite.yml"), suite_yml).unwrap();
     std::fs::write(dir.path().join("probe.yml"), scenario).unwrap();
@@ -221,7 +221,7 @@ fn gate(dir: &Path, extra: &[&str]) -> (Output, Option<Value>) {
     (out, doc)
 }
 
-fn text(b: &[u8]) -> String {
+pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
@@ -233,7 +233,7 @@ fn resolve(server: &TlsServer) -> String {
     format!("{HOST}:{}:127.0.0.1", server.addr.port())
 }
 
-fn endpoint(doc: &Value) -> &Value {
+pub(crate) fn endpoint(doc: &Value) -> &Value {
     &doc["run"]["endpoints"][0]
 }
 
