@@ -180,6 +180,22 @@ pub struct LlmRecord {
     pub retry_after: Option<RetryAfterRecord>,
     /// Fallback chains: one entry per model, in chain order.
     pub tiers: Vec<TierRecord>,
+    /// The providers' rate-limit headers (`anthropic-ratelimit-*`, `x-ratelimit-*`): per quota,
+    /// the lowest remaining count seen over the measured requests. Empty when none was sent.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rate_limits: Vec<HeadroomRecord>,
+}
+
+/// How close a run came to one of the provider's quotas.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct HeadroomRecord {
+    /// `requests`, `tokens`, `input_tokens` or `output_tokens`.
+    pub kind: String,
+    /// The lowest `…-remaining` seen.
+    pub remaining_min: u64,
+    /// The quota (`…-limit`), when the provider sent it.
+    pub limit: Option<u64>,
 }
 
 /// USD, from the price table and each successful request's usage.

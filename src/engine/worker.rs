@@ -679,6 +679,16 @@ impl Ctx {
             };
         let headers_at = Instant::now();
         let status = response.status().as_u16();
+        if headers_at >= shared.measure_start {
+            let limits = provider::RateLimits::read(response.headers());
+            if !limits.is_empty() {
+                let mut stats = self.stats.borrow_mut();
+                let l = stats
+                    .llm
+                    .get_or_insert_with(|| Box::new(LlmStats::new(llm.models.len())));
+                l.record_rate_limits(&limits);
+            }
+        }
         let closes = response
             .headers()
             .get(hyper::header::CONNECTION)
