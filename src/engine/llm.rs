@@ -268,11 +268,10 @@ impl LlmStats {
 }
 
 fn merge_headroom(mine: &mut (Option<u64>, Option<u64>), theirs: &(Option<u64>, Option<u64>)) {
-    let lower = |a: Option<u64>, b: Option<u64>| match (a, b) {
+    mine.0 = match (mine.0, theirs.0) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    mine.0 = lower(mine.0, theirs.0);
     mine.1 = mine.1.max(theirs.1);
 }
 
