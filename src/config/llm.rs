@@ -605,7 +605,7 @@ fn definition_hash(
     headers: &[(String, String)],
     load: &Load,
 ) -> String {
-    let model = crate::config::load_identity(load);
+    let model = load.identity();
     let bodies: Vec<Vec<String>> = bodies
         .iter()
         .map(|b| {

@@ -569,30 +569,8 @@ fn definition_hash(
         "json": req.json.as_ref().map(|j| &j.value),
         "body": req.body.as_ref().map(|b| &b.value),
         "expect": expect.statuses,
-        "load": load_identity(load),
+        "load": load.identity(),
     }))
-}
-
-/// The part of a load that shapes the measurement (not its duration: a longer run of the same
-/// definition is comparable).
-///
-/// Connection settings count only where they differ from the default, so the hashes of
-/// scenarios that do not set them (every history made before they existed) stay the same.
-pub(crate) fn load_identity(load: &Load) -> serde_json::Value {
-    let mut id = match load.model {
-        LoadModel::Closed { users } => serde_json::json!({ "users": users }),
-        LoadModel::Open {
-            rate,
-            max_in_flight,
-        } => serde_json::json!({ "rate": rate, "max_in_flight": max_in_flight }),
-    };
-    if let Some(c) = load.connections {
-        id["connections"] = c.into();
-    }
-    if load.new_connection_per_request {
-        id["new_connection_per_request"] = true.into();
-    }
-    id
 }
 
 /// A scenario identity from its canonical JSON (keys sorted by `serde_json`'s map): 16 hex digits

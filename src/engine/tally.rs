@@ -123,6 +123,17 @@ impl ErrorClass {
     }
 }
 
+impl From<super::transport::H2Failure> for ErrorClass {
+    fn from(f: super::transport::H2Failure) -> ErrorClass {
+        use super::transport::H2Failure;
+        match f {
+            H2Failure::GoAway => ErrorClass::GoAway,
+            H2Failure::ResetStream => ErrorClass::ResetStream,
+            H2Failure::Protocol => ErrorClass::Protocol,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct TimingAcc {
     pub count: u64,

@@ -236,7 +236,7 @@ impl Connector {
                     // ends the connection here, and its in-flight requests see only a broken
                     // pipe: `Sender::refine` names them by what ended their connection.
                     if let Err(e) = conn.await {
-                        ended_by.set(std::error::Error::source(&e).and_then(h2_error_class));
+                        ended_by.set(std::error::Error::source(&e).and_then(h2_failure));
                     }
                 });
                 Sender::H2 {
@@ -662,7 +662,7 @@ pub enum Sender {
         sender: hyper::client::conn::http2::SendRequest<Full<Bytes>>,
         scheme: &'static str,
         /// Set by the connection's driver when a GOAWAY (or another HTTP/2 error) ended it.
-        ended: Rc<Cell<Option<super::tally::ErrorClass>>>,
+        ended: Rc<Cell<Option<H2Failure>>>,
     },
 }
 
@@ -696,17 +696,16 @@ impl Sender {
     /// A request that failed with a broken connection on HTTP/2: `goaway` when the server
     /// ended the connection with GOAWAY. The driver may learn it a moment after the request
     /// does, so this lets the other tasks run first.
-    pub async fn refine(&self, class: super::tally::ErrorClass) -> super::tally::ErrorClass {
-        use super::tally::ErrorClass;
+    pub async fn refine<C: From<H2Failure>>(&self, class: C, broken: bool) -> C {
         let Sender::H2 { ended, .. } = self else {
             return class;
         };
-        if class != ErrorClass::Reset {
+        if !broken {
             return class;
         }
         for _ in 0..4 {
-            if let Some(c) = ended.get() {
-                return c;
+            if let Some(f) = ended.get() {
+                return f.into();
             }
             tokio::task::yield_now().await;
         }
@@ -753,26 +752,28 @@ fn set_absolute(req: &mut hyper::Request<Full<Bytes>>, scheme: &str, host: &Head
     }
 }
 
-/// An HTTP/2 failure named by what the server did: a GOAWAY that left this request's stream
-/// unprocessed (or ended the connection with an error code) is `goaway`, a RST_STREAM from the
-/// server is `reset_stream`. None when `e` is not an HTTP/2 error, or one of I/O (the caller
+/// What the server did to an HTTP/2 request: a GOAWAY that left its stream unprocessed (or
+/// ended the connection with an error code), a RST_STREAM, or a protocol error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum H2Failure {
+    GoAway,
+    ResetStream,
+    Protocol,
+}
+
+/// The HTTP/2 failure in `e`; None when `e` is not an HTTP/2 error, or one of I/O (the caller
 /// classifies the I/O error as for HTTP/1.1).
-pub fn h2_error_class(e: &(dyn std::error::Error + 'static)) -> Option<super::tally::ErrorClass> {
-    use super::tally::ErrorClass;
+pub fn h2_failure(e: &(dyn std::error::Error + 'static)) -> Option<H2Failure> {
     let h2 = e.downcast_ref::<h2::Error>()?;
     if h2.is_io() {
         return None;
     }
-    Some(if h2.is_go_away() {
-        if h2.is_remote() {
-            ErrorClass::GoAway
-        } else {
-            // gate itself ended the connection: the server broke the protocol.
-            ErrorClass::Protocol
-        }
+    Some(if h2.is_go_away() && h2.is_remote() {
+        H2Failure::GoAway
     } else if h2.is_reset() && h2.is_remote() {
-        ErrorClass::ResetStream
+        H2Failure::ResetStream
     } else {
-        ErrorClass::Protocol
+        // gate itself ended the stream or connection: the server broke the protocol.
+        H2Failure::Protocol
     })
 }

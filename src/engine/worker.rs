@@ -382,7 +382,8 @@ impl Ctx {
         let response = match sender.send_request(request).await {
             Ok(r) => r,
             Err(e) => {
-                let class = sender.refine(classify(&e)).await;
+                let class = classify(&e);
+                let class = sender.refine(class, class == ErrorClass::Reset).await;
                 // HTTP/2: a reset stream leaves its connection up.
                 if class != ErrorClass::ResetStream {
                     self.conn = None;
@@ -671,7 +672,8 @@ impl Ctx {
                     return Err(LlmFailure::of(at.timed_out(at.first, true)));
                 }
                 Ok(Err(e)) => {
-                    let class = sender.refine(classify(&e)).await;
+                    let class = classify(&e);
+                    let class = sender.refine(class, class == ErrorClass::Reset).await;
                     self.conn = None;
                     return Err(LlmFailure::of(class));
                 }
@@ -903,8 +905,8 @@ fn classify(e: &hyper::Error) -> ErrorClass {
     }
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(s) = source {
-        if let Some(class) = super::transport::h2_error_class(s) {
-            return class;
+        if let Some(failure) = super::transport::h2_failure(s) {
+            return failure.into();
         }
         if s.downcast_ref::<rustls::Error>().is_some() {
             return ErrorClass::Tls;
