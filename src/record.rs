@@ -123,8 +123,17 @@ pub struct TransportRecord {
     pub insecure: bool,
     /// Connections opened, warmup included.
     pub connections: u64,
-    /// Requests in flight per connection at most: 1 on HTTP/1.1 (one user, one connection).
+    /// Requests in flight per connection at most: 1 on HTTP/1.1 (one user, one connection);
+    /// users ÷ `shared_connections` (rounded up) where HTTP/2 users share connections.
     pub streams_per_connection: u32,
+    /// `load.connections` where it took effect (HTTP/2): the connections the users' streams
+    /// shared. None: one connection per user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_connections: Option<u32>,
+    /// `host:port` of the HTTP proxy the connections went through (LLM targets, from
+    /// `HTTPS_PROXY` / `HTTP_PROXY`); never its credentials.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
     /// Name resolution before the run (None for an address or a `--resolve` rule).
     pub dns_ms: Option<f64>,
     /// TCP connect time of each new connection, with its histogram.
@@ -171,6 +180,22 @@ pub struct LlmRecord {
     pub retry_after: Option<RetryAfterRecord>,
     /// Fallback chains: one entry per model, in chain order.
     pub tiers: Vec<TierRecord>,
+    /// The providers' rate-limit headers (`anthropic-ratelimit-*`, `x-ratelimit-*`): per quota,
+    /// the lowest remaining count seen over the measured requests. Empty when none was sent.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rate_limits: Vec<HeadroomRecord>,
+}
+
+/// How close a run came to one of the provider's quotas.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct HeadroomRecord {
+    /// `requests`, `tokens`, `input_tokens` or `output_tokens`.
+    pub kind: String,
+    /// The lowest `…-remaining` seen.
+    pub remaining_min: u64,
+    /// The quota (`…-limit`), when the provider sent it.
+    pub limit: Option<u64>,
 }
 
 /// USD, from the price table and each successful request's usage.
@@ -434,6 +459,8 @@ impl TransportRecord {
             .streams_per_connection
             .max(other.streams_per_connection);
         self.dns_ms = self.dns_ms.or(other.dns_ms);
+        self.shared_connections = self.shared_connections.or(other.shared_connections);
+        self.proxy = self.proxy.take().or_else(|| other.proxy.clone());
         Ok(())
     }
 }

@@ -250,6 +250,17 @@ pub(super) fn load(
         }
         r => r.as_ref().map(|r| r.value),
     };
+    let connections = match &spec.connections {
+        Some(c) if c.value == 0 => {
+            return Err(ConfigError::at(
+                file,
+                Some(c.referenced),
+                "load.connections",
+                "must be above zero",
+            ));
+        }
+        c => c.as_ref().map(|c| c.value),
+    };
     Ok((
         Load {
             model,
@@ -257,6 +268,7 @@ pub(super) fn load(
             warmup,
             max_requests,
             new_connection_per_request: spec.new_connection_per_request.unwrap_or(false),
+            connections,
         },
         steps,
     ))

@@ -607,13 +607,7 @@ fn definition_hash(
     headers: &[(String, String)],
     load: &Load,
 ) -> String {
-    let model = match load.model {
-        LoadModel::Closed { users } => json!({ "users": users }),
-        LoadModel::Open {
-            rate,
-            max_in_flight,
-        } => json!({ "rate": rate, "max_in_flight": max_in_flight }),
-    };
+    let model = load.identity();
     let bodies: Vec<Vec<String>> = bodies
         .iter()
         .map(|b| {

@@ -211,6 +211,21 @@ pub fn build_plan(
             baseline.runs = runs.value;
         }
     }
+    let http2_prior_knowledge = overrides.http2_prior_knowledge || suite_file.http2_prior_knowledge;
+    // A protocol forced by flag or suite.yml is part of what a scenario measures; the default
+    // (ALPN over TLS, HTTP/1.1 on plain TCP) adds nothing, so existing hashes stay.
+    for p in &mut plans {
+        let forced = if overrides.http1_only {
+            Some("http/1.1")
+        } else if http2_prior_knowledge && !p.target.tls {
+            Some("h2c")
+        } else {
+            None
+        };
+        if let Some(mode) = forced {
+            p.hash = definition_hash_of(&serde_json::json!({ "scenario": p.hash, "http": mode }));
+        }
+    }
     let target = if target.host.is_empty() {
         match plans.iter().find(|p| p.target.host.is_empty()) {
             Some(p) => {
@@ -229,7 +244,7 @@ pub fn build_plan(
     Ok(Plan {
         tls,
         resolve,
-        http2_prior_knowledge: overrides.http2_prior_knowledge || suite_file.http2_prior_knowledge,
+        http2_prior_knowledge,
         http1_only: overrides.http1_only,
         baseline,
         suite: suite_file
@@ -496,20 +511,8 @@ fn definition_hash(
         "json": req.json.as_ref().map(|j| &j.value),
         "body": req.body.as_ref().map(|b| &b.value),
         "expect": expect.statuses,
-        "load": load_identity(load),
+        "load": load.identity(),
     }))
-}
-
-/// The part of a load that shapes the measurement (not its duration: a longer run of the same
-/// definition is comparable).
-pub(crate) fn load_identity(load: &Load) -> serde_json::Value {
-    match load.model {
-        LoadModel::Closed { users } => serde_json::json!({ "users": users }),
-        LoadModel::Open {
-            rate,
-            max_in_flight,
-        } => serde_json::json!({ "rate": rate, "max_in_flight": max_in_flight }),
-    }
 }
 
 /// A scenario identity from its canonical JSON (keys sorted by `serde_json`'s map): 16 hex digits

@@ -181,6 +181,9 @@ pub struct LoadSpec {
     pub max_in_flight: Option<Spanned<u32>>,
     /// A new connection for every request: measures cold connections (connect, handshake).
     pub new_connection_per_request: Option<bool>,
+    /// HTTP/2: the connections the users' streams share (users = concurrent streams).
+    /// HTTP/1.1 ignores it: one connection per user.
+    pub connections: Option<Spanned<u32>>,
 }
 
 impl LoadSpec {
@@ -213,6 +216,7 @@ impl LoadSpec {
             new_connection_per_request: self
                 .new_connection_per_request
                 .or(defaults.new_connection_per_request),
+            connections: self.connections.or(defaults.connections.clone()),
         }
     }
 }

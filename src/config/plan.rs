@@ -431,4 +431,29 @@ pub struct Load {
     pub max_requests: Option<u64>,
     /// Open a new connection for every request (cold connections: DNS, connect, handshake).
     pub new_connection_per_request: bool,
+    /// HTTP/2: the connections the users' streams share (None: one connection per user).
+    pub connections: Option<u32>,
+}
+
+impl Load {
+    /// The part of a load that shapes the measurement, for scenario hashes (not its duration:
+    /// a longer run of the same definition is comparable). Connection settings count only
+    /// where they differ from the default, so the hashes of scenarios that do not set them
+    /// (every history made before they existed) stay the same.
+    pub fn identity(&self) -> serde_json::Value {
+        let mut id = match self.model {
+            LoadModel::Closed { users } => serde_json::json!({ "users": users }),
+            LoadModel::Open {
+                rate,
+                max_in_flight,
+            } => serde_json::json!({ "rate": rate, "max_in_flight": max_in_flight }),
+        };
+        if let Some(c) = self.connections {
+            id["connections"] = c.into();
+        }
+        if self.new_connection_per_request {
+            id["new_connection_per_request"] = true.into();
+        }
+        id
+    }
 }

@@ -302,15 +302,15 @@ impl Mock {
         else {
             return Err(Refusal::Overloaded);
         };
-        let admitted = counter
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < profile.capacity).then_some(n + 1)
-            })
-            .is_ok();
-        if admitted {
+        let admitted = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < profile.capacity).then_some(n + 1)
+        });
+        if let Ok(before) = admitted {
             return Ok(Slot {
                 mock: Arc::clone(self),
                 model,
+                remaining: profile.capacity - before - 1,
+                limit: profile.capacity,
             });
         }
         Err(match profile.over_capacity {
@@ -339,6 +339,57 @@ impl Mock {
 struct Slot {
     mock: Arc<Mock>,
     model: usize,
+    /// Free slots of the model once this one was taken, and its capacity: what the
+    /// rate-limit headers report.
+    remaining: u32,
+    limit: u32,
+}
+
+/// The mock's token quotas follow its request quota: this many tokens per slot.
+const TOKENS_PER_SLOT: u32 = 10_000;
+
+/// The providers' rate-limit headers, from the model's free slots: `anthropic-ratelimit-*`
+/// (requests, tokens, input and output tokens) or `x-ratelimit-*` (requests, tokens).
+fn rate_limit_headers(response: &mut Response, anthropic_api: bool, remaining: u32, limit: u32) {
+    let h = response.headers_mut();
+    let quotas = [
+        ("requests", remaining, limit),
+        (
+            "tokens",
+            remaining * TOKENS_PER_SLOT,
+            limit * TOKENS_PER_SLOT,
+        ),
+        (
+            "input-tokens",
+            remaining * TOKENS_PER_SLOT,
+            limit * TOKENS_PER_SLOT,
+        ),
+        (
+            "output-tokens",
+            remaining * TOKENS_PER_SLOT,
+            limit * TOKENS_PER_SLOT,
+        ),
+    ];
+    for (kind, left, quota) in quotas {
+        let names = if anthropic_api {
+            [
+                format!("anthropic-ratelimit-{kind}-remaining"),
+                format!("anthropic-ratelimit-{kind}-limit"),
+            ]
+        } else if matches!(kind, "requests" | "tokens") {
+            [
+                format!("x-ratelimit-remaining-{kind}"),
+                format!("x-ratelimit-limit-{kind}"),
+            ]
+        } else {
+            continue;
+        };
+        for (name, value) in names.into_iter().zip([left, quota]) {
+            if let Ok(name) = axum::http::HeaderName::try_from(name) {
+                h.insert(name, HeaderValue::from(value));
+            }
+        }
+    }
 }
 
 impl Drop for Slot {
@@ -374,15 +425,27 @@ fn status(code: u16) -> StatusCode {
 }
 
 /// The error response, with `retry-after` when the client should come back later.
-fn error_response(status: StatusCode, refusal: &Refusal, body: &impl Serialize) -> Response {
+fn error_response(
+    api: Api,
+    status: StatusCode,
+    refusal: &Refusal,
+    body: &impl Serialize,
+) -> Response {
     let mut response = json_response(to_json(body));
     *response.status_mut() = status;
-    if matches!(refusal, Refusal::RateLimited { .. }) {
+    if let Refusal::RateLimited { capacity, .. } = refusal {
         response
             .headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        rate_limit_headers(&mut response, api == Api::Anthropic, 0, *capacity);
     }
     response
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Api {
+    Anthropic,
+    OpenAi,
 }
 
 fn anthropic_error(refusal: &Refusal) -> Response {
@@ -401,7 +464,7 @@ fn anthropic_error(refusal: &Refusal) -> Response {
             message: &message,
         },
     };
-    error_response(status(code), refusal, &body)
+    error_response(Api::Anthropic, status(code), refusal, &body)
 }
 
 /// OpenAI's message for an overloaded server, in a 503 or inside a stream.
@@ -443,7 +506,7 @@ fn openai_error(refusal: &Refusal) -> Response {
             code: error_code,
         },
     };
-    error_response(status(code), refusal, &body)
+    error_response(Api::OpenAi, status(code), refusal, &body)
 }
 
 // ---------------------------------------------------------------------------
@@ -759,10 +822,13 @@ async fn anthropic_reply(
         .stream
         .unwrap_or(false)
         .then(|| anthropic_events(&generation));
-    answer(&generation, slot, stream, |g| {
+    let (remaining, limit) = (slot.remaining, slot.limit);
+    let mut response = answer(&generation, slot, stream, |g| {
         to_json(&anthropic_message(g, Some(&g.full_text())))
     })
-    .await
+    .await?;
+    rate_limit_headers(&mut response, true, remaining, limit);
+    Ok(response)
 }
 
 fn anthropic_stop_reason(generation: &Generation) -> &'static str {
@@ -918,10 +984,13 @@ async fn openai_reply(
         .stream
         .unwrap_or(false)
         .then(|| openai_events(&generation, include_usage));
-    answer(&generation, slot, stream, |g| {
+    let (remaining, limit) = (slot.remaining, slot.limit);
+    let mut response = answer(&generation, slot, stream, |g| {
         to_json(&openai_completion(g))
     })
-    .await
+    .await?;
+    rate_limit_headers(&mut response, false, remaining, limit);
+    Ok(response)
 }
 
 fn openai_id(generation: &Generation) -> String {
@@ -1608,6 +1677,10 @@ mod tests {
         );
     }
 
+    fn mock_capacity(model: &str) -> u32 {
+        find_profile(model).map_or(0, |(_, p)| p.capacity)
+    }
+
     #[tokio::test]
     async fn anthropic_over_capacity_is_429_or_529_as_the_profile_says() {
         let (addr, mock) = serve().await;
@@ -1621,6 +1694,30 @@ mod tests {
         let statuses: Vec<u16> = open.iter().map(|r| r.status.as_u16()).collect();
         assert_eq!(statuses, [[200; 8].as_slice(), &[429]].concat());
         assert_eq!(mock.in_flight("mock-fast"), 8);
+        // The rate-limit headers count down the free slots, to none on the 429.
+        let remaining: Vec<Option<&str>> = open
+            .iter()
+            .map(|r| r.header("anthropic-ratelimit-requests-remaining"))
+            .collect();
+        let expected: Vec<String> = (0..8).rev().chain([0]).map(|n| n.to_string()).collect();
+        assert_eq!(
+            remaining,
+            expected
+                .iter()
+                .map(|s| Some(s.as_str()))
+                .collect::<Vec<_>>()
+        );
+        let capacity = mock_capacity("mock-fast").to_string();
+        for r in &open {
+            assert_eq!(
+                r.header("anthropic-ratelimit-requests-limit"),
+                Some(capacity.as_str())
+            );
+            assert!(
+                r.header("anthropic-ratelimit-output-tokens-remaining")
+                    .is_some()
+            );
+        }
         let refused = open.pop().expect("the ninth reply");
         assert_eq!(refused.header("retry-after"), Some("1"));
         let error = refused.json().await;

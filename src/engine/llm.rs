@@ -8,9 +8,10 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use crate::config::{LlmPlan, Price};
-use crate::provider::{Measurement, Usage};
+use crate::provider::{Measurement, RateLimits, Usage, ratelimit};
 use crate::record::{
-    CostRecord, LatencySummary, LlmRecord, RetryAfterRecord, TierRecord, micros, new_histogram,
+    CostRecord, HeadroomRecord, LatencySummary, LlmRecord, RetryAfterRecord, TierRecord, micros,
+    new_histogram,
 };
 
 /// Cost histogram unit: nano-dollars, so a $0.00001 request and a $50 one both fit at three
@@ -48,6 +49,8 @@ pub struct LlmStats {
     pub retry_after_sum: f64,
     pub retry_after_max: f64,
     pub tiers: Vec<TierStats>,
+    /// Per kind of `ratelimit::KINDS`: the lowest remaining count and the highest limit seen.
+    pub headroom: [(Option<u64>, Option<u64>); 4],
 }
 
 impl LlmStats {
@@ -75,6 +78,14 @@ impl LlmStats {
                     lost_us: 0,
                 })
                 .collect(),
+            headroom: [(None, None); 4],
+        }
+    }
+
+    /// A response's rate-limit headers: keep the lowest remaining and the highest limit.
+    pub fn record_rate_limits(&mut self, seen: &RateLimits) {
+        for (mine, theirs) in self.headroom.iter_mut().zip(&seen.0) {
+            merge_headroom(mine, theirs);
         }
     }
 
@@ -158,6 +169,9 @@ impl LlmStats {
         self.retry_after_n += o.retry_after_n;
         self.retry_after_sum += o.retry_after_sum;
         self.retry_after_max = self.retry_after_max.max(o.retry_after_max);
+        for (mine, theirs) in self.headroom.iter_mut().zip(&o.headroom) {
+            merge_headroom(mine, theirs);
+        }
         for (a, b) in self.tiers.iter_mut().zip(&o.tiers) {
             a.served += b.served;
             a.failed_over += b.failed_over;
@@ -219,6 +233,18 @@ impl LlmStats {
                 mean_s: self.retry_after_sum / self.retry_after_n as f64,
                 max_s: self.retry_after_max,
             }),
+            rate_limits: self
+                .headroom
+                .iter()
+                .zip(ratelimit::KINDS)
+                .filter_map(|(&(remaining, limit), kind)| {
+                    Some(HeadroomRecord {
+                        kind: kind.into(),
+                        remaining_min: remaining?,
+                        limit,
+                    })
+                })
+                .collect(),
             tiers: if plan.fallback {
                 self.tiers
                     .iter()
@@ -250,6 +276,14 @@ impl LlmStats {
             },
         }
     }
+}
+
+fn merge_headroom(mine: &mut (Option<u64>, Option<u64>), theirs: &(Option<u64>, Option<u64>)) {
+    mine.0 = match (mine.0, theirs.0) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    mine.1 = mine.1.max(theirs.1);
 }
 
 #[cfg(test)]

@@ -143,8 +143,21 @@ fn resolve(
 /// Check that every target accepts connections (TCP, and the TLS handshake for https) before
 /// any load is sent, so an unreachable target or a bad certificate is one clear error instead
 /// of a table full of failures.
-fn check_reachable(target: &Target, plan: &Plan) -> Result<Reached, EngineError> {
-    let (addrs, dns) = resolve(target, &plan.resolve)?;
+fn check_reachable(target: &Target, plan: &Plan, llm: bool) -> Result<Reached, EngineError> {
+    // LLM providers are reached the way a company network wants: through its proxy.
+    let proxy = if llm {
+        transport::Proxy::from_env(target).map_err(|message| EngineError::Tls {
+            url: target.url(),
+            message,
+        })?
+    } else {
+        None
+    };
+    let (addrs, dns) = match &proxy {
+        // The proxy resolves the target's name; the connections go to the proxy.
+        Some(_) => (vec![SocketAddr::from(([0, 0, 0, 0], 0))], None),
+        None => resolve(target, &plan.resolve)?,
+    };
     let mut last_err = None;
     for addr in &addrs {
         let mode = if plan.http1_only {
@@ -154,7 +167,7 @@ fn check_reachable(target: &Target, plan: &Plan) -> Result<Reached, EngineError>
         } else {
             H2Mode::Negotiate
         };
-        let connector = Connector::new(target, *addr, &plan.tls, mode)?;
+        let connector = Connector::new(target, *addr, &plan.tls, mode)?.through(proxy.clone());
         match handshake_once(&connector) {
             Ok(()) => {
                 return Ok(Reached {
@@ -163,7 +176,7 @@ fn check_reachable(target: &Target, plan: &Plan) -> Result<Reached, EngineError>
                     dns,
                 });
             }
-            Err(ConnectError::Tcp(e)) => last_err = Some((*addr, e)),
+            Err(ConnectError::Tcp(e)) => last_err = Some((connector.addr(), e)),
             Err(e) => {
                 return Err(EngineError::Tls {
                     url: target.url(),
@@ -255,7 +268,11 @@ pub fn execute_with(
     let mut reached: Vec<Reached> = Vec::new();
     for s in &plan.scenarios {
         if !reached.iter().any(|r| r.target == s.target) {
-            reached.push(check_reachable(&s.target, plan)?);
+            let llm = plan
+                .scenarios
+                .iter()
+                .any(|x| x.target == s.target && x.llm.is_some());
+            reached.push(check_reachable(&s.target, plan, llm)?);
         }
     }
     let started_at = now_rfc3339();
@@ -314,6 +331,7 @@ pub fn execute_with(
             if let Some(t) = &mut record.transport {
                 t.dns_ms = reach.dns.map(|d| d.as_secs_f64() * 1000.0);
                 t.insecure = scenario.target.tls && plan.tls.insecure;
+                t.proxy = reach.connector.proxy().map(|p| p.name.clone());
             }
             endpoints.push(record);
         }
@@ -430,6 +448,11 @@ fn run_scenario(
     let tasks = match load.model {
         LoadModel::Closed { users } => users as usize,
         LoadModel::Open { max_in_flight, .. } => max_in_flight as usize,
+    };
+    // HTTP/2 streams over `load.connections`: a thread needs at least one connection of its own.
+    let tasks = match load.connections {
+        Some(c) if !load.new_connection_per_request => tasks.min(c as usize),
+        _ => tasks,
     };
     let threads = threads.min(tasks).max(1);
     let authority = HeaderValue::from_str(&scenario.target.authority())
@@ -553,6 +576,26 @@ fn run_scenario(
     Ok((records, !cancelled, died))
 }
 
+/// `load.connections` where it took effect: HTTP/2, connections kept.
+fn shared_connections(s: &ScenarioPlan, stats: &Stats) -> Option<u32> {
+    let h2 = stats.http_version == Some(transport::HttpVersion::Http2);
+    s.load
+        .connections
+        .filter(|_| h2 && !s.load.new_connection_per_request)
+}
+
+/// Requests in flight per connection at most: users over shared HTTP/2 connections, else 1.
+fn streams_per_connection(s: &ScenarioPlan, stats: &Stats) -> u32 {
+    let users = match s.load.model {
+        LoadModel::Closed { users } => users,
+        LoadModel::Open { max_in_flight, .. } => max_in_flight,
+    };
+    match shared_connections(s, stats) {
+        Some(c) => users.div_ceil(c.min(users).max(1)),
+        None => 1,
+    }
+}
+
 fn endpoint_record(
     s: &ScenarioPlan,
     stats: &Stats,
@@ -624,7 +667,9 @@ fn endpoint_record(
             tls_version: stats.tls_version.map(str::to_string),
             insecure: false,
             connections: stats.connections,
-            streams_per_connection: 1,
+            streams_per_connection: streams_per_connection(s, stats),
+            shared_connections: shared_connections(s, stats),
+            proxy: None,
             dns_ms: None,
             connect: LatencySummary::from_histogram(&stats.connect),
             tls_handshake: s

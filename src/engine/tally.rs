@@ -52,6 +52,12 @@ pub enum ErrorClass {
     EventTooLarge,
     /// A TLS handshake failed mid-run (the first one was checked before the load).
     Tls,
+    /// HTTP/2: the server sent GOAWAY and this request's stream was not processed (or the
+    /// connection ended with an error code). gate reconnects and the run goes on.
+    GoAway,
+    /// HTTP/2: the server reset this request's stream (RST_STREAM), e.g. REFUSED_STREAM or
+    /// INTERNAL_ERROR. The connection stays up.
+    ResetStream,
 }
 
 /// The most of one response body gate reads (64 MiB). The HTTP engine only counts bytes, but a
@@ -60,7 +66,7 @@ pub enum ErrorClass {
 pub const MAX_BODY_BYTES: u64 = 64 << 20;
 
 impl ErrorClass {
-    pub const ALL: [ErrorClass; 20] = [
+    pub const ALL: [ErrorClass; 22] = [
         ErrorClass::Connect,
         ErrorClass::Timeout,
         ErrorClass::Reset,
@@ -81,6 +87,8 @@ impl ErrorClass {
         ErrorClass::BodyTooLarge,
         ErrorClass::EventTooLarge,
         ErrorClass::Tls,
+        ErrorClass::GoAway,
+        ErrorClass::ResetStream,
     ];
 
     pub fn name(self) -> &'static str {
@@ -105,11 +113,24 @@ impl ErrorClass {
             ErrorClass::BodyTooLarge => "body_too_large",
             ErrorClass::EventTooLarge => "event_too_large",
             ErrorClass::Tls => "tls",
+            ErrorClass::GoAway => "goaway",
+            ErrorClass::ResetStream => "reset_stream",
         }
     }
 
     fn index(self) -> usize {
         self as usize
+    }
+}
+
+impl From<super::transport::H2Failure> for ErrorClass {
+    fn from(f: super::transport::H2Failure) -> ErrorClass {
+        use super::transport::H2Failure;
+        match f {
+            H2Failure::GoAway => ErrorClass::GoAway,
+            H2Failure::ResetStream => ErrorClass::ResetStream,
+            H2Failure::Protocol => ErrorClass::Protocol,
+        }
     }
 }
 

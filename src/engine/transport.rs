@@ -8,9 +8,11 @@
 //! `--insecure` swaps the verifier for one that accepts any certificate (signatures are still
 //! checked, so the handshake itself is real).
 
+use std::cell::Cell;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -100,12 +102,70 @@ pub struct TlsConfigError {
     pub message: String,
 }
 
+/// An HTTP proxy the connections of an LLM target go through (`HTTPS_PROXY` / `HTTP_PROXY`,
+/// unless `NO_PROXY` names the host): a CONNECT tunnel for https, absolute-form requests for
+/// plain http. Its credentials, if the URL had any, are only ever sent to it.
+#[derive(Clone)]
+pub struct Proxy {
+    /// `host:port` of the proxy, for messages and the record (never its credentials).
+    pub name: String,
+    addr: SocketAddr,
+    auth: Option<HeaderValue>,
+}
+
+impl Proxy {
+    /// The proxy the environment sets for `target`, resolved; None when no proxy variable is
+    /// set for its scheme, or `NO_PROXY` names it. An unusable proxy is an error in words.
+    pub fn from_env(target: &Target) -> Result<Option<Proxy>, String> {
+        let matcher = hyper_util::client::proxy::matcher::Matcher::from_env();
+        let Ok(uri) = target.url().parse::<hyper::Uri>() else {
+            return Ok(None);
+        };
+        let Some(intercept) = matcher.intercept(&uri) else {
+            return Ok(None);
+        };
+        let var = if target.tls {
+            "HTTPS_PROXY"
+        } else {
+            "HTTP_PROXY"
+        };
+        let proxy = intercept.uri();
+        if proxy.scheme_str() != Some("http") {
+            return Err(format!(
+                "{var}: only http:// proxies are supported (a CONNECT tunnel carries the TLS), not {}://",
+                proxy.scheme_str().unwrap_or("?")
+            ));
+        }
+        let host = proxy.host().unwrap_or_default().trim_matches(['[', ']']);
+        let port = proxy.port_u16().unwrap_or(80);
+        let name = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        use std::net::ToSocketAddrs;
+        let addr = (host, port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| format!("{var}: cannot resolve the proxy host `{host}`"))?;
+        Ok(Some(Proxy {
+            name,
+            addr,
+            auth: intercept.basic_auth().cloned(),
+        }))
+    }
+}
+
 #[derive(Clone)]
 pub struct Connector {
     addr: SocketAddr,
     tls: Option<(TlsConnector, ServerName<'static>)>,
     h2: H2Mode,
     tls_target: bool,
+    proxy: Option<Proxy>,
+    /// `host:port` for the CONNECT line.
+    authority: String,
 }
 
 impl Connector {
@@ -127,12 +187,32 @@ impl Connector {
         } else {
             None
         };
+        let host = if target.host.contains(':') {
+            format!("[{}]", target.host)
+        } else {
+            target.host.clone()
+        };
         Ok(Connector {
             addr,
             tls: tls_part,
             h2,
             tls_target: target.tls,
+            proxy: None,
+            authority: format!("{host}:{}", target.port),
         })
+    }
+
+    /// Connections go through `proxy` (TCP to it, then a tunnel or absolute-form requests).
+    pub fn through(mut self, proxy: Option<Proxy>) -> Connector {
+        if let Some(p) = &proxy {
+            self.addr = p.addr;
+        }
+        self.proxy = proxy;
+        self
+    }
+
+    pub fn proxy(&self) -> Option<&Proxy> {
+        self.proxy.as_ref()
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -149,13 +229,20 @@ impl Connector {
                     .handshake(TokioIo::new(stream))
                     .await
                     .map_err(|e| ConnectError::Http(format!("HTTP/2 handshake failed: {e}")))?;
+                let ended = Rc::new(Cell::new(None));
+                let ended_by = ended.clone();
                 tokio::task::spawn_local(async move {
-                    // Errors (GOAWAY, a reset) surface on the request side.
-                    let _ = conn.await;
+                    // Stream errors surface on the request side; a GOAWAY with an error code
+                    // ends the connection here, and its in-flight requests see only a broken
+                    // pipe: `Sender::refine` names them by what ended their connection.
+                    if let Err(e) = conn.await {
+                        ended_by.set(std::error::Error::source(&e).and_then(h2_failure));
+                    }
                 });
                 Sender::H2 {
                     sender,
                     scheme: if self.tls_target { "https" } else { "http" },
+                    ended,
                 }
             }
             HttpVersion::Http1 => {
@@ -165,11 +252,18 @@ impl Connector {
                 tokio::task::spawn_local(async move {
                     let _ = conn.await;
                 });
-                Sender::H1(sender)
+                match &self.proxy {
+                    // Plain http through a proxy: absolute-form requests to it.
+                    Some(p) if !self.tls_target => Sender::H1Proxied {
+                        sender,
+                        auth: p.auth.clone(),
+                    },
+                    _ => Sender::H1(sender),
+                }
             }
         };
         hs.version = match sender {
-            Sender::H1(_) => HttpVersion::Http1,
+            Sender::H1(_) | Sender::H1Proxied { .. } => HttpVersion::Http1,
             Sender::H2 { .. } => HttpVersion::Http2,
         };
         Ok((sender, hs))
@@ -178,14 +272,25 @@ impl Connector {
     /// The transport alone: TCP, then TLS. Also used by the reachability check.
     pub async fn open(&self) -> Result<(Stream, Handshake), ConnectError> {
         let t0 = Instant::now();
-        let tcp = TcpStream::connect(self.addr)
+        let mut tcp = TcpStream::connect(self.addr)
             .await
-            .map_err(ConnectError::Tcp)?;
+            .map_err(|e| match &self.proxy {
+                Some(p) => ConnectError::Tcp(io::Error::new(
+                    e.kind(),
+                    format!("the proxy {} is not reachable: {e}", p.name),
+                )),
+                None => ConnectError::Tcp(e),
+            })?;
         let _ = tcp.set_nodelay(true);
+        if let Some(p) = self.proxy.as_ref().filter(|_| self.tls_target) {
+            tunnel(&mut tcp, &self.authority, p).await?;
+        }
+        // Through a proxy this includes the CONNECT exchange.
         let connect = t0.elapsed();
         let Some((connector, name)) = &self.tls else {
             let version = match self.h2 {
-                H2Mode::PriorKnowledge => HttpVersion::Http2,
+                // h2c goes straight to the target, never through a proxy.
+                H2Mode::PriorKnowledge if self.proxy.is_none() => HttpVersion::Http2,
                 _ => HttpVersion::Http1,
             };
             let hs = Handshake {
@@ -219,6 +324,51 @@ impl Connector {
             tls_version,
         };
         Ok((Stream::Tls(Box::new(tls)), hs))
+    }
+}
+
+/// `CONNECT host:port` on a fresh connection to the proxy; the tunnel is open once it answers
+/// 2xx. Nothing is read past the end of its answer (the client speaks first in TLS).
+async fn tunnel(tcp: &mut TcpStream, authority: &str, proxy: &Proxy) -> Result<(), ConnectError> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut req = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
+    if let Some(auth) = proxy.auth.as_ref().and_then(|a| a.to_str().ok()) {
+        req.push_str(&format!("Proxy-Authorization: {auth}\r\n"));
+    }
+    req.push_str("\r\n");
+    let failed = |what: String| ConnectError::Http(format!("proxy {}: {what}", proxy.name));
+    tcp.write_all(req.as_bytes())
+        .await
+        .map_err(|e| failed(format!("sending CONNECT failed: {e}")))?;
+    let mut head = Vec::with_capacity(256);
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > 16 * 1024 {
+            return Err(failed("its answer to CONNECT is not HTTP".into()));
+        }
+        match tcp.read(&mut byte).await {
+            Ok(0) => {
+                return Err(failed(
+                    "closed the connection instead of answering CONNECT".into(),
+                ));
+            }
+            Ok(_) => head.push(byte[0]),
+            Err(e) => return Err(failed(format!("reading its answer to CONNECT failed: {e}"))),
+        }
+    }
+    let text = String::from_utf8_lossy(&head);
+    let status_line = text.lines().next().unwrap_or_default();
+    let status = status_line.split_whitespace().nth(1).unwrap_or_default();
+    match status.as_bytes().first() {
+        Some(b'2') if status_line.starts_with("HTTP/1.") => Ok(()),
+        _ if status == "407" => Err(failed(
+            "asks for credentials (407): put them in the proxy URL, http://USER:PASSWORD@HOST:PORT"
+                .into(),
+        )),
+        _ => Err(failed(format!(
+            "refused the tunnel to {authority}: {}",
+            status_line.trim()
+        ))),
     }
 }
 
@@ -465,12 +615,54 @@ impl AsyncWrite for Stream {
     }
 }
 
+/// HTTP/2 connections shared by the users of one load thread (`load.connections`): user `k`
+/// of the thread sends its requests as streams over slot `k % slots`. The first user to need a
+/// slot opens its connection (the others wait for it); a closed one is replaced the same way.
+/// Where the server picks HTTP/1.1 there is nothing to share: each user keeps its own.
+pub struct Pool {
+    slots: Vec<tokio::sync::Mutex<Option<Sender>>>,
+}
+
+impl Pool {
+    pub fn new(slots: usize) -> Pool {
+        Pool {
+            slots: (0..slots.max(1))
+                .map(|_| tokio::sync::Mutex::new(None))
+                .collect(),
+        }
+    }
+
+    /// A sender on the slot of user `user`, and the handshake when a connection was opened
+    /// for it.
+    pub async fn get(
+        &self,
+        user: usize,
+        connector: &Connector,
+    ) -> Result<(Sender, Option<Handshake>), ConnectError> {
+        let mut slot = self.slots[user % self.slots.len()].lock().await;
+        if let Some(shared) = slot.as_ref().and_then(Sender::share) {
+            return Ok((shared, None));
+        }
+        *slot = None;
+        let (sender, hs) = connector.connect().await?;
+        *slot = sender.share();
+        Ok((sender, Some(hs)))
+    }
+}
+
 /// The request side of one connection, HTTP/1.1 or HTTP/2, with the methods the worker uses.
 pub enum Sender {
     H1(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
+    /// HTTP/1.1 to a proxy for a plain-http target: absolute-form request targets.
+    H1Proxied {
+        sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+        auth: Option<HeaderValue>,
+    },
     H2 {
         sender: hyper::client::conn::http2::SendRequest<Full<Bytes>>,
         scheme: &'static str,
+        /// Set by the connection's driver when a GOAWAY (or another HTTP/2 error) ended it.
+        ended: Rc<Cell<Option<H2Failure>>>,
     },
 }
 
@@ -479,9 +671,45 @@ impl Sender {
     /// connection is still open, streams are multiplexed).
     pub async fn ready(&mut self) -> hyper::Result<()> {
         match self {
-            Sender::H1(s) => s.ready().await,
+            Sender::H1(s) | Sender::H1Proxied { sender: s, .. } => s.ready().await,
             Sender::H2 { sender, .. } => sender.ready().await,
         }
+    }
+
+    /// Another handle on an open HTTP/2 connection; None on HTTP/1.1 (one request at a time)
+    /// or once the connection has closed.
+    fn share(&self) -> Option<Sender> {
+        match self {
+            Sender::H2 {
+                sender,
+                scheme,
+                ended,
+            } if !sender.is_closed() => Some(Sender::H2 {
+                sender: sender.clone(),
+                scheme,
+                ended: ended.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// A request that failed with a broken connection on HTTP/2: `goaway` when the server
+    /// ended the connection with GOAWAY. The driver may learn it a moment after the request
+    /// does, so this lets the other tasks run first.
+    pub async fn refine<C: From<H2Failure>>(&self, class: C, broken: bool) -> C {
+        let Sender::H2 { ended, .. } = self else {
+            return class;
+        };
+        if !broken {
+            return class;
+        }
+        for _ in 0..4 {
+            if let Some(f) = ended.get() {
+                return f.into();
+            }
+            tokio::task::yield_now().await;
+        }
+        class
     }
 
     pub fn send_request(
@@ -490,7 +718,17 @@ impl Sender {
     ) -> impl std::future::Future<Output = hyper::Result<hyper::Response<Incoming>>> + use<> {
         let fut: Pin<Box<dyn std::future::Future<Output = _>>> = match self {
             Sender::H1(s) => Box::pin(s.send_request(req)),
-            Sender::H2 { sender, scheme } => {
+            Sender::H1Proxied { sender, auth } => {
+                if let Some(host) = req.headers().get(HOST).cloned() {
+                    set_absolute(&mut req, "http", &host);
+                }
+                if let Some(a) = auth {
+                    req.headers_mut()
+                        .insert(hyper::header::PROXY_AUTHORIZATION, a.clone());
+                }
+                Box::pin(sender.send_request(req))
+            }
+            Sender::H2 { sender, scheme, .. } => {
                 // HTTP/2 carries the origin in :scheme and :authority, not in a Host header.
                 if let Some(host) = req.headers_mut().remove(HOST) {
                     set_absolute(&mut req, scheme, &host);
@@ -512,4 +750,30 @@ fn set_absolute(req: &mut hyper::Request<Full<Bytes>>, scheme: &str, host: &Head
     if let Ok(uri) = format!("{scheme}://{host}{path}").parse() {
         *req.uri_mut() = uri;
     }
+}
+
+/// What the server did to an HTTP/2 request: a GOAWAY that left its stream unprocessed (or
+/// ended the connection with an error code), a RST_STREAM, or a protocol error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum H2Failure {
+    GoAway,
+    ResetStream,
+    Protocol,
+}
+
+/// The HTTP/2 failure in `e`; None when `e` is not an HTTP/2 error, or one of I/O (the caller
+/// classifies the I/O error as for HTTP/1.1).
+pub fn h2_failure(e: &(dyn std::error::Error + 'static)) -> Option<H2Failure> {
+    let h2 = e.downcast_ref::<h2::Error>()?;
+    if h2.is_io() {
+        return None;
+    }
+    Some(if h2.is_go_away() && h2.is_remote() {
+        H2Failure::GoAway
+    } else if h2.is_reset() && h2.is_remote() {
+        H2Failure::ResetStream
+    } else {
+        // gate itself ended the stream or connection: the server broke the protocol.
+        H2Failure::Protocol
+    })
 }

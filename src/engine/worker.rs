@@ -22,7 +22,7 @@ use rand::{Rng, SeedableRng};
 
 use super::llm::LlmStats;
 use super::tally::{ErrorClass, MAX_BODY_BYTES, Stats};
-use super::transport::{ConnectError, Connector, Sender};
+use super::transport::{ConnectError, Connector, Pool, Sender};
 use crate::config::{Body, LlmPlan, LoadModel, ScenarioPlan};
 use crate::provider::sse::SseParser;
 use crate::provider::{self, Decoder, Measurement, Provider, Status, StreamFailure};
@@ -138,19 +138,21 @@ pub fn run_thread(
     let step_stats: Vec<Rc<RefCell<Stats>>> = (0..step_count)
         .map(|_| Rc::new(RefCell::new(Stats::default())))
         .collect();
+    let pool = thread_pool(&shared, index);
     let mut died = Vec::new();
     local.block_on(&rt, async {
         let mut tasks = tokio::task::JoinSet::new();
         match shared.scenario.load.model {
             LoadModel::Closed { users } => {
-                for user in share(users as usize, shared.threads, index) {
-                    let ctx = Ctx::new(
+                for (k, user) in share(users as usize, shared.threads, index).enumerate() {
+                    let mut ctx = Ctx::new(
                         &shared,
                         &stats,
                         &progress,
                         (index as u64) << 32 | user as u64,
                         step_stats.clone(),
                     );
+                    ctx.pool = pool.clone().map(|p| (p, k));
                     tasks.spawn_local(closed_user(ctx));
                 }
             }
@@ -159,14 +161,15 @@ pub fn run_thread(
                 max_in_flight,
             } => {
                 let next_slot = Rc::new(Cell::new(0u64));
-                for conn in share(max_in_flight as usize, shared.threads, index) {
-                    let ctx = Ctx::new(
+                for (k, conn) in share(max_in_flight as usize, shared.threads, index).enumerate() {
+                    let mut ctx = Ctx::new(
                         &shared,
                         &stats,
                         &progress,
                         (index as u64) << 32 | conn as u64,
                         step_stats.clone(),
                     );
+                    ctx.pool = pool.clone().map(|p| (p, k));
                     tasks.spawn_local(open_connection(ctx, rate, index, next_slot.clone()));
                 }
             }
@@ -203,6 +206,17 @@ pub fn run_thread(
     Ok(ThreadDone { stats, died, steps })
 }
 
+/// This thread's share of `load.connections` (HTTP/2 streams over shared connections), or None
+/// when each user owns its connection (no `connections`, or cold connections per request).
+fn thread_pool(shared: &Shared, index: usize) -> Option<Rc<Pool>> {
+    let load = &shared.scenario.load;
+    let n = load
+        .connections
+        .filter(|_| !load.new_connection_per_request)?;
+    let mine = share(n as usize, shared.threads, index).count();
+    Some(Rc::new(Pool::new(mine)))
+}
+
 /// The indices of `total` items that thread `index` of `threads` takes (round-robin).
 fn share(total: usize, threads: usize, index: usize) -> impl Iterator<Item = usize> {
     (index..total).step_by(threads.max(1))
@@ -214,6 +228,8 @@ struct Ctx {
     progress: Arc<Progress>,
     rng: SmallRng,
     conn: Option<Sender>,
+    /// HTTP/2 connections this user shares with the thread's other users, and its index.
+    pool: Option<(Rc<Pool>, usize)>,
     /// Pre-rendered parts when the scenario has no generators there.
     static_path: Option<hyper::Uri>,
     static_body: Option<Bytes>,
@@ -256,6 +272,7 @@ impl Ctx {
             progress: progress.clone(),
             rng,
             conn: None,
+            pool: None,
             static_path,
             static_body,
             buf: String::new(),
@@ -311,13 +328,24 @@ impl Ctx {
     }
 
     async fn connect(&mut self) -> Result<(), ErrorClass> {
-        let (sender, handshake) = self.shared.connector.connect().await.map_err(|e| match e {
+        let connected = match &self.pool {
+            Some((pool, user)) => pool.get(*user, &self.shared.connector).await,
+            None => self
+                .shared
+                .connector
+                .connect()
+                .await
+                .map(|(s, h)| (s, Some(h))),
+        };
+        let (sender, handshake) = connected.map_err(|e| match e {
             ConnectError::Tcp(e) if e.kind() == std::io::ErrorKind::TimedOut => ErrorClass::Timeout,
             ConnectError::Tcp(_) => ErrorClass::Connect,
             ConnectError::Tls(_) => ErrorClass::Tls,
             ConnectError::Http(_) => ErrorClass::Protocol,
         })?;
-        self.stats.borrow_mut().record_connection(&handshake);
+        if let Some(handshake) = handshake {
+            self.stats.borrow_mut().record_connection(&handshake);
+        }
         self.conn = Some(sender);
         Ok(())
     }
@@ -396,8 +424,13 @@ impl Ctx {
         let response = match sender.send_request(request).await {
             Ok(r) => r,
             Err(e) => {
-                self.conn = None;
-                return Err(classify(&e));
+                let class = classify(&e);
+                let class = sender.refine(class, class == ErrorClass::Reset).await;
+                // HTTP/2: a reset stream leaves its connection up.
+                if class != ErrorClass::ResetStream {
+                    self.conn = None;
+                }
+                return Err(class);
             }
         };
         let headers_at = Instant::now();
@@ -692,13 +725,25 @@ impl Ctx {
                     return Err(LlmFailure::of(at.timed_out(at.first, true)));
                 }
                 Ok(Err(e)) => {
+                    let class = classify(&e);
+                    let class = sender.refine(class, class == ErrorClass::Reset).await;
                     self.conn = None;
-                    return Err(LlmFailure::of(classify(&e)));
+                    return Err(LlmFailure::of(class));
                 }
                 Ok(Ok(r)) => r,
             };
         let headers_at = Instant::now();
         let status = response.status().as_u16();
+        if headers_at >= shared.measure_start {
+            let limits = provider::RateLimits::read(response.headers());
+            if !limits.is_empty() {
+                let mut stats = self.stats.borrow_mut();
+                let l = stats
+                    .llm
+                    .get_or_insert_with(|| Box::new(LlmStats::new(llm.models.len())));
+                l.record_rate_limits(&limits);
+            }
+        }
         let closes = response
             .headers()
             .get(hyper::header::CONNECTION)
@@ -913,6 +958,9 @@ fn classify(e: &hyper::Error) -> ErrorClass {
     }
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(s) = source {
+        if let Some(failure) = super::transport::h2_failure(s) {
+            return failure.into();
+        }
         if s.downcast_ref::<rustls::Error>().is_some() {
             return ErrorClass::Tls;
         }

@@ -23,6 +23,7 @@ pub mod anthropic;
 mod decode;
 pub mod openai;
 mod protocol;
+pub mod ratelimit;
 pub mod sse;
 
 pub use decode::{Decoder, Measurement, StreamFailure, decode_json};
@@ -30,6 +31,7 @@ pub use protocol::{
     Block, Chat, Content, Decoded, Message, Protocol, RATE_LIMITED, Reply, Status, Usage,
     UsageReport, retry_after, retry_after_secs, to_json,
 };
+pub use ratelimit::RateLimits;
 
 /// The wire format of an LLM API: a scenario's `provider:`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -147,7 +147,41 @@ pub fn detail_lines(e: &EndpointRecord, l: &LlmRecord) -> Vec<String> {
             r.count, r.mean_s, r.max_s
         ));
     }
+    if let Some(h) = headroom(e, l) {
+        out.push(format!("rate-limit headroom (lowest remaining): {h}"));
+    }
     out
+}
+
+/// `requests 3/8 left, tokens 30000/80000 left · 12 × 429`: the lowest remaining count of each
+/// quota the provider reported, next to the 429s they predict. None when it sent none.
+pub fn headroom(e: &EndpointRecord, l: &LlmRecord) -> Option<String> {
+    if l.rate_limits.is_empty() {
+        return None;
+    }
+    let quotas: Vec<String> = l
+        .rate_limits
+        .iter()
+        .map(|h| {
+            let kind = h.kind.replace('_', " ");
+            match h.limit {
+                Some(limit) => format!("{kind} {}/{limit} left", h.remaining_min),
+                None => format!("{kind} {} left", h.remaining_min),
+            }
+        })
+        .collect();
+    let limited = e.status_counts.get("429").copied().unwrap_or(0);
+    Some(format!("{} · {limited} × 429", quotas.join(", ")))
+}
+
+/// Ramp steps of LLM scenarios with the providers' rate-limit headers: one line per step,
+/// `  chat@8: requests 0/8 left, tokens 0/80000 left · 12 × 429`.
+fn ramp_headroom(run: &RunRecord) -> Vec<(String, String)> {
+    run.endpoints
+        .iter()
+        .filter(|e| e.ramp.is_some())
+        .filter_map(|e| Some((e.name.clone(), headroom(e, e.llm.as_ref()?)?)))
+        .collect()
 }
 
 /// Rows of a fallback chain's table: tier, model, served, share, p50, p95, failed over, cost.
@@ -213,8 +247,16 @@ pub fn tier_rows(e: &EndpointRecord, l: &LlmRecord) -> Vec<[String; 8]> {
 /// The terminal form: the per-model table, its detail lines, then each fallback chain.
 pub fn terminal(run: &RunRecord) -> String {
     let eps = model_endpoints(run);
+    let steps = ramp_headroom(run);
+    let mut out = String::new();
+    if !steps.is_empty() {
+        out.push_str("LLM rate-limit headroom per ramp step (lowest remaining)\n");
+        for (name, h) in &steps {
+            out.push_str(&format!("  {name}: {h}\n"));
+        }
+    }
     if eps.is_empty() {
-        return String::new();
+        return out;
     }
     let mut table = super::cells::table();
     table.set_header(MODEL_HEADER);
@@ -229,7 +271,7 @@ pub fn terminal(run: &RunRecord) -> String {
             }
         }));
     }
-    let mut out = format!("LLM models\n{table}\n");
+    out.push_str(&format!("LLM models\n{table}\n"));
     for (e, l) in &eps {
         for line in detail_lines(e, l) {
             out.push_str(&format!("  {}: {line}\n", e.name));
@@ -261,16 +303,35 @@ pub fn terminal(run: &RunRecord) -> String {
 pub fn markdown(run: &RunRecord) -> String {
     use super::cells::escape;
     let eps = model_endpoints(run);
-    if eps.is_empty() {
-        return String::new();
+    let steps = ramp_headroom(run);
+    let mut out = String::new();
+    if !steps.is_empty() {
+        out.push_str(
+            "\n| Ramp step | Rate-limit headroom (lowest remaining) · 429s |\n|---|---|\n",
+        );
+        for (name, h) in &steps {
+            out.push_str(&format!("| {} | {} |\n", escape(name), escape(h)));
+        }
     }
-    let mut out = format!(
+    if eps.is_empty() {
+        return out;
+    }
+    out.push_str(&format!(
         "\n| {} |\n|---|--:|--:|--:|--:|--:|--:|--:|\n",
         MODEL_HEADER.join(" | ")
-    );
+    ));
     for (e, l) in &eps {
         let row: Vec<String> = model_row(e, l).iter().map(|c| escape(c)).collect();
         out.push_str(&format!("| {} |\n", row.join(" | ")));
+    }
+    for (e, l) in &eps {
+        if let Some(h) = headroom(e, l) {
+            out.push_str(&format!(
+                "\n{}: rate-limit headroom {}\n",
+                escape(&e.name),
+                escape(&h)
+            ));
+        }
     }
     for (e, l) in eps.iter().filter(|(_, l)| l.fallback) {
         out.push_str(&format!(

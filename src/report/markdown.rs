@@ -227,6 +227,10 @@ fn render_comment(c: &PrComment<'_>, layout: Layout) -> String {
         }
     }
 
+    if let Some(note) = c.head.and_then(transport_note) {
+        out.push_str(&note);
+    }
+
     if let Some(slo) = &v.slo {
         let listed: Vec<_> = slo
             .endpoints
@@ -353,6 +357,52 @@ fn render_comment(c: &PrComment<'_>, layout: Layout) -> String {
         out.push_str(&format!("\n<sub>{}</sub>\n", escape(&c.footer)));
     }
     out
+}
+
+/// How the head run reached its endpoints, where that is more than plain HTTP/1.1:
+/// `**Protocol** (head run): HTTP/2 over TLSv1.3, 8 streams per connection: a, b`.
+fn transport_note(head: &crate::record::RunRecord) -> Option<String> {
+    let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+    for e in &head.endpoints {
+        let Some(t) = &e.transport else { continue };
+        if t.tls_version.is_none() && t.protocol != "HTTP/2" {
+            continue;
+        }
+        let mut what = match &t.tls_version {
+            Some(v) => format!("{} over {v}", t.protocol),
+            None => format!("{} (h2c)", t.protocol),
+        };
+        if let Some(c) = t.shared_connections {
+            what.push_str(&format!(
+                ", {} streams per connection over {c}",
+                t.streams_per_connection
+            ));
+        }
+        if t.insecure {
+            what.push_str(", INSECURE (certificate not verified)");
+        }
+        match groups.iter_mut().find(|(w, _)| *w == what) {
+            Some((_, names)) => names.push(&e.name),
+            None => groups.push((what, vec![&e.name])),
+        }
+    }
+    if groups.is_empty() {
+        return None;
+    }
+    let mut out = String::from("\n**Protocol** (head run)");
+    if let [(what, _)] = groups.as_slice() {
+        out.push_str(&format!(": {}\n", escape(what)));
+    } else {
+        out.push('\n');
+        for (what, names) in &groups {
+            out.push_str(&format!(
+                "- {}: {}\n",
+                escape(what),
+                escape(&names.join(", "))
+            ));
+        }
+    }
+    Some(out)
 }
 
 /// "tolerance 5%", or "tolerance 5% (user-orders 10%)" when endpoints differ, plus the

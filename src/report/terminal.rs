@@ -211,17 +211,27 @@ fn ramp_table(r: &crate::verdict::ramp::RampSummary) -> String {
 /// `  list-products: HTTP/2 over TLSv1.3 · 10 connections · connect p50 0.1ms · TLS handshake p50 2.4ms`.
 fn transport_line(e: &crate::record::EndpointRecord) -> Option<String> {
     let t = e.transport.as_ref()?;
-    if t.tls_version.is_none() && t.protocol != "HTTP/2" {
+    if t.tls_version.is_none() && t.protocol != "HTTP/2" && t.proxy.is_none() {
         return None;
     }
     let mut parts = vec![match &t.tls_version {
         Some(v) => format!("{} over {v}", t.protocol),
-        None => format!("{} (h2c)", t.protocol),
+        None if t.protocol == "HTTP/2" => format!("{} (h2c)", t.protocol),
+        None => t.protocol.clone(),
     }];
+    if let Some(p) = &t.proxy {
+        parts.push(format!("through the proxy {p}"));
+    }
     if t.insecure {
         parts.push("INSECURE (not verified)".into());
     }
     parts.push(format!("{} connections", t.connections));
+    if t.streams_per_connection > 1 {
+        parts.push(format!(
+            "{} streams per connection",
+            t.streams_per_connection
+        ));
+    }
     if let Some(d) = t.dns_ms {
         parts.push(format!("DNS {d:.1}ms"));
     }

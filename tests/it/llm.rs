@@ -236,6 +236,42 @@ fn a_ramp_finds_the_knee_where_the_model_runs_out_of_capacity() {
     );
     assert!(step["llm"]["retry_after"]["count"].as_u64().unwrap() > 0);
     assert_eq!(endpoint(&doc, "ramp/mock-fast@8")["failures"], 0);
+
+    // The provider's rate-limit headers: headroom shrinks as the ramp climbs, to none where
+    // the 429s start; the quota itself is the same at every step.
+    let headroom = |name: &str, kind: &str| {
+        let e = endpoint(&doc, name);
+        e["llm"]["rate_limits"]
+            .as_array()
+            .and_then(|a| a.iter().find(|h| h["kind"] == kind).cloned())
+            .unwrap_or_else(|| panic!("no {kind} headroom: {e}"))
+    };
+    let low = headroom("ramp/mock-fast@2", "requests");
+    let high = headroom("ramp/mock-fast@16", "requests");
+    assert!(low["remaining_min"].as_u64().unwrap() > 0, "{low}");
+    assert_eq!(high["remaining_min"], 0, "{high}");
+    assert_eq!(low["limit"], high["limit"]);
+    assert!(
+        headroom("ramp/mock-fast@2", "tokens")["remaining_min"]
+            .as_u64()
+            .unwrap()
+            > headroom("ramp/mock-fast@16", "tokens")["remaining_min"]
+                .as_u64()
+                .unwrap()
+    );
+    assert!(
+        stdout.contains("LLM rate-limit headroom per ramp step"),
+        "{stdout}"
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("ramp/mock-fast@16:") && l.contains("× 429"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(line.contains("requests 0/"), "{line}");
+    assert!(
+        !line.contains(" 0 × 429"),
+        "the 429s are next to it: {line}"
+    );
 }
 
 #[test]

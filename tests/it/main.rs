@@ -21,6 +21,7 @@ mod junit;
 mod llm;
 mod notify;
 mod paired;
+mod proxy;
 mod shard;
 mod tls;
 mod workflows;

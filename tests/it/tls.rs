@@ -23,17 +23,17 @@ use serde_json::Value;
 const HOST: &str = "api.gate-test.example";
 
 /// A private CA and what it signs, all PEM.
-struct Ca {
+pub(crate) struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,
 }
 
-struct Leaf {
+pub(crate) struct Leaf {
     cert_pem: String,
     key_pem: String,
 }
 
 impl Ca {
-    fn new() -> Ca {
+    pub(crate) fn new() -> Ca {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params
@@ -44,12 +44,12 @@ impl Ca {
         Ca { issuer }
     }
 
-    fn pem(&self) -> String {
+    pub(crate) fn pem(&self) -> String {
         self.issuer.pem()
     }
 
     /// A server (or client) certificate for `names`; `expired` puts its validity in the past.
-    fn leaf(&self, names: &[&str], expired: bool, client: bool) -> Leaf {
+    pub(crate) fn leaf(&self, names: &[&str], expired: bool, client: bool) -> Leaf {
         let mut params =
             CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
                 .unwrap();
@@ -77,23 +77,23 @@ impl Ca {
 
 /// A TLS server on loopback: `ok` for any request, an Anthropic-like SSE stream for
 /// `POST /v1/messages`. It speaks HTTP/2 when ALPN picks `h2`, else HTTP/1.1.
-struct TlsServer {
-    addr: SocketAddr,
+pub(crate) struct TlsServer {
+    pub(crate) addr: SocketAddr,
     _rt: tokio::runtime::Runtime,
 }
 
-struct ServerOptions<'a> {
-    leaf: &'a Leaf,
-    alpn: &'a [&'a [u8]],
+pub(crate) struct ServerOptions<'a> {
+    pub(crate) leaf: &'a Leaf,
+    pub(crate) alpn: &'a [&'a [u8]],
     /// Require a client certificate signed by this CA.
-    client_ca: Option<&'a Ca>,
+    pub(crate) client_ca: Option<&'a Ca>,
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn serve(o: ServerOptions<'_>) -> TlsServer {
+pub(crate) fn serve(o: ServerOptions<'_>) -> TlsServer {
     let chain: Vec<CertificateDer<'static>> =
         CertificateDer::pem_slice_iter(o.leaf.cert_pem.as_bytes())
             .collect::<Result<_, _>>()
@@ -179,7 +179,7 @@ async fn respond(
 }
 
 /// A suite directory: suite.yml, one scenario, and the PEM files given.
-fn suite(suite_yml: &str, scenario: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
+pub(crate) fn suite(suite_yml: &str, scenario: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("suite.yml"), suite_yml).unwrap();
     std::fs::write(dir.path().join("probe.yml"), scenario).unwrap();
@@ -221,7 +221,7 @@ fn gate(dir: &Path, extra: &[&str]) -> (Output, Option<Value>) {
     (out, doc)
 }
 
-fn text(b: &[u8]) -> String {
+pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
@@ -233,7 +233,7 @@ fn resolve(server: &TlsServer) -> String {
     format!("{HOST}:{}:127.0.0.1", server.addr.port())
 }
 
-fn endpoint(doc: &Value) -> &Value {
+pub(crate) fn endpoint(doc: &Value) -> &Value {
     &doc["run"]["endpoints"][0]
 }
 
@@ -624,4 +624,173 @@ fn h2c_with_prior_knowledge_on_request() {
     let doc = doc.unwrap();
     assert_eq!(endpoint(&doc)["successes"], 0);
     assert_eq!(endpoint(&doc)["transport"]["protocol"], "HTTP/1.1");
+}
+
+/// An h2c server that misbehaves the HTTP/2 way: every `reset_every`-th request on a
+/// connection gets RST_STREAM (INTERNAL_ERROR), and the `goaway_at`-th request is left
+/// unanswered while the connection ends with GOAWAY (ENHANCE_YOUR_CALM).
+fn serve_h2c_misbehaving(reset_every: u32, goaway_at: u32) -> TlsServer {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let Ok(mut conn) = h2::server::handshake(tcp).await else {
+                    return;
+                };
+                let mut n = 0u32;
+                while let Some(Ok((_req, mut respond))) = conn.accept().await {
+                    n += 1;
+                    if n == goaway_at {
+                        conn.abrupt_shutdown(h2::Reason::ENHANCE_YOUR_CALM);
+                        // Drive the connection until the GOAWAY is out and it closes.
+                        let _ = std::future::poll_fn(|cx| conn.poll_closed(cx)).await;
+                        drop(respond);
+                        return;
+                    }
+                    if n.is_multiple_of(reset_every) {
+                        respond.send_reset(h2::Reason::INTERNAL_ERROR);
+                        continue;
+                    }
+                    let resp = hyper::Response::builder().body(()).unwrap();
+                    if let Ok(mut body) = respond.send_response(resp, false) {
+                        let _ = body.send_data(Bytes::from_static(b"ok\n"), true);
+                    }
+                }
+            });
+        }
+    });
+    TlsServer { addr, _rt: rt }
+}
+
+#[test]
+fn h2_goaway_and_rst_stream_are_error_kinds_and_the_run_goes_on() {
+    let _machine = crate::common::shared();
+    let server = serve_h2c_misbehaving(3, 8);
+    let dir = suite(
+        &format!("target: http://127.0.0.1:{}\n", server.addr.port()),
+        PROBE,
+        &[],
+    );
+    let (out, doc) = gate(dir.path(), &["--http2-prior-knowledge"]);
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(
+        out.status.code(),
+        Some(3),
+        "the run is not a bad peer: {stderr}"
+    );
+    let doc = doc.expect("the run is reported");
+    let e = endpoint(&doc);
+    assert_eq!(doc["run"]["complete"], true, "{e}");
+    let errors = &e["errors"];
+    assert!(errors["reset_stream"].as_u64().unwrap_or(0) > 0, "{e}");
+    assert!(errors["goaway"].as_u64().unwrap_or(0) > 0, "{e}");
+    // Every 8th request ends a connection: gate reconnected and kept measuring.
+    let goaways = errors["goaway"].as_u64().unwrap();
+    assert!(
+        e["transport"]["connections"].as_u64().unwrap() > goaways,
+        "{e}"
+    );
+    assert!(e["successes"].as_u64().unwrap() > 4 * goaways, "{e}");
+    for kind in ["reset", "other", "protocol"] {
+        assert!(errors[kind].is_null(), "no `{kind}`: {e}");
+    }
+}
+
+#[test]
+fn http2_users_are_streams_over_load_connections() {
+    let _machine = crate::common::shared();
+    let ca = Ca::new();
+    let leaf = ca.leaf(&[HOST], false, false);
+    let h2 = serve(ServerOptions {
+        leaf: &leaf,
+        alpn: &[b"h2", b"http/1.1"],
+        client_ca: None,
+    });
+    let suite_yml = |server: &TlsServer| {
+        format!(
+            "target: {}\ntls: {{ ca: ca.pem }}\nresolve: [ \"{}\" ]\n",
+            target(server),
+            resolve(server)
+        )
+    };
+    let shared = "name: probe\nrequest: { url: /health }\nload: { users: 8, connections: 2 }\n";
+    let dir = suite(&suite_yml(&h2), shared, &[("ca.pem", &ca.pem())]);
+    let (out, doc) = gate(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc = doc.unwrap();
+    let e = endpoint(&doc);
+    assert!(e["successes"].as_u64().unwrap() > 0, "{e}");
+    assert_eq!(e["failures"], 0, "{e}");
+    let t = &e["transport"];
+    assert_eq!(t["protocol"], "HTTP/2", "{e}");
+    assert_eq!(t["connections"], 2, "8 users, 2 connections: {e}");
+    assert_eq!(t["shared_connections"], 2, "{e}");
+    assert_eq!(t["streams_per_connection"], 4, "{e}");
+    assert!(
+        text(&out.stdout).contains("4 streams per connection"),
+        "{}",
+        text(&out.stdout)
+    );
+    let shared_hash = e["scenario_hash"].clone();
+
+    // The same users without `connections`: one connection each, and another scenario hash.
+    let own = "name: probe\nrequest: { url: /health }\nload: { users: 8 }\n";
+    let dir = suite(&suite_yml(&h2), own, &[("ca.pem", &ca.pem())]);
+    let (out, doc) = gate(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc = doc.unwrap();
+    let e = endpoint(&doc);
+    assert_eq!(e["transport"]["connections"], 8, "{e}");
+    assert_eq!(e["transport"]["streams_per_connection"], 1, "{e}");
+    assert!(e["transport"]["shared_connections"].is_null(), "{e}");
+    assert_ne!(e["scenario_hash"], shared_hash);
+
+    // HTTP/1.1 has one request per connection at a time: `connections` does not apply.
+    let h1 = serve(ServerOptions {
+        leaf: &leaf,
+        alpn: &[b"http/1.1"],
+        client_ca: None,
+    });
+    let dir = suite(&suite_yml(&h1), shared, &[("ca.pem", &ca.pem())]);
+    let (out, doc) = gate(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc = doc.unwrap();
+    let e = endpoint(&doc);
+    assert_eq!(e["transport"]["protocol"], "HTTP/1.1", "{e}");
+    assert_eq!(e["transport"]["connections"], 8, "{e}");
+    assert!(e["transport"]["shared_connections"].is_null(), "{e}");
+}
+
+#[test]
+fn a_forced_protocol_changes_the_scenario_hash_and_the_default_does_not() {
+    let _machine = crate::common::shared();
+    let server = serve_h2c();
+    let dir = suite(
+        &format!("target: http://127.0.0.1:{}\n", server.addr.port()),
+        PROBE,
+        &[],
+    );
+    let hash = |extra: &[&str]| {
+        let (_, doc) = gate(dir.path(), extra);
+        endpoint(&doc.unwrap())["scenario_hash"].clone()
+    };
+    let default = hash(&[]);
+    let h2c = hash(&["--http2-prior-knowledge"]);
+    let h1 = hash(&["--http1.1"]);
+    assert_ne!(default, h2c);
+    assert_ne!(default, h1);
+    assert_ne!(h1, h2c);
+    assert_eq!(hash(&[]), default, "the hash is stable");
 }
