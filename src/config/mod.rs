@@ -459,7 +459,7 @@ fn flow_scenario(
     };
     let hash = definition_hash_of(&serde_json::json!({
         "flow": identity,
-        "load": load_identity(&load),
+        "load": load.identity(),
     }));
     let first = &flow.steps[0];
     let (request, expect) = if flow.single {
