@@ -709,7 +709,8 @@ pub struct LoadArgs {
     #[arg(long, value_name = "DURATION")]
     pub warmup: Option<String>,
 
-    /// Worker threads of the load engine (default: one per core).
+    /// Load threads (default: one per core for a remote target, one per two cores for a target on
+    /// this machine's loopback, where gate and the target share the cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 

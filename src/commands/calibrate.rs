@@ -17,7 +17,7 @@ use rand::seq::SliceRandom;
 use crate::cli::CalibrateArgs;
 use crate::config::{self, ConfigError, Overrides, Plan};
 use crate::demo::{DemoOptions, DemoServer, Neighbour, NoiseShape};
-use crate::engine::{self, EngineOptions, ProgressMode};
+use crate::engine::{self, EngineOptions, ProgressMode, Threads};
 use crate::environment::Environment;
 use crate::record::RunRecord;
 use crate::units::parse_duration;
@@ -180,7 +180,7 @@ pub fn calibrate(args: CalibrateArgs, io: &mut Output<'_>) -> Result<Outcome, Er
         per_run * (arms.len() * args.trials) as f64 / 60.0
     ));
     let opts = EngineOptions {
-        threads: EngineOptions::default_threads(),
+        threads: Threads::Auto,
         progress: ProgressMode::Quiet,
         cancel: interrupt_flag(),
         fault: crate::engine::Fault::from_env(),
@@ -353,7 +353,7 @@ fn calibrate_paired(
             .find(|s| s.name == name)
             .map_or(config::DEFAULT_TOLERANCE, |s| s.tolerance)
     };
-    let threads = EngineOptions::default_threads();
+    let threads = Threads::Auto;
     let mut done = 0;
     'trials: for trial in 0..args.trials {
         for (name, factor, tally) in &mut arms {

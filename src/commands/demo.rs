@@ -8,7 +8,7 @@ use crate::chart::ChartSize;
 use crate::cli::DemoArgs;
 use crate::config::{self, ConfigError, LoadModel, Overrides, Plan, Source};
 use crate::demo::{DemoOptions, DemoServer, Regression};
-use crate::engine::{self, EngineOptions, ProgressMode};
+use crate::engine::{self, EngineOptions, ProgressMode, Threads};
 use crate::environment::{Environment, Sentinel};
 use crate::git::GitInfo;
 use crate::record::RunRecord;
@@ -127,14 +127,8 @@ pub fn demo(args: DemoArgs, io: &mut Output<'_>) -> Result<Outcome, Error> {
     };
     let base_target = plan.target.clone();
     let sentinel = Sentinel::start();
-    let (blocks, stopped) = measure_blocks(
-        &head_plan,
-        &base_target,
-        &paired,
-        EngineOptions::default_threads(),
-        false,
-        io,
-    )?;
+    let (blocks, stopped) =
+        measure_blocks(&head_plan, &base_target, &paired, Threads::Auto, false, io)?;
     let timer_delay = sentinel.finish();
     let merged = |side: Vec<RunRecord>| -> Result<RunRecord, Error> {
         RunRecord::merge(&side)
@@ -352,7 +346,7 @@ fn git_info(branch: &str, commit: &str, merge_base: Option<&str>) -> GitInfo {
 /// One run of the demo suite, recorded as if made on `git`; returns the record and its table.
 fn measure(plan: &Plan, git: GitInfo, label: &str) -> Result<(RunRecord, Vec<u8>), Error> {
     let opts = EngineOptions {
-        threads: EngineOptions::default_threads(),
+        threads: Threads::Auto,
         progress: ProgressMode::Quiet,
         cancel: interrupt_flag(),
         fault: crate::engine::Fault::from_env(),
@@ -407,7 +401,7 @@ fn llm_comparison(
         &|name| std::env::var(name).ok(),
     )?;
     let opts = EngineOptions {
-        threads: EngineOptions::default_threads(),
+        threads: Threads::Auto,
         progress: ProgressMode::Quiet,
         cancel: interrupt_flag(),
         fault: crate::engine::Fault::from_env(),

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::cli::PairedArgs;
 use crate::config::{self, Plan};
-use crate::engine::{self, EngineOptions};
+use crate::engine::{self, EngineOptions, Threads};
 use crate::environment::Sentinel;
 use crate::git::GitInfo;
 use crate::record::RunRecord;
@@ -155,7 +155,7 @@ pub(crate) fn measure_blocks(
     plan: &Plan,
     base_target: &config::Target,
     paired: &PairedSettings,
-    threads: usize,
+    threads: Threads,
     progress: bool,
     io: &mut Output<'_>,
 ) -> Result<(Vec<(RunRecord, RunRecord)>, bool), Error> {

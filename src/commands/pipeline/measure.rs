@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::output::Output;
 use crate::cli::{LoadArgs, RunArgs};
 use crate::config::{ConfigError, Overrides, Plan};
-use crate::engine::{self, EngineOptions, ProgressMode};
+use crate::engine::{self, EngineOptions, ProgressMode, Threads};
 use crate::environment::{Environment, Sentinel, TimerDelay};
 use crate::git::{self, GitInfo};
 use crate::publish::actions;
@@ -23,7 +23,7 @@ pub struct RunSettings {
     pub suite: PathBuf,
     pub overrides: Overrides,
     pub json: Option<PathBuf>,
-    pub threads: usize,
+    pub threads: Threads,
     pub label: Option<String>,
     pub progress: ProgressMode,
     /// Where to save the run; None with `--no-save`.
@@ -66,8 +66,8 @@ impl RunSettings {
         let warmup = flag_duration("--warmup", &a.warmup)?;
         let threads = match a.threads {
             Some(0) => return Err(Error::usage("--threads", "must be at least 1")),
-            Some(n) => n,
-            None => EngineOptions::default_threads(),
+            Some(n) => Threads::Fixed(n),
+            None => Threads::Auto,
         };
         Ok(RunSettings {
             shard: None,
