@@ -154,6 +154,17 @@ pub fn badge(call: Call) -> &'static str {
 }
 
 /// "❌ 1 of 4 endpoints regressed" / "✅ no regression across 4 endpoints", plus the rest.
+/// The Δp95 column's title, with the confidence of the verdict's intervals: 95% in history mode,
+/// 90% in paired mode (whose calls are one-sided tests against the tolerance at 5% each).
+pub fn delta_header(v: &Verdict) -> String {
+    let level = v
+        .endpoints
+        .iter()
+        .find_map(|e| e.p95_change.map(|r| r.confidence))
+        .unwrap_or(0.95);
+    format!("Δp95 ({:.0}% CI)", level * 100.0)
+}
+
 pub fn headline(v: &Verdict) -> String {
     let mut all: Vec<&str> = v.endpoints.iter().map(|e| e.name.as_str()).collect();
     all.sort_unstable();
@@ -226,8 +237,9 @@ pub fn reason(c: &EndpointComparison) -> String {
             let p = |x: &Option<f64>| x.map_or_else(|| "–".to_string(), |v| format!("{v:.3}"));
             let summary = match c.p95_change {
                 Some(rel) => format!(
-                    "paired: Δp95 {} (CI {} … {}) over {pairs} block pairs",
+                    "paired: Δp95 {} ({:.0}% CI {} … {}) over {pairs} block pairs",
                     pct(rel.point),
+                    rel.confidence * 100.0,
                     pct(rel.ci_low),
                     pct(rel.ci_high)
                 ),

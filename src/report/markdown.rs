@@ -177,7 +177,10 @@ fn render_comment(c: &PrComment<'_>, layout: Layout) -> String {
     }
     let hidden = rows.len().saturating_sub(layout.rows);
     rows.truncate(layout.rows);
-    out.push_str("| Endpoint | base p50 / p95 / p99 | head p50 / p95 / p99 | Δp95 (95% CI) | p | Verdict |\n");
+    out.push_str(&format!(
+        "| Endpoint | base p50 / p95 / p99 | head p50 / p95 / p99 | {} | p | Verdict |\n",
+        cells::delta_header(v)
+    ));
     out.push_str("|---|--:|--:|--:|--:|---|\n");
     for e in &rows {
         let cells = cells::verdict_row(e);

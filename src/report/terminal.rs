@@ -2,7 +2,7 @@
 
 use comfy_table::{Cell, CellAlignment};
 
-use super::cells::{describe_failure, table};
+use super::cells::{self, describe_failure, table};
 use super::{Format, RunReport};
 use crate::verdict::{Call, Verdict};
 
@@ -145,7 +145,7 @@ impl Terminal {
             "Endpoint",
             "base p50/p95/p99",
             "head p50/p95/p99",
-            "Δp95 (95% CI)",
+            cells::delta_header(v).as_str(),
             "p",
             "Verdict",
         ]);

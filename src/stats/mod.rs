@@ -29,6 +29,7 @@
 //! rank methods see them as ties and correct for that.
 
 mod buckets;
+mod harrell_davis;
 mod holm;
 mod mann_whitney;
 mod noise;
@@ -39,6 +40,7 @@ mod quantile;
 mod random;
 mod shift;
 
+pub use harrell_davis::harrell_davis_ln;
 pub use holm::holm;
 pub use mann_whitney::{Alternative, MannWhitney, mann_whitney};
 pub use noise::{NoiseBand, noise_band};

@@ -6,7 +6,10 @@
 //! the merged histograms, after Holm correction across every test of the verdict, **and** the
 //! Hodges-Lehmann CI of the median p95 ratio lies entirely above `1 + tolerance`. Improvements
 //! mirror it; "no change" needs the CI inside `±tolerance`; anything else is inconclusive with
-//! the reason.
+//! the reason. The CI is the 90% one (for the default confidence of 95%): each of those calls is a
+//! one-sided test at 5% against the tolerance, and "no change" is Schuirmann's two one-sided
+//! tests (TOST), whose textbook interval is the `1 - 2 alpha` one. Each block's p95 is the
+//! Harrell-Davis estimate (`stats::harrell_davis_ln`), steadier than one order statistic.
 //!
 //! Why both tests: the signed-rank test is the one the pairing protects from the machine's drift
 //! (each pair shares its moment), but with a handful of pairs it sees only block p95s; the pooled
@@ -112,14 +115,22 @@ fn test_endpoint(
     let head_h = pooled(pairs.iter().map(|p| p.head));
     let base_eps: Vec<&EndpointRecord> = pairs.iter().map(|p| p.base).collect();
     let head_eps: Vec<&EndpointRecord> = pairs.iter().map(|p| p.head).collect();
-    // Per-pair log p95 ratios; a block without a successful request has no p95 and its pair
-    // says nothing.
-    let p95 = |e: &EndpointRecord| {
-        (e.latency.count > 0 && e.latency.p95_ms > 0.0).then_some(e.latency.p95_ms)
+    // Per-pair log p95 ratios, each block's p95 by Harrell-Davis (a smoother estimate of the
+    // same quantile than one order statistic; see `stats::harrell_davis_ln`). A block without a
+    // successful request has no p95 and its pair says nothing.
+    let ln_p95 = |e: &EndpointRecord| -> Option<f64> {
+        if e.latency.count == 0 {
+            return None;
+        }
+        match decode_histogram(&e.latency.histogram) {
+            Ok(h) => stats::harrell_davis_ln(&h, 0.95),
+            // A record without its histogram: its reported p95.
+            Err(_) => (e.latency.p95_ms > 0.0).then(|| (e.latency.p95_ms * 1000.0).ln()),
+        }
     };
     let diffs: Vec<f64> = pairs
         .iter()
-        .filter_map(|p| Some((p95(p.head)? / p95(p.base)?).ln()))
+        .filter_map(|p| Some(ln_p95(p.head)? - ln_p95(p.base)?))
         .filter(|d| d.is_finite())
         .collect();
     let c = EndpointComparison {
@@ -171,7 +182,12 @@ fn test_endpoint(
     let both = |a: Option<f64>, b: Option<f64>| Some(a?.max(b?));
     c.p_slower = both(t.p_signed_rank[0], t.p_pooled[0]);
     c.p_faster = both(t.p_signed_rank[1], t.p_pooled[1]);
-    c.p95_change = stats::hodges_lehmann_paired(&diffs, settings.confidence).map(|hl| RelChange {
+    // Each call is a one-sided test against the tolerance (a regression: the change exceeds
+    // +tolerance; an improvement: below -tolerance; no change: both at once, Schuirmann's two
+    // one-sided tests). At level alpha = 1 - confidence each, that is the two-sided interval of
+    // level 1 - 2 alpha (90% for the default 95%), the textbook equivalence interval.
+    let level = (2.0 * settings.confidence - 1.0).clamp(0.5, 0.999);
+    c.p95_change = stats::hodges_lehmann_paired(&diffs, level).map(|hl| RelChange {
         point: hl.estimate.exp() - 1.0,
         ci_low: hl.ci_low.exp() - 1.0,
         ci_high: hl.ci_high.exp() - 1.0,
@@ -390,19 +406,24 @@ mod tests {
 
     /// The default shape of a paired run (7 rounds of 2 blocks: 14 pairs of 250 requests a
     /// side at 100/s), with a neighbour swinging each pair by up to 3x, over several seeds: A/A
-    /// is never a regression and its CI covers no change; a 20% slowdown is a regression. (A
-    /// 10% one is not always resolved at this size: each block's p95 rests on a dozen requests,
-    /// docs/paired.md "What limits the precision".)
+    /// is never a regression nor an improvement, and mostly "no change"; a 20% slowdown is a
+    /// regression, and a 10% one mostly.
     #[test]
     fn the_default_shape_under_drift_flags_twenty_percent_and_never_a_a() {
         let drift = |i: usize| [1.0, 2.7, 1.3, 3.0, 1.0, 1.9, 1.1, 2.4, 1.0, 1.6][i % 10];
+        let (mut covered, mut aa, mut no_change, mut found_10) = (0, 0, 0, 0);
         for seed in 0..8u64 {
             let shape = |factor: f64| blocks_seeded(14, factor, 250, &drift, seed * 10_000);
             for c in verdict(&shape(1.0)) {
                 let r = c.p95_change.unwrap();
                 assert_ne!(c.call, Call::Regression, "seed {seed} {}", c.name);
-                assert!(r.ci_low < 0.0 && r.ci_high > 0.0, "seed {seed}: {r:?}");
+                assert_ne!(c.call, Call::Improvement, "seed {seed} {}", c.name);
+                aa += 1;
+                covered += usize::from(r.ci_low < 0.0 && r.ci_high > 0.0);
+                no_change += usize::from(c.call == Call::NoChange);
             }
+            let v10 = verdict(&shape(1.10));
+            found_10 += usize::from(v10[1].call == Call::Regression);
             let v = verdict(&shape(1.20));
             assert_eq!(
                 v[1].call,
@@ -412,6 +433,16 @@ mod tests {
             );
             assert_ne!(v[0].call, Call::Regression);
         }
+        eprintln!(
+            "A/A: {covered}/{aa} 90% CIs cover 0, {no_change}/{aa} no change; +10%: {found_10}/8"
+        );
+        // A 90% interval misses now and then; most cover the truth.
+        assert!(covered * 10 >= aa * 7, "{covered} of {aa}");
+        assert!(no_change * 10 >= aa * 8, "{no_change} of {aa}");
+        // At this spread (log-normal sigma 0.3, so a block's p95 varies by ~4%), +10% is resolved
+        // about 60% of the time (5 of these 8); the sample service's narrower spread does better
+        // (`gate calibrate --paired`, docs/paired.md).
+        assert!(found_10 >= 4, "+10% found in {found_10} of 8");
     }
 
     #[test]
