@@ -9,13 +9,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::header::{CONTENT_TYPE, COOKIE, HOST, HeaderValue, SET_COOKIE};
 
-use super::{Answer, Ctx, Shared, classify};
+use super::{Answer, Ctx, Head, Shared, classify, drain_body};
 use crate::config::template::Scope;
 use crate::config::{Body, CaptureSource, CheckKind, Condition, FlowPlan, StepPlan};
-use crate::engine::tally::{ErrorClass, MAX_BODY_BYTES, Stats};
+use crate::engine::tally::{ErrorClass, Stats};
 use crate::record::micros;
 
 /// One virtual user's state across walks: captured values, the data row of the current walk,
@@ -341,51 +341,30 @@ impl Ctx {
                 return Err(classify(&e));
             }
         };
-        let headers_at = Instant::now();
-        let status = response.status().as_u16();
+        let head = Head::of(&response);
         for c in response.headers().get_all(SET_COOKIE) {
             if let Ok(c) = c.to_str() {
                 user.jar.store(c);
             }
         }
-        let server_timing = response
-            .headers()
-            .get("server-timing")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let closes = response
-            .headers()
-            .get(hyper::header::CONNECTION)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
         let (parts, mut body) = response.into_parts();
-        let mut bytes = 0u64;
         let mut kept = Vec::new();
-        while let Some(frame) = body.frame().await {
-            match frame {
-                Ok(f) => {
-                    if let Some(d) = f.data_ref() {
-                        bytes += d.len() as u64;
-                        if bytes > MAX_BODY_BYTES {
-                            self.conn = None;
-                            return Err(ErrorClass::BodyTooLarge);
-                        }
-                        if step.needs_body {
-                            kept.extend_from_slice(d);
-                        }
-                    }
-                }
-                Err(e) => {
-                    self.conn = None;
-                    return Err(match classify(&e) {
-                        ErrorClass::Other => ErrorClass::Body,
-                        c => c,
-                    });
-                }
+        let bytes = match drain_body(&mut body, step.needs_body.then_some(&mut kept)).await {
+            Ok(n) => n,
+            Err(class) => {
+                self.conn = None;
+                return Err(class);
             }
-        }
-        if closes {
+        };
+        if head.closes {
             self.conn = None;
         }
+        let Head {
+            status,
+            headers_at,
+            server_timing,
+            ..
+        } = head;
         Ok(Got {
             status,
             headers_at,

@@ -433,53 +433,24 @@ impl Ctx {
                 return Err(class);
             }
         };
-        let headers_at = Instant::now();
-        let status = response.status().as_u16();
-        let server_timing = {
-            let mut values = response.headers().get_all("server-timing").iter();
-            match (values.next(), values.next()) {
-                (None, _) => None,
-                (Some(one), None) => one.to_str().ok().map(str::to_string),
-                (Some(first), Some(second)) => {
-                    // Several header lines are one comma-separated list (RFC 9110 §5.3).
-                    let mut s = first.to_str().unwrap_or("").to_string();
-                    for v in std::iter::once(second).chain(values) {
-                        s.push(',');
-                        s.push_str(v.to_str().unwrap_or(""));
-                    }
-                    Some(s)
-                }
+        let head = Head::of(&response);
+        let mut body = response.into_body();
+        let bytes = match drain_body(&mut body, None).await {
+            Ok(n) => n,
+            Err(class) => {
+                self.conn = None;
+                return Err(class);
             }
         };
-        let closes = response
-            .headers()
-            .get(hyper::header::CONNECTION)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-        let mut body = response.into_body();
-        let mut bytes = 0u64;
-        while let Some(frame) = body.frame().await {
-            match frame {
-                Ok(f) => {
-                    if let Some(d) = f.data_ref() {
-                        bytes += d.len() as u64;
-                        if bytes > MAX_BODY_BYTES {
-                            self.conn = None;
-                            return Err(ErrorClass::BodyTooLarge);
-                        }
-                    }
-                }
-                Err(e) => {
-                    self.conn = None;
-                    return Err(match classify(&e) {
-                        ErrorClass::Other => ErrorClass::Body,
-                        c => c,
-                    });
-                }
-            }
-        }
-        if closes {
+        if head.closes {
             self.conn = None;
         }
+        let Head {
+            status,
+            headers_at,
+            server_timing,
+            ..
+        } = head;
         Ok(Exchange {
             status,
             headers_at,
@@ -487,6 +458,75 @@ impl Ctx {
             bytes,
         })
     }
+}
+
+/// What every exchange reads from a response's head, the moment it arrived.
+pub(super) struct Head {
+    pub status: u16,
+    pub headers_at: Instant,
+    /// All `Server-Timing` lines as one comma-separated list (RFC 9110 §5.3).
+    pub server_timing: Option<String>,
+    /// `Connection: close`: the connection is not reused.
+    pub closes: bool,
+}
+
+impl Head {
+    pub fn of<B>(response: &hyper::Response<B>) -> Head {
+        let headers_at = Instant::now();
+        let mut values = response.headers().get_all("server-timing").iter();
+        let server_timing = match (values.next(), values.next()) {
+            (None, _) => None,
+            (Some(one), None) => one.to_str().ok().map(str::to_string),
+            (Some(first), Some(second)) => {
+                let mut s = first.to_str().unwrap_or("").to_string();
+                for v in std::iter::once(second).chain(values) {
+                    s.push(',');
+                    s.push_str(v.to_str().unwrap_or(""));
+                }
+                Some(s)
+            }
+        };
+        Head {
+            status: response.status().as_u16(),
+            headers_at,
+            server_timing,
+            closes: response
+                .headers()
+                .get(hyper::header::CONNECTION)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close")),
+        }
+    }
+}
+
+/// Read a body to its end, counting its bytes and keeping them in `keep` when given; past
+/// [`MAX_BODY_BYTES`] it stops with `BodyTooLarge`. On an error the connection is not reusable.
+pub(super) async fn drain_body(
+    body: &mut hyper::body::Incoming,
+    mut keep: Option<&mut Vec<u8>>,
+) -> Result<u64, ErrorClass> {
+    let mut bytes = 0u64;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(f) => {
+                if let Some(d) = f.data_ref() {
+                    bytes += d.len() as u64;
+                    if bytes > MAX_BODY_BYTES {
+                        return Err(ErrorClass::BodyTooLarge);
+                    }
+                    if let Some(k) = keep.as_deref_mut() {
+                        k.extend_from_slice(d);
+                    }
+                }
+            }
+            Err(e) => {
+                return Err(match classify(&e) {
+                    ErrorClass::Other => ErrorClass::Body,
+                    c => c,
+                });
+            }
+        }
+    }
+    Ok(bytes)
 }
 
 /// What one measured request adds to the tally, HTTP or LLM alike.
