@@ -702,6 +702,27 @@ fn weighted_summary(a: &LatencySummary, b: &LatencySummary) -> LatencySummary {
 }
 
 impl RunRecord {
+    /// A complete run of these endpoints with every other field empty: a fixture for tests.
+    #[cfg(test)]
+    pub fn of_endpoints(endpoints: Vec<EndpointRecord>) -> RunRecord {
+        RunRecord {
+            version: RECORD_VERSION,
+            uid: String::new(),
+            gate_version: String::new(),
+            started_at: String::new(),
+            finished_at: String::new(),
+            target: String::new(),
+            suite: String::new(),
+            label: None,
+            complete: true,
+            faults: Vec::new(),
+            git: None,
+            pr: None,
+            environment: None,
+            endpoints,
+        }
+    }
+
     /// One run from consecutive measurements of the same suite (the blocks of one side of a
     /// paired run): the first block's context, the time span of all, every endpoint merged by
     /// name with [`EndpointRecord::merge`] (in the order they first appear), complete only when

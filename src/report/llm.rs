@@ -382,11 +382,7 @@ mod tests {
     }
 
     fn run(endpoints: Vec<EndpointRecord>) -> RunRecord {
-        serde_json::from_value(serde_json::json!({
-            "version": 1, "gate_version": "0", "started_at": "", "finished_at": "", "target": "",
-            "suite": "", "label": null, "complete": true, "endpoints": endpoints
-        }))
-        .unwrap()
+        RunRecord::of_endpoints(endpoints)
     }
 
     #[test]

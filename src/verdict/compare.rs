@@ -551,7 +551,7 @@ fn decide(c: &mut EndpointComparison, settings: &CompareSettings) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{LatencySummary, LoadRecord, RECORD_VERSION, ServerTimingAgg};
+    use crate::record::{LatencySummary, LoadRecord, ServerTimingAgg};
     use rand::{Rng, SeedableRng};
 
     fn endpoint(
@@ -633,22 +633,7 @@ mod tests {
     }
 
     fn run(endpoints: Vec<EndpointRecord>) -> RunRecord {
-        RunRecord {
-            version: RECORD_VERSION,
-            uid: String::new(),
-            gate_version: String::new(),
-            started_at: String::new(),
-            finished_at: String::new(),
-            target: String::new(),
-            suite: String::new(),
-            label: None,
-            complete: true,
-            faults: Vec::new(),
-            git: None,
-            pr: None,
-            environment: None,
-            endpoints,
-        }
+        RunRecord::of_endpoints(endpoints)
     }
 
     fn base(seed: u64) -> RunRecord {

@@ -245,7 +245,7 @@ fn decide(t: &mut Tested, tests: usize, settings: &CompareSettings) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{LatencySummary, LoadRecord, RECORD_VERSION};
+    use crate::record::{LatencySummary, LoadRecord};
     use rand::{Rng, SeedableRng};
 
     /// One block of one endpoint: `n` log-normal latencies around `median_us`.
@@ -292,22 +292,7 @@ mod tests {
     }
 
     fn run(endpoints: Vec<EndpointRecord>) -> RunRecord {
-        RunRecord {
-            version: RECORD_VERSION,
-            uid: String::new(),
-            gate_version: String::new(),
-            started_at: String::new(),
-            finished_at: String::new(),
-            target: String::new(),
-            suite: String::new(),
-            label: None,
-            complete: true,
-            faults: Vec::new(),
-            git: None,
-            pr: None,
-            environment: None,
-            endpoints,
-        }
+        RunRecord::of_endpoints(endpoints)
     }
 
     /// `pairs` block pairs of two endpoints, "steady" and "changed". The machine's load

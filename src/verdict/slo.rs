@@ -206,11 +206,7 @@ mod tests {
     }
 
     fn run(endpoints: Vec<EndpointRecord>) -> RunRecord {
-        serde_json::from_value(serde_json::json!({
-            "version": 1, "gate_version": "", "started_at": "", "finished_at": "", "target": "",
-            "suite": "", "label": null, "complete": true, "endpoints": endpoints
-        }))
-        .expect("a valid run record")
+        RunRecord::of_endpoints(endpoints)
     }
 
     fn slo(run: &RunRecord, written: &[&str]) -> SloReport {
