@@ -15,27 +15,10 @@ ROUNDS=${1:-3}; SECS=${2:-10}; USERS=${3:-16}; PORT=${PORT:-18283}
 command -v nginx >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq nginx >/dev/null; }
 cargo build --release -q
 
-WORK=$(mktemp -d)
-mkdir -p "$WORK/logs" "$WORK/s"
-cat > "$WORK/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $WORK/nginx.pid;
-error_log $WORK/logs/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$PORT;
-    location / { default_type application/json; return 200 '{"id": 42, "name": "widget", "tags": ["a", "b"]}'; }
-  }
-}
-CONF
-nginx -c "$WORK/nginx.conf" -p "$WORK" &
-NGINX=$!
-trap 'kill $NGINX 2>/dev/null || true; rm -rf "$WORK"' EXIT
-sleep 1
+# shellcheck source=benches/lib/nginx.sh
+. benches/lib/nginx.sh
+start_nginx "$PORT" application/json '{"id": 42, "name": "widget", "tags": ["a", "b"]}'
+mkdir -p "$WORK/s"
 
 cat > "$WORK/s/plain.yml" <<YML
 name: plain

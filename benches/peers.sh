@@ -18,27 +18,9 @@ if ! need nginx || ! need wrk; then apt-get update -qq && apt-get install -y -qq
 need oha || cargo install oha --locked
 cargo build --release -q
 
-WORK=$(mktemp -d)
-mkdir -p "$WORK/logs"
-cat > "$WORK/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $WORK/nginx.pid;
-error_log $WORK/logs/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$PORT;
-    location / { default_type text/plain; return 200 "hello from nginx\n"; }
-  }
-}
-CONF
-nginx -c "$WORK/nginx.conf" -p "$WORK" &
-NGINX=$!
-trap 'kill $NGINX 2>/dev/null || true; rm -rf "$WORK"' EXIT
-sleep 1
+# shellcheck source=benches/lib/nginx.sh
+. benches/lib/nginx.sh
+start_nginx "$PORT" text/plain 'hello from nginx\n'
 
 cat > "$WORK/peer.yml" <<YML
 name: nginx
