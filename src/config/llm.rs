@@ -71,29 +71,7 @@ pub(super) fn scenario_plans(
         ConfigError::at(file, Some(s.referenced), field, m)
     };
 
-    let provider = match Provider::from_name(spec.provider.value.trim()) {
-        Some(p) => p,
-        None => {
-            let other = spec.provider.value.trim();
-            return Err(at(
-                &spec.provider,
-                "llm.provider",
-                format!(
-                    "`{other}` is not a provider gate speaks; use `anthropic` (Messages API) or `openai` (chat completions)"
-                ),
-            ));
-        }
-    };
-
-    let target = match &spec.base_url {
-        Some(u) => {
-            let (expanded, _) =
-                expand_env(&u.value, lookup).map_err(|m| at(u, "llm.base_url", m))?;
-            parse_target(&expanded).map_err(|m| at(u, "llm.base_url", m))?
-        }
-        None => suite.target.clone(),
-    };
-
+    let routes = routes(file, &spec, suite.target, lookup)?;
     let (models, fallback) = match (&spec.models, &spec.fallback) {
         (Some(_), Some(f)) => {
             return Err(ConfigError::at(
@@ -108,7 +86,7 @@ pub(super) fn scenario_plans(
         (None, None) => {
             return Err(ConfigError::at(
                 file,
-                Some(spec.provider.referenced),
+                spec.provider.as_ref().map(|p| p.referenced),
                 "llm.models",
                 "name the model(s) to benchmark: `models: [model-a, model-b]` or `fallback: [model-a, model-b]`",
             ));
@@ -130,23 +108,66 @@ pub(super) fn scenario_plans(
         ));
     }
     let mut names: Vec<String> = Vec::new();
+    // Per model: its route (index into `routes`) and the model id sent to the provider.
+    let mut routed: Vec<(usize, String)> = Vec::new();
     for (i, m) in models.iter().enumerate() {
         let n = m.value.trim();
+        let f = format!("{field}[{i}]");
         if n.is_empty() || n.contains(char::is_whitespace) {
-            return Err(at(
-                m,
-                &format!("{field}[{i}]"),
-                format!("`{}` is not a model name", m.value),
-            ));
+            return Err(at(m, &f, format!("`{}` is not a model name", m.value)));
         }
         if names.iter().any(|x| x == n) {
-            return Err(at(
-                m,
-                &format!("{field}[{i}]"),
-                format!("`{n}` is listed twice"),
-            ));
+            return Err(at(m, &f, format!("`{n}` is listed twice")));
         }
+        let named = n.split_once('/').and_then(|(pre, rest)| {
+            routes
+                .iter()
+                .position(|r| r.name.as_deref() == Some(pre))
+                .map(|r| (r, rest))
+        });
+        let (route, id) = match named {
+            Some((_, "")) => {
+                return Err(at(
+                    m,
+                    &f,
+                    format!("`{n}` names no model after the provider"),
+                ));
+            }
+            Some((r, rest)) => (r, rest),
+            None => match routes.iter().position(|r| r.name.is_none()) {
+                Some(r) => (r, n),
+                None => {
+                    let known: Vec<String> = routes
+                        .iter()
+                        .filter_map(|r| r.name.as_ref().map(|x| format!("`{x}/`")))
+                        .collect();
+                    return Err(at(
+                        m,
+                        &f,
+                        format!(
+                            "`{n}` names no provider: prefix it with one of {}, or set `llm.provider` for unprefixed models",
+                            known.join(", ")
+                        ),
+                    ));
+                }
+            },
+        };
         names.push(n.to_string());
+        routed.push((route, id.to_string()));
+    }
+    if fallback && routed.iter().any(|(r, _)| *r != routed[0].0) {
+        let second = routed
+            .iter()
+            .position(|(r, _)| *r != routed[0].0)
+            .unwrap_or(1);
+        return Err(at(
+            &models[second],
+            field,
+            format!(
+                "a fallback chain across providers (`{}` → `{}`) is not supported yet: chain models of one provider, or put them side by side with `models:`",
+                names[0], names[second]
+            ),
+        ));
     }
 
     let prompts = prompts(file, &spec)?;
@@ -164,10 +185,10 @@ pub(super) fn scenario_plans(
     };
     let stream = spec.stream.unwrap_or(true);
     let system = spec.system.as_ref().map(|s| s.value.as_str());
-    let protocol = provider.protocol();
-    let bodies: Vec<Vec<Bytes>> = names
+    let bodies: Vec<Vec<Bytes>> = routed
         .iter()
-        .map(|model| {
+        .map(|(route, model)| {
+            let protocol = routes[*route].provider.protocol();
             prompts
                 .iter()
                 .map(|messages| {
@@ -183,7 +204,6 @@ pub(super) fn scenario_plans(
         })
         .collect();
 
-    let headers = headers(file, provider, &spec, lookup)?;
     let timeouts = timeouts(file, &spec)?;
     let total = match &spec.timeouts.total {
         Some(t) => spanned_duration(file, "llm.timeouts.total", t)?,
@@ -195,9 +215,14 @@ pub(super) fn scenario_plans(
         (None, Some(p)) => Some(price_table(suite.path, p)?),
         (None, None) => None,
     };
+    // The name as written (`claude/claude-sonnet-4-5`), else the model id.
     let prices: Vec<Option<Price>> = names
         .iter()
-        .map(|m| table.as_ref().and_then(|t| lookup_price(t, m)))
+        .zip(&routed)
+        .map(|(n, (_, id))| {
+            let t = table.as_ref()?;
+            lookup_price(t, n).or_else(|| lookup_price(t, id))
+        })
         .collect();
     let daily_requests = match &spec.daily_requests {
         Some(d) if d.value == 0 => {
@@ -218,23 +243,20 @@ pub(super) fn scenario_plans(
         None => suite.tolerance,
     };
 
-    let path = format!("{}{}", target.base_path, protocol.path());
-    // Headers shape the measurement; their text as written (not `${ENV}` values) is hashed.
-    let header_texts: Vec<(String, String)> = spec
-        .headers
-        .iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.value.clone()))
-        .collect();
     let plan_for = |endpoint: String, tier_models: Vec<String>, idx: Vec<usize>| {
+        let route = &routes[routed[idx[0]].0];
+        let (provider, target) = (route.provider, &route.target);
+        let protocol = provider.protocol();
+        let path = format!("{}{}", target.base_path, protocol.path());
         let bodies: Vec<Vec<Bytes>> = idx.iter().map(|i| bodies[*i].clone()).collect();
         let prices: Vec<Option<Price>> = idx.iter().map(|i| prices[*i]).collect();
         let hash = definition_hash(
             provider,
-            &target,
+            target,
             &tier_models,
             fallback,
             &bodies,
-            &header_texts,
+            &route.header_texts,
             &load,
         );
         ScenarioPlan {
@@ -264,7 +286,7 @@ pub(super) fn scenario_plans(
                 models: tier_models,
                 fallback,
                 bodies,
-                headers: headers.clone(),
+                headers: route.headers.clone(),
                 stream,
                 max_tokens,
                 timeouts,
@@ -299,7 +321,7 @@ fn prompts(file: &Path, spec: &LlmSpec) -> Result<Vec<Value>, ConfigError> {
     if given.iter().filter(|g| **g).count() != 1 {
         return Err(ConfigError::at(
             file,
-            Some(spec.provider.referenced),
+            spec.provider.as_ref().map(|p| p.referenced),
             "llm.prompt",
             "give exactly one of `prompt:` (text), `messages:` (a list of {role, content}) or `prompts_file:` (one prompt per line)",
         ));
@@ -371,44 +393,184 @@ fn relative_to(file: &Path, name: &str) -> PathBuf {
     }
 }
 
-fn headers(
-    file: &Path,
+/// Where one provider's requests go.
+struct Route {
+    /// The `providers:` key, or None for the scenario's own `provider:`.
+    name: Option<String>,
     provider: Provider,
+    target: Target,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    /// The headers as written (not `${ENV}` values), for the scenario hash.
+    header_texts: Vec<(String, String)>,
+}
+
+/// The scenario's own provider (`llm.provider`, `base_url`, `api_key`, `headers`) if it names
+/// one, and each entry of `llm.providers`.
+fn routes(
+    file: &Path,
     spec: &LlmSpec,
+    suite_target: &Target,
     lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<Vec<(HeaderName, HeaderValue)>, ConfigError> {
-    let protocol = provider.protocol();
-    let mut out = protocol.headers(spec.stream.unwrap_or(true));
-    for (name, value) in &spec.headers {
-        let field = format!("llm.headers.{name}");
-        let err = |m: String| ConfigError::at(file, Some(value.referenced), &field, m);
-        let header = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| err(format!("`{name}` is not a valid header name")))?;
-        let (expanded, secret) = expand_env(&value.value, lookup).map_err(err)?;
-        let mut v = HeaderValue::from_str(&expanded)
-            .map_err(|_| err("the value holds characters a header cannot carry".into()))?;
-        v.set_sensitive(secret);
-        out.retain(|(n, _)| n != header);
-        out.push((header, v));
+) -> Result<Vec<Route>, ConfigError> {
+    let stream = spec.stream.unwrap_or(true);
+    let mut out = Vec::new();
+    match &spec.provider {
+        Some(p) => out.push(route(
+            file,
+            "llm",
+            None,
+            p,
+            spec.base_url.as_ref(),
+            spec.api_key.as_ref(),
+            &[&spec.headers],
+            stream,
+            suite_target,
+            lookup,
+        )?),
+        None => {
+            let stray = spec.base_url.as_ref().map(|u| ("llm.base_url", u));
+            let stray = stray.or(spec.api_key.as_ref().map(|k| ("llm.api_key", k)));
+            if let Some((field, v)) = stray {
+                return Err(ConfigError::at(
+                    file,
+                    Some(v.referenced),
+                    field,
+                    "belongs to `llm.provider`, which is not set: name it, or move this into a `providers:` entry",
+                ));
+            }
+            if spec.providers.is_empty() {
+                return Err(ConfigError::at(
+                    file,
+                    None,
+                    "llm.provider",
+                    "name the provider: `provider: anthropic` (Messages API) or `provider: openai` (chat completions), or declare `providers:`",
+                ));
+            }
+        }
     }
-    let Some(k) = &spec.api_key else {
-        return Ok(out);
-    };
-    let err = |m: String| ConfigError::at(file, Some(k.referenced), "llm.api_key", m);
-    let (key, from_env) = expand_env(&k.value, lookup).map_err(err)?;
-    if !from_env {
-        return Err(err(
-            "write the key as `${ENV_VAR}`: a key written into a scenario file ends up in git"
-                .into(),
-        ));
+    for (name, p) in &spec.providers {
+        let prefix = format!("llm.providers.{name}");
+        if name.is_empty() || name.contains('/') || name.contains(char::is_whitespace) {
+            return Err(ConfigError::at(
+                file,
+                Some(p.provider.referenced),
+                &prefix,
+                format!("`{name}` cannot name a provider: no `/` or spaces"),
+            ));
+        }
+        out.push(route(
+            file,
+            &prefix,
+            Some(name.clone()),
+            &p.provider,
+            p.base_url.as_ref(),
+            p.api_key.as_ref(),
+            &[&spec.headers, &p.headers],
+            stream,
+            suite_target,
+            lookup,
+        )?);
     }
-    let (name, value) = protocol.api_key(&key);
-    let mut value = HeaderValue::from_str(&value)
-        .map_err(|_| err("the key holds characters a header cannot carry".into()))?;
-    // hyper keeps sensitive values out of HPACK tables and its Debug output.
-    value.set_sensitive(true);
-    out.push((name, value));
     Ok(out)
+}
+
+/// One route: `prefix` is the YAML path of its fields (`llm`, `llm.providers.claude`); later
+/// header maps override earlier ones.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the fields of one YAML entry, each checked"
+)]
+fn route(
+    file: &Path,
+    prefix: &str,
+    name: Option<String>,
+    provider: &Spanned<String>,
+    base_url: Option<&Spanned<String>>,
+    api_key: Option<&Spanned<String>>,
+    header_maps: &[&BTreeMap<String, Spanned<String>>],
+    stream: bool,
+    suite_target: &Target,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Route, ConfigError> {
+    let at = |s: &Spanned<String>, field: &str, m: String| {
+        ConfigError::at(file, Some(s.referenced), &format!("{prefix}.{field}"), m)
+    };
+    let Some(kind) = Provider::from_name(provider.value.trim()) else {
+        let other = provider.value.trim();
+        return Err(at(
+            provider,
+            "provider",
+            format!(
+                "`{other}` is not a provider gate speaks; use `anthropic` (Messages API) or `openai` (chat completions)"
+            ),
+        ));
+    };
+    let target = match base_url {
+        Some(u) => {
+            let (expanded, _) = expand_env(&u.value, lookup).map_err(|m| at(u, "base_url", m))?;
+            parse_target(&expanded).map_err(|m| at(u, "base_url", m))?
+        }
+        None => suite_target.clone(),
+    };
+    let protocol = kind.protocol();
+    let mut headers = protocol.headers(stream);
+    let mut header_texts: Vec<(String, String)> = Vec::new();
+    for map in header_maps {
+        for (hname, value) in *map {
+            let field = format!("headers.{hname}");
+            let header = HeaderName::from_bytes(hname.as_bytes()).map_err(|_| {
+                at(
+                    value,
+                    &field,
+                    format!("`{hname}` is not a valid header name"),
+                )
+            })?;
+            let (expanded, secret) =
+                expand_env(&value.value, lookup).map_err(|m| at(value, &field, m))?;
+            let mut v = HeaderValue::from_str(&expanded).map_err(|_| {
+                at(
+                    value,
+                    &field,
+                    "the value holds characters a header cannot carry".into(),
+                )
+            })?;
+            v.set_sensitive(secret);
+            headers.retain(|(n, _)| n != header);
+            headers.push((header, v));
+            let lower = hname.to_ascii_lowercase();
+            header_texts.retain(|(n, _)| *n != lower);
+            header_texts.push((lower, value.value.clone()));
+        }
+    }
+    if let Some(k) = api_key {
+        let (key, from_env) = expand_env(&k.value, lookup).map_err(|m| at(k, "api_key", m))?;
+        if !from_env {
+            return Err(at(
+                k,
+                "api_key",
+                "write the key as `${ENV_VAR}`: a key written into a scenario file ends up in git"
+                    .into(),
+            ));
+        }
+        let (hname, value) = protocol.api_key(&key);
+        let mut value = HeaderValue::from_str(&value).map_err(|_| {
+            at(
+                k,
+                "api_key",
+                "the key holds characters a header cannot carry".into(),
+            )
+        })?;
+        // hyper keeps sensitive values out of HPACK tables and its Debug output.
+        value.set_sensitive(true);
+        headers.push((hname, value));
+    }
+    Ok(Route {
+        name,
+        provider: kind,
+        target,
+        headers,
+        header_texts,
+    })
 }
 
 fn timeouts(file: &Path, spec: &LlmSpec) -> Result<LlmTimeouts, ConfigError> {
@@ -695,6 +857,140 @@ mod tests {
         );
         assert_ne!(a.hash, p.scenarios[1].hash);
         assert_eq!(a.request.url_text, "/v1/messages");
+    }
+
+    /// `providers:`: models of different providers side by side, each request with its own
+    /// provider's base URL, key, headers, path and body shape.
+    #[test]
+    fn providers_side_by_side_each_with_its_own_url_key_and_shape() {
+        let text = "name: chat\nllm:\n  provider: openai\n  api_key: ${KG}\n  base_url: http://127.0.0.1:9003/gw\n  headers: { x-team: perf }\n  providers:\n    claude: { provider: anthropic, base_url: http://127.0.0.1:9001, api_key: \"${KA}\", headers: { anthropic-beta: b1 } }\n    gpt: { provider: openai, base_url: http://127.0.0.1:9002/v0, api_key: \"${KB}\" }\n  models: [claude/c-1, gpt/g-1, meta-llama/l-3]\n  prompt: Hi\n  prices: { c-1: { input: 3, output: 15 }, gpt/g-1: { input: 1, output: 2 } }\nload: { concurrency: 1, requests: 2 }\n";
+        let p = plan(
+            text,
+            &[
+                ("KA", "ka-secret"),
+                ("KB", "kb-secret"),
+                ("KG", "kg-secret"),
+            ],
+        )
+        .unwrap();
+        let names: Vec<&str> = p.scenarios.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["chat/claude/c-1", "chat/gpt/g-1", "chat/meta-llama/l-3"]
+        );
+        let header = |i: usize, n: &str| {
+            p.scenarios[i]
+                .llm
+                .as_ref()
+                .unwrap()
+                .headers
+                .iter()
+                .filter(|(k, _)| k == n)
+                .map(|(_, v)| v.to_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        let model = |i: usize| -> Value {
+            serde_json::from_slice::<Value>(&p.scenarios[i].llm.as_ref().unwrap().bodies[0][0])
+                .unwrap()["model"]
+                .clone()
+        };
+        // Claude: Anthropic's shape, key header and path, on its own port.
+        let c = &p.scenarios[0];
+        assert_eq!(c.llm.as_ref().unwrap().provider, Provider::Anthropic);
+        assert_eq!(c.target.port, 9001);
+        assert_eq!(c.request.url_text, "/v1/messages");
+        assert_eq!(header(0, "x-api-key"), ["ka-secret"]);
+        assert!(header(0, "authorization").is_empty());
+        assert_eq!(header(0, "anthropic-beta"), ["b1"]);
+        assert_eq!(
+            header(0, "x-team"),
+            ["perf"],
+            "scenario headers apply to every provider"
+        );
+        assert_eq!(model(0), "c-1", "the prefix is gate's, not the provider's");
+        // GPT: OpenAI's bearer key, its base path kept.
+        let g = &p.scenarios[1];
+        assert_eq!(g.llm.as_ref().unwrap().provider, Provider::OpenAi);
+        assert_eq!(g.target.port, 9002);
+        assert_eq!(
+            g.request
+                .path
+                .render(&mut rand::SeedableRng::seed_from_u64(0)),
+            "/v0/v1/chat/completions"
+        );
+        assert_eq!(header(1, "authorization"), ["Bearer kb-secret"]);
+        assert!(header(1, "x-api-key").is_empty());
+        assert_eq!(model(1), "g-1");
+        // An unknown prefix is part of the model id, served by the scenario's own provider.
+        let l = &p.scenarios[2];
+        assert_eq!(l.target.port, 9003);
+        assert_eq!(header(2, "authorization"), ["Bearer kg-secret"]);
+        assert_eq!(model(2), "meta-llama/l-3");
+        // Prices by model id, or by the name as written.
+        assert!(c.llm.as_ref().unwrap().prices[0].is_some());
+        assert!(g.llm.as_ref().unwrap().prices[0].is_some());
+        assert!(l.llm.as_ref().unwrap().prices[0].is_none());
+        assert_ne!(c.hash, g.hash);
+    }
+
+    #[test]
+    fn provider_entries_are_checked_and_chains_stay_within_one_provider() {
+        let err = |t: &str| {
+            plan(t, &[("KA", "a"), ("KB", "b")])
+                .unwrap_err()
+                .to_string()
+        };
+        let two = "  providers:\n    claude: { provider: anthropic, api_key: \"${KA}\" }\n    gpt: { provider: openai, api_key: \"${KB}\" }\n";
+        let e = err(&format!(
+            "name: c\nllm:\n{two}  models: [claude/x, mistral-7b]\n  prompt: hi\n"
+        ));
+        assert!(
+            e.contains("llm.models[1]")
+                && e.contains("`mistral-7b` names no provider")
+                && e.contains("`claude/`, `gpt/`"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "name: c\nllm:\n{two}  fallback: [claude/x, gpt/y]\n  prompt: hi\n"
+        ));
+        assert!(
+            e.contains("llm.fallback")
+                && e.contains("across providers (`claude/x` → `gpt/y`) is not supported yet"),
+            "{e}"
+        );
+        let e = err(
+            "name: c\nllm:\n  providers:\n    g: { provider: gemini }\n  models: [g/x]\n  prompt: hi\n",
+        );
+        assert!(
+            e.contains("s/chat.yml:4:")
+                && e.contains("llm.providers.g.provider: `gemini` is not a provider"),
+            "{e}"
+        );
+        let e = err(
+            "name: c\nllm:\n  providers:\n    g: { provider: openai, api_key: sk-literal }\n  models: [g/x]\n  prompt: hi\n",
+        );
+        assert!(
+            e.contains("llm.providers.g.api_key: write the key as `${ENV_VAR}`"),
+            "{e}"
+        );
+        let e = err(
+            "name: c\nllm:\n  api_key: ${KA}\n  providers:\n    g: { provider: openai }\n  models: [g/x]\n  prompt: hi\n",
+        );
+        assert!(e.contains("llm.api_key: belongs to `llm.provider`"), "{e}");
+        let e = err("name: c\nllm:\n  models: [x]\n  prompt: hi\n");
+        assert!(e.contains("llm.provider: name the provider"), "{e}");
+        let e = err(&format!(
+            "name: c\nllm:\n{two}  models: [claude/]\n  prompt: hi\n"
+        ));
+        assert!(e.contains("names no model after the provider"), "{e}");
+        // A chain within one named provider is fine.
+        assert!(
+            plan(
+                &format!("name: c\nllm:\n{two}  fallback: [gpt/a, gpt/b]\n  prompt: hi\n"),
+                &[("KA", "a"), ("KB", "b")]
+            )
+            .is_ok()
+        );
     }
 
     #[test]

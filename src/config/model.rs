@@ -225,8 +225,12 @@ impl LoadSpec {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LlmSpec {
-    /// `anthropic` or `openai`.
-    pub provider: Spanned<String>,
+    /// `anthropic` or `openai`: the provider of models without a `NAME/` prefix.
+    pub provider: Option<Spanned<String>>,
+    /// Named providers, each with its own base URL, key and headers: a model written
+    /// `NAME/model` goes to provider NAME (`providers: { claude: { provider: anthropic, … } }`).
+    #[serde(default)]
+    pub providers: BTreeMap<String, LlmProviderSpec>,
     /// `http://host:port[/base]`; default: the suite's target.
     pub base_url: Option<Spanned<String>>,
     /// Must come from the environment: `${ANTHROPIC_API_KEY}`.
@@ -247,6 +251,20 @@ pub struct LlmSpec {
     pub daily_requests: Option<Spanned<u64>>,
     #[serde(default)]
     pub timeouts: LlmTimeoutsSpec,
+}
+
+/// One entry of `llm.providers:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmProviderSpec {
+    /// `anthropic` or `openai` (any OpenAI-compatible gateway).
+    pub provider: Spanned<String>,
+    /// Default: the suite's target.
+    pub base_url: Option<Spanned<String>>,
+    pub api_key: Option<Spanned<String>>,
+    /// Added to (and overriding) the scenario's `llm.headers` for this provider's requests.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -95,7 +95,7 @@ impl AppState {
         }
     }
 
-    fn note(&self, line: String) {
+    pub(super) fn note(&self, line: String) {
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         if log.len() < MAX_LOG {
             log.push(line);
@@ -129,6 +129,7 @@ impl AppState {
 }
 
 pub(super) fn router(state: Arc<AppState>) -> Router {
+    let llm = super::llm::router(Some(Arc::clone(&state)));
     Router::new()
         .route("/api/v1/products", get(list_products))
         .route("/api/v1/products/{id}", get(get_product))
@@ -149,7 +150,7 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
         // The mock LLM provider keeps its own state and timing: no Server-Timing, no simulated
         // upstream delay (its profiles are its latency), no JSON error rewriting (it answers
         // errors in each provider's own shape).
-        .merge(super::llm::router())
+        .merge(llm)
 }
 
 // ---------------------------------------------------------------------------

@@ -263,8 +263,10 @@ pub(crate) const TOKENS_PER_SEC_HEADER: &str = "x-mock-tokens-per-sec";
 
 /// The two mock endpoints, with their own in-flight counters. No fallback, so the
 /// router can be merged into the sample service's.
-pub(super) fn router() -> Router {
-    app(Arc::new(Mock::new()))
+pub(super) fn router(log: Option<Arc<super::api::AppState>>) -> Router {
+    let mut mock = Mock::new();
+    mock.log = log;
+    app(Arc::new(mock))
 }
 
 fn app(mock: Arc<Mock>) -> Router {
@@ -286,6 +288,10 @@ struct Mock {
     in_flight: Vec<AtomicU32>,
     /// Makes response ids unique within the process.
     next_id: AtomicU64,
+    /// The sample service's request log: one line per mock request (`llm anthropic
+    /// model=M key=…WXYZ`, the key's last 4 characters), so tests can tell which provider
+    /// entry a request came from.
+    log: Option<Arc<super::api::AppState>>,
 }
 
 impl Mock {
@@ -293,6 +299,22 @@ impl Mock {
         Mock {
             in_flight: PROFILES.iter().map(|_| AtomicU32::new(0)).collect(),
             next_id: AtomicU64::new(1),
+            log: None,
+        }
+    }
+
+    /// Note a request in the sample service's log, with the key's last 4 characters only.
+    fn note(&self, provider: &str, model: &str, key: &str) {
+        if let Some(state) = &self.log {
+            let tail: String = key
+                .chars()
+                .rev()
+                .take(4)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            state.note(format!("llm {provider} model={model} key=…{tail}"));
         }
     }
 
@@ -794,6 +816,11 @@ async fn anthropic_reply(
     }
     let request: anthropic::MessagesRequest<Vec<Message>> =
         serde_json::from_slice(body).map_err(|e| Refusal::BadRequest(e.to_string()))?;
+    let key = headers
+        .get(anthropic::API_KEY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    mock.note("anthropic", &request.model, key);
     if request.max_tokens == 0 {
         return Err(Refusal::BadRequest(
             "max_tokens: must be greater than or equal to 1".to_owned(),
@@ -963,6 +990,12 @@ async fn openai_reply(
     }
     let request: openai::ChatRequest<Vec<Message>> =
         serde_json::from_slice(body).map_err(|e| Refusal::BadRequest(e.to_string()))?;
+    let key = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix(openai::BEARER))
+        .unwrap_or("");
+    mock.note("openai", &request.model, key.trim());
     if request.messages.is_empty() {
         return Err(Refusal::BadRequest(
             "messages: must contain at least one message".to_owned(),
