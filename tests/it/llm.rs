@@ -675,3 +675,83 @@ fn a_ttft_regression_between_two_runs_fails_the_gate() {
         text(&md.stdout)
     );
 }
+
+/// Two providers in one scenario, each on its own server with its own key: every request goes
+/// to its model's provider, in that provider's shape, with that provider's key, and neither key
+/// leaks into the outputs, the JSON document or the history.
+#[test]
+fn providers_side_by_side_each_get_their_own_requests_and_keys() {
+    let _machine = crate::common::shared();
+    let (claude, gpt) = (service(), service());
+    const KEY_A: &str = "sk-ant-side-by-side-A1b2";
+    const KEY_B: &str = "sk-oai-side-by-side-C3d4";
+    let scenario = format!(
+        "name: side\nllm:\n  providers:\n    claude: {{ provider: anthropic, base_url: \"{}\", api_key: \"${{KEY_A}}\" }}\n    gpt: {{ provider: openai, base_url: \"{}\", api_key: \"${{KEY_B}}\" }}\n  models: [claude/mock-fast, gpt/mock-smart]\n  prompt: Say hello\n  max_tokens: 16\nload: {{ concurrency: 2, requests: 4 }}\n",
+        claude.url(),
+        gpt.url()
+    );
+    // No suite target: each provider says where it is.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("side.yml"), scenario).unwrap();
+    let json = dir.path().join("run.json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gate"))
+        .args([
+            "run",
+            "--suite",
+            dir.path().to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ])
+        .current_dir(dir.path())
+        .env("CI", "true")
+        .env("GATE_DB", dir.path().join("history.db"))
+        .env("KEY_A", KEY_A)
+        .env("KEY_B", KEY_B)
+        .env_remove("GATE_TARGET")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let a = endpoint(&doc, "side/claude/mock-fast");
+    let b = endpoint(&doc, "side/gpt/mock-smart");
+    assert_eq!(a["llm"]["provider"], "anthropic");
+    assert_eq!(b["llm"]["provider"], "openai");
+    for e in [a, b] {
+        assert_eq!(e["successes"], 4, "{e}");
+        assert_eq!(e["failures"], 0, "{e}");
+    }
+    // Each server saw only its provider's requests, for its model, with its key.
+    let llm_lines = |s: &DemoServer| -> Vec<String> {
+        s.request_log()
+            .into_iter()
+            .filter(|l| l.starts_with("llm "))
+            .collect()
+    };
+    let (la, lb) = (llm_lines(&claude), llm_lines(&gpt));
+    assert!(la.len() >= 4 && lb.len() >= 4, "{la:?} {lb:?}");
+    assert!(
+        la.iter()
+            .all(|l| l == "llm anthropic model=mock-fast key=…A1b2"),
+        "{la:?}"
+    );
+    assert!(
+        lb.iter()
+            .all(|l| l == "llm openai model=mock-smart key=…C3d4"),
+        "{lb:?}"
+    );
+    // Neither key anywhere gate writes.
+    let json_text = std::fs::read_to_string(&json).unwrap();
+    for key in [KEY_A, KEY_B] {
+        assert!(!stdout.contains(key) && !stderr.contains(key));
+        assert!(!json_text.contains(key));
+        for f in std::fs::read_dir(dir.path()).unwrap() {
+            let p = f.unwrap().path();
+            if p.to_string_lossy().contains("history.db") {
+                let bytes = std::fs::read(&p).unwrap();
+                assert!(!bytes.windows(key.len()).any(|w| w == key.as_bytes()));
+            }
+        }
+    }
+}
