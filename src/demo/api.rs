@@ -129,7 +129,8 @@ impl AppState {
 }
 
 pub(super) fn router(state: Arc<AppState>) -> Router {
-    let llm = super::llm::router(Some(Arc::clone(&state)));
+    let log = Arc::clone(&state);
+    let llm = super::llm::router(Some(Arc::new(move |line| log.note(line))));
     Router::new()
         .route("/api/v1/products", get(list_products))
         .route("/api/v1/products/{id}", get(get_product))

@@ -263,7 +263,10 @@ pub(crate) const TOKENS_PER_SEC_HEADER: &str = "x-mock-tokens-per-sec";
 
 /// The two mock endpoints, with their own in-flight counters. No fallback, so the
 /// router can be merged into the sample service's.
-pub(super) fn router(log: Option<Arc<super::api::AppState>>) -> Router {
+/// Where the mock notes its requests: the sample service's request log.
+pub(super) type RequestLog = Arc<dyn Fn(String) + Send + Sync>;
+
+pub(super) fn router(log: Option<RequestLog>) -> Router {
     let mut mock = Mock::new();
     mock.log = log;
     app(Arc::new(mock))
@@ -291,7 +294,7 @@ struct Mock {
     /// The sample service's request log: one line per mock request (`llm anthropic
     /// model=M key=…WXYZ`, the key's last 4 characters), so tests can tell which provider
     /// entry a request came from.
-    log: Option<Arc<super::api::AppState>>,
+    log: Option<RequestLog>,
 }
 
 impl Mock {
@@ -305,7 +308,7 @@ impl Mock {
 
     /// Note a request in the sample service's log, with the key's last 4 characters only.
     fn note(&self, provider: &str, model: &str, key: &str) {
-        if let Some(state) = &self.log {
+        if let Some(log) = &self.log {
             let tail: String = key
                 .chars()
                 .rev()
@@ -314,7 +317,7 @@ impl Mock {
                 .into_iter()
                 .rev()
                 .collect();
-            state.note(format!("llm {provider} model={model} key=…{tail}"));
+            log(format!("llm {provider} model={model} key=…{tail}"));
         }
     }
 
