@@ -22,7 +22,8 @@ use super::fields::{
 };
 use super::model::{LlmSpec, PriceSpec, ScenarioFile, SuiteFile};
 use super::plan::{
-    Body, Expect, LlmPlan, LlmTimeouts, Load, LoadModel, Price, RequestPlan, ScenarioPlan, Target,
+    Body, Expect, LlmHop, LlmPlan, LlmTimeouts, Load, LoadModel, Price, RequestPlan, ScenarioPlan,
+    Target,
 };
 use super::template::{Template, expand_env};
 use crate::provider::{Chat, Provider};
@@ -155,20 +156,6 @@ pub(super) fn scenario_plans(
         names.push(n.to_string());
         routed.push((route, id.to_string()));
     }
-    if fallback && routed.iter().any(|(r, _)| *r != routed[0].0) {
-        let second = routed
-            .iter()
-            .position(|(r, _)| *r != routed[0].0)
-            .unwrap_or(1);
-        return Err(at(
-            &models[second],
-            field,
-            format!(
-                "a fallback chain across providers (`{}` → `{}`) is not supported yet: chain models of one provider, or put them side by side with `models:`",
-                names[0], names[second]
-            ),
-        ));
-    }
 
     let prompts = prompts(file, &spec)?;
     let max_tokens = match &spec.max_tokens {
@@ -250,6 +237,38 @@ pub(super) fn scenario_plans(
         let path = format!("{}{}", target.base_path, protocol.path());
         let bodies: Vec<Vec<Bytes>> = idx.iter().map(|i| bodies[*i].clone()).collect();
         let prices: Vec<Option<Price>> = idx.iter().map(|i| prices[*i]).collect();
+        // A chain's models of other providers go where their entries say, with their keys.
+        let others: Vec<Option<&Route>> = idx
+            .iter()
+            .map(|i| (routed[*i].0 != routed[idx[0]].0).then(|| &routes[routed[*i].0]))
+            .collect();
+        let hops: Vec<Option<LlmHop>> = others
+            .iter()
+            .map(|r| {
+                r.map(|r| {
+                    let path = format!("{}{}", r.target.base_path, r.provider.protocol().path());
+                    LlmHop {
+                        provider: r.provider,
+                        target: r.target.clone(),
+                        path: path.parse().unwrap_or_else(|_| {
+                            http::Uri::from_static(r.provider.protocol().path())
+                        }),
+                        headers: r.headers.clone(),
+                    }
+                })
+            })
+            .collect();
+        let hop_texts: Vec<Value> = others
+            .iter()
+            .flatten()
+            .map(|r| {
+                json!({
+                    "llm": r.provider.name(),
+                    "path": r.target.base_path,
+                    "headers": r.header_texts,
+                })
+            })
+            .collect();
         let hash = definition_hash(
             provider,
             target,
@@ -257,6 +276,7 @@ pub(super) fn scenario_plans(
             fallback,
             &bodies,
             &route.header_texts,
+            &hop_texts,
             &load,
         );
         ScenarioPlan {
@@ -292,6 +312,7 @@ pub(super) fn scenario_plans(
                 timeouts,
                 prices,
                 daily_requests,
+                hops,
             }),
         }
     };
@@ -767,6 +788,7 @@ fn definition_hash(
     fallback: bool,
     bodies: &[Vec<Bytes>],
     headers: &[(String, String)],
+    hops: &[Value],
     load: &Load,
 ) -> String {
     let model = load.identity();
@@ -778,7 +800,7 @@ fn definition_hash(
                 .collect()
         })
         .collect();
-    let canonical = json!({
+    let mut canonical = json!({
         "llm": provider.name(),
         "path": target.base_path,
         "models": models,
@@ -787,6 +809,10 @@ fn definition_hash(
         "headers": headers,
         "load": model,
     });
+    // Only chains across providers have hops: every other scenario keeps its hash.
+    if !hops.is_empty() {
+        canonical["hops"] = Value::Array(hops.to_vec());
+    }
     format!(
         "{:016x}",
         crate::hash::fnv1a(canonical.to_string().as_bytes())
@@ -934,7 +960,7 @@ mod tests {
     }
 
     #[test]
-    fn provider_entries_are_checked_and_chains_stay_within_one_provider() {
+    fn provider_entries_are_checked_and_chains_may_cross_providers() {
         let err = |t: &str| {
             plan(t, &[("KA", "a"), ("KB", "b")])
                 .unwrap_err()
@@ -950,14 +976,36 @@ mod tests {
                 && e.contains("`claude/`, `gpt/`"),
             "{e}"
         );
-        let e = err(&format!(
-            "name: c\nllm:\n{two}  fallback: [claude/x, gpt/y]\n  prompt: hi\n"
-        ));
+        // A chain across providers: one endpoint, the second model sent to its own provider
+        // with its own key and API; the chain's hash is not the single provider's.
+        let chain = |models: &str| {
+            let p = plan(
+                &format!("name: c\nllm:\n{two}  fallback: [{models}]\n  prompt: hi\n"),
+                &[("KA", "a"), ("KB", "b")],
+            )
+            .unwrap();
+            assert_eq!(p.scenarios.len(), 1);
+            p.scenarios[0].clone()
+        };
+        let crossing = chain("claude/x, gpt/y");
+        let llm = crossing.llm.as_ref().unwrap();
+        assert_eq!(llm.provider.name(), "anthropic");
+        assert!(llm.hops[0].is_none());
+        let hop = llm.hops[1].as_ref().expect("gpt/y goes to its own provider");
+        assert_eq!(hop.provider.name(), "openai");
+        assert!(hop.path.path().ends_with("/chat/completions"), "{}", hop.path);
         assert!(
-            e.contains("llm.fallback")
-                && e.contains("across providers (`claude/x` → `gpt/y`) is not supported yet"),
-            "{e}"
+            hop.headers
+                .iter()
+                .any(|(n, v)| n == "authorization" && v.as_bytes() == b"Bearer b"),
+            "{:?}",
+            hop.headers
         );
+        assert!(String::from_utf8_lossy(&llm.bodies[1][0]).contains("\"model\":\"y\""));
+        let within = chain("claude/x, claude/y");
+        assert!(within.llm.as_ref().unwrap().hops.iter().all(Option::is_none));
+        assert_ne!(crossing.hash, chain("claude/x, claude/z").hash);
+        assert_ne!(crossing.hash, within.hash);
         let e = err(
             "name: c\nllm:\n  providers:\n    g: { provider: gemini }\n  models: [g/x]\n  prompt: hi\n",
         );

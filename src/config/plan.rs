@@ -338,6 +338,20 @@ pub struct LlmPlan {
     pub prices: Vec<Option<Price>>,
     /// For the projected monthly cost: requests a day in production.
     pub daily_requests: Option<u64>,
+    /// Per model, in the order of `models`: where a fallback chain sends that model when it is
+    /// another provider's (`llm.providers`); None for the scenario's own target, provider and
+    /// headers.
+    pub hops: Vec<Option<LlmHop>>,
+}
+
+/// Another provider in a fallback chain: its own target, API, path and headers (its key).
+#[derive(Clone, Debug)]
+pub struct LlmHop {
+    pub provider: Provider,
+    pub target: Target,
+    /// The request path: the base_url's path and the API's.
+    pub path: http::Uri,
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
 }
 
 impl ScenarioPlan {

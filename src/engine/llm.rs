@@ -341,6 +341,7 @@ mod tests {
             },
             prices: vec![Some(price)],
             daily_requests: Some(1000),
+            hops: vec![None],
         };
         let r = s.to_record(&plan, 2.0);
         assert_eq!(r.output_tokens, 4);

@@ -300,6 +300,12 @@ pub fn execute_with(
                 .any(|x| x.target == s.target && x.llm.is_some());
             reached.push(check_reachable(&s.target, plan, llm)?);
         }
+        // A fallback chain's other providers: reachable too, or the run does not start.
+        for hop in s.llm.iter().flat_map(|l| l.hops.iter().flatten()) {
+            if !reached.iter().any(|r| r.target == hop.target) {
+                reached.push(check_reachable(&hop.target, plan, true)?);
+            }
+        }
     }
     let started_at = now_rfc3339();
     let threads = opts.threads;
@@ -345,7 +351,22 @@ pub fn execute_with(
             }
             None => run_scenario(
                 scenario,
-                reach.connector.clone(),
+                Connectors {
+                    main: reach.connector.clone(),
+                    side: scenario
+                        .llm
+                        .iter()
+                        .flat_map(|l| &l.hops)
+                        .map(|h| {
+                            h.as_ref().map(|h| {
+                                let r = reached.iter().find(|r| r.target == h.target);
+                                r.expect("every hop's target was checked above")
+                                    .connector
+                                    .clone()
+                            })
+                        })
+                        .collect(),
+                },
                 threads,
                 opts,
                 &mut display,
@@ -435,7 +456,12 @@ fn run_mix<'a>(
                         Some(d) => &mut **d,
                         None => &mut quiet,
                     };
-                    run_scenario(s, connector, threads, opts, d, j, full_histograms)
+                    // LLM scenarios (the only ones with other providers) are not mixed.
+                    let connectors = Connectors {
+                        main: connector,
+                        side: Vec::new(),
+                    };
+                    run_scenario(s, connectors, threads, opts, d, j, full_histograms)
                 })
             })
             .collect();
@@ -460,9 +486,16 @@ fn run_mix<'a>(
 /// Returns the endpoint's records (a flow's steps, then the flow), whether it ran to its end
 /// (not cancelled), and what died on the way (a load thread or a virtual user that panicked),
 /// in words.
+/// Where a scenario's connections go: its target, and for a fallback chain across providers,
+/// each model's own provider (None where it is the scenario's).
+struct Connectors {
+    main: Connector,
+    side: Vec<Option<Connector>>,
+}
+
 fn run_scenario(
     scenario: &ScenarioPlan,
-    connector: Connector,
+    connectors: Connectors,
     threads: Threads,
     opts: &EngineOptions,
     display: &mut progress::Display,
@@ -480,6 +513,18 @@ fn run_scenario(
         Some(c) if !load.new_connection_per_request => tasks.min(c as usize),
         _ => tasks,
     };
+    let Connectors { main: connector, side } = connectors;
+    let side: Vec<Option<(Connector, HeaderValue)>> = side
+        .into_iter()
+        .zip(scenario.llm.iter().flat_map(|l| &l.hops))
+        .map(|(c, h)| {
+            c.zip(h.as_ref()).map(|(c, h)| {
+                let host = HeaderValue::from_str(&h.target.authority())
+                    .unwrap_or_else(|_| HeaderValue::from_static("localhost"));
+                (c, host)
+            })
+        })
+        .collect();
     let threads = threads.for_addr(connector.addr()).min(tasks).max(1);
     let authority = HeaderValue::from_str(&scenario.target.authority())
         .unwrap_or_else(|_| HeaderValue::from_static("localhost"));
@@ -490,6 +535,7 @@ fn run_scenario(
             scenario: scenario.clone(),
             connector: connector.clone(),
             authority: authority.clone(),
+            side: side.clone(),
             start,
             measure_start,
             end: measure_start + load.duration,

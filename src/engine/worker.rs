@@ -74,6 +74,9 @@ pub struct Shared {
     pub scenario: ScenarioPlan,
     pub connector: Connector,
     pub authority: HeaderValue,
+    /// A fallback chain across providers: per model, the other provider's connector and Host
+    /// (None for the scenario's own).
+    pub side: Vec<Option<(Connector, HeaderValue)>>,
     /// Everything is sent from this instant on; warmup ends at `measure_start`.
     pub start: Instant,
     pub measure_start: Instant,
@@ -228,6 +231,12 @@ struct Ctx {
     progress: Arc<Progress>,
     rng: SmallRng,
     conn: Option<Sender>,
+    /// A fallback chain across providers: per model, the connection to its provider while
+    /// another model's attempt holds `conn`.
+    side_conns: Vec<Option<Sender>>,
+    /// The model whose provider `conn` is connected to, while an attempt on another provider
+    /// runs; None for the scenario's own target.
+    via: Option<usize>,
     /// HTTP/2 connections this user shares with the thread's other users, and its index.
     pool: Option<(Rc<Pool>, usize)>,
     /// Pre-rendered parts when the scenario has no generators there.
@@ -272,6 +281,8 @@ impl Ctx {
             progress: progress.clone(),
             rng,
             conn: None,
+            side_conns: shared.side.iter().map(|_| None).collect(),
+            via: None,
             pool: None,
             static_path,
             static_body,
@@ -328,9 +339,14 @@ impl Ctx {
     }
 
     async fn connect(&mut self) -> Result<(), ErrorClass> {
-        let connected = match &self.pool {
-            Some((pool, user)) => pool.get(*user, &self.shared.connector).await,
-            None => self
+        let side = self
+            .via
+            .and_then(|t| self.shared.side.get(t))
+            .and_then(Option::as_ref);
+        let connected = match (&self.pool, side) {
+            (_, Some((c, _))) => c.connect().await.map(|(s, h)| (s, Some(h))),
+            (Some((pool, user)), None) => pool.get(*user, &self.shared.connector).await,
+            (None, None) => self
                 .shared
                 .connector
                 .connect()
@@ -695,7 +711,7 @@ impl Ctx {
                 total,
                 between_tokens: llm.timeouts.between_tokens,
             };
-            outcome = self.llm_attempt(t, prompt, at).await;
+            outcome = self.llm_attempt_on(t, prompt, at).await;
             match &outcome {
                 Err(f) if llm.fallback && f.fails_over() && t + 1 < llm.models.len() => {
                     failed_over.push(t);
@@ -741,6 +757,25 @@ impl Ctx {
         }
     }
 
+    /// One attempt on model `tier`, over the connection to that model's provider: for another
+    /// provider of a fallback chain, its own connection stands in `conn` for the attempt.
+    async fn llm_attempt_on(
+        &mut self,
+        tier: usize,
+        prompt: usize,
+        at: Deadlines,
+    ) -> Result<Served, LlmFailure> {
+        if !self.shared.side.get(tier).is_some_and(Option::is_some) {
+            return self.llm_attempt(tier, prompt, at).await;
+        }
+        std::mem::swap(&mut self.conn, &mut self.side_conns[tier]);
+        self.via = Some(tier);
+        let served = self.llm_attempt(tier, prompt, at).await;
+        self.via = None;
+        std::mem::swap(&mut self.conn, &mut self.side_conns[tier]);
+        served
+    }
+
     /// One attempt on model `tier`. Deadlines: `timeouts.connect` for the connection,
     /// `timeouts.first_token` from the attempt's start to the first content delta,
     /// `timeouts.between_tokens` after each content delta, and the request's total timeout.
@@ -752,6 +787,11 @@ impl Ctx {
     ) -> Result<Served, LlmFailure> {
         let shared = self.shared.clone();
         let llm = shared.scenario.llm.as_ref().expect("llm scenario");
+        let provider = llm
+            .hops
+            .get(tier)
+            .and_then(Option::as_ref)
+            .map_or(llm.provider, |h| h.provider);
         self.llm_connect(llm.timeouts.connect, at.total).await?;
         let request = self.llm_request(llm, tier, prompt)?;
         let sender = self
@@ -789,7 +829,7 @@ impl Ctx {
             .get(hyper::header::CONNECTION)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
         if status != 200 {
-            return Err(self.llm_refused(llm.provider, response, closes, at).await);
+            return Err(self.llm_refused(provider, response, closes, at).await);
         }
         let fail = |class: ErrorClass| LlmFailure {
             class,
@@ -798,9 +838,9 @@ impl Ctx {
         };
         let body = response.into_body();
         let read = if llm.stream {
-            self.llm_stream(llm.provider, body, at).await
+            self.llm_stream(provider, body, at).await
         } else {
-            self.llm_whole(llm.provider, body, at).await
+            self.llm_whole(provider, body, at).await
         };
         let Read { decoded, bytes } = read.map_err(fail)?;
         if closes {
@@ -847,15 +887,23 @@ impl Ctx {
             .and_then(|b| b.get(prompt))
             .cloned()
             .unwrap_or_default();
-        let uri = self
-            .static_path
-            .clone()
-            .ok_or(LlmFailure::of(ErrorClass::Other))?;
+        let hop = llm.hops.get(tier).and_then(Option::as_ref);
+        let side = self.shared.side.get(tier).and_then(Option::as_ref);
+        let (uri, host, headers) = match (hop, side) {
+            (Some(h), Some((_, host))) => (h.path.clone(), host.clone(), &h.headers),
+            _ => (
+                self.static_path
+                    .clone()
+                    .ok_or(LlmFailure::of(ErrorClass::Other))?,
+                self.shared.authority.clone(),
+                &llm.headers,
+            ),
+        };
         let mut builder = hyper::Request::builder()
             .method(hyper::Method::POST)
             .uri(uri)
-            .header(HOST, self.shared.authority.clone());
-        for (name, value) in &llm.headers {
+            .header(HOST, host);
+        for (name, value) in headers {
             builder = builder.header(name.clone(), value.clone());
         }
         builder

@@ -690,32 +690,10 @@ fn providers_side_by_side_each_get_their_own_requests_and_keys() {
         claude.url(),
         gpt.url()
     );
-    // No suite target: each provider says where it is.
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("side.yml"), scenario).unwrap();
-    let json = dir.path().join("run.json");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gate"))
-        .args([
-            "run",
-            "--suite",
-            dir.path().to_str().unwrap(),
-            "--json",
-            json.to_str().unwrap(),
-        ])
-        .current_dir(dir.path())
-        .env("CI", "true")
-        .env("GATE_DB", dir.path().join("history.db"))
-        .env("KEY_A", KEY_A)
-        .env("KEY_B", KEY_B)
-        .env_remove("GATE_TARGET")
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let a = endpoint(&doc, "side/claude/mock-fast");
-    let b = endpoint(&doc, "side/gpt/mock-smart");
+    let run = run_with_keys(&scenario, &[("KEY_A", KEY_A), ("KEY_B", KEY_B)]);
+    let doc = &run.doc;
+    let a = endpoint(doc, "side/claude/mock-fast");
+    let b = endpoint(doc, "side/gpt/mock-smart");
     assert_eq!(a["llm"]["provider"], "anthropic");
     assert_eq!(b["llm"]["provider"], "openai");
     for e in [a, b] {
@@ -741,17 +719,112 @@ fn providers_side_by_side_each_get_their_own_requests_and_keys() {
             .all(|l| l == "llm openai model=mock-smart key=…C3d4"),
         "{lb:?}"
     );
-    // Neither key anywhere gate writes.
-    let json_text = std::fs::read_to_string(&json).unwrap();
-    for key in [KEY_A, KEY_B] {
-        assert!(!stdout.contains(key) && !stderr.contains(key));
-        assert!(!json_text.contains(key));
-        for f in std::fs::read_dir(dir.path()).unwrap() {
-            let p = f.unwrap().path();
-            if p.to_string_lossy().contains("history.db") {
-                let bytes = std::fs::read(&p).unwrap();
-                assert!(!bytes.windows(key.len()).any(|w| w == key.as_bytes()));
+    run.assert_never_written(&[KEY_A, KEY_B]);
+}
+
+/// One `gate run` of a suite holding only `scenario` (no suite target: each provider says
+/// where it is), with `keys` in the environment.
+struct KeyedRun {
+    dir: tempfile::TempDir,
+    doc: serde_json::Value,
+    stdout: String,
+    stderr: String,
+}
+
+fn run_with_keys(scenario: &str, keys: &[(&str, &str)]) -> KeyedRun {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("side.yml"), scenario).unwrap();
+    let json = dir.path().join("run.json");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gate"));
+    cmd.args([
+        "run",
+        "--suite",
+        dir.path().to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ])
+    .current_dir(dir.path())
+    .env("CI", "true")
+    .env("GATE_DB", dir.path().join("history.db"))
+    .env_remove("GATE_TARGET");
+    for (k, v) in keys {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let doc = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    KeyedRun {
+        dir,
+        doc,
+        stdout,
+        stderr,
+    }
+}
+
+impl KeyedRun {
+    /// None of `keys` in the output, the JSON document or the history.
+    fn assert_never_written(&self, keys: &[&str]) {
+        let json_text = std::fs::read_to_string(self.dir.path().join("run.json")).unwrap();
+        for key in keys {
+            assert!(!self.stdout.contains(key) && !self.stderr.contains(key));
+            assert!(!json_text.contains(key));
+            for f in std::fs::read_dir(self.dir.path()).unwrap() {
+                let p = f.unwrap().path();
+                if p.to_string_lossy().contains("history.db") {
+                    let bytes = std::fs::read(&p).unwrap();
+                    assert!(!bytes.windows(key.len()).any(|w| w == key.as_bytes()));
+                }
             }
         }
     }
+}
+
+/// Issue 14: a fallback chain across providers. Claude through an Anthropic-shaped mock that
+/// takes 4 requests at a time and answers the rest 529 "overloaded"; those move on to GPT
+/// through an OpenAI-shaped mock on another server, with the other key. Every request is
+/// served, by one provider or the other, and each server sees only its own API and key.
+#[test]
+fn a_fallback_chain_crosses_providers_each_with_its_own_url_and_key() {
+    let _machine = crate::common::shared();
+    let (claude, gpt) = (service(), service());
+    const KEY_A: &str = "sk-ant-chain-A9z8";
+    const KEY_B: &str = "sk-oai-chain-B7y6";
+    let scenario = format!(
+        "name: chain\nllm:\n  providers:\n    claude: {{ provider: anthropic, base_url: \"{}\", api_key: \"${{KEY_A}}\" }}\n    gpt: {{ provider: openai, base_url: \"{}\", api_key: \"${{KEY_B}}\" }}\n  fallback: [claude/mock-smart, gpt/mock-fast]\n  prompt: Say hello\n  max_tokens: 16\nload: {{ concurrency: 8, requests: 24 }}\n",
+        claude.url(),
+        gpt.url()
+    );
+    let run = run_with_keys(&scenario, &[("KEY_A", KEY_A), ("KEY_B", KEY_B)]);
+    let e = endpoint(&run.doc, "chain");
+    assert_eq!(e["successes"], 24, "{e}");
+    assert_eq!(e["failures"], 0, "{e}");
+    let tiers = e["llm"]["tiers"].as_array().expect("tiers");
+    assert_eq!(tiers[0]["model"], "claude/mock-smart");
+    assert_eq!(tiers[1]["model"], "gpt/mock-fast");
+    let served = |t: usize| tiers[t]["served"].as_u64().unwrap();
+    // 8 users against a capacity of 4: some requests are turned away and served by GPT.
+    assert!(served(0) >= 1 && served(1) >= 1, "{tiers:?}");
+    assert_eq!(served(0) + served(1), 24, "{tiers:?}");
+    assert!(tiers[0]["failed_over"].as_u64().unwrap() >= served(1), "{tiers:?}");
+    let llm_lines = |s: &DemoServer| -> Vec<String> {
+        s.request_log()
+            .into_iter()
+            .filter(|l| l.starts_with("llm "))
+            .collect()
+    };
+    let (la, lb) = (llm_lines(&claude), llm_lines(&gpt));
+    assert!(
+        !la.is_empty()
+            && la
+                .iter()
+                .all(|l| l == "llm anthropic model=mock-smart key=…A9z8"),
+        "{la:?}"
+    );
+    assert!(
+        lb.len() as u64 >= served(1)
+            && lb.iter().all(|l| l == "llm openai model=mock-fast key=…B7y6"),
+        "{lb:?}"
+    );
+    run.assert_never_written(&[KEY_A, KEY_B]);
 }
