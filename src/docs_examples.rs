@@ -23,7 +23,12 @@ const NOT_A_SCENARIO: &str = "<!-- not-a-scenario -->";
 /// Fence info words after `yaml` that mark a block as something other than a scenario.
 const OTHER_YAML: &[&str] = &["workflow", "kubernetes", "prices", "not-a-scenario"];
 /// Environment variables the examples read through `${NAME}`; the loader gets these values.
-const EXAMPLE_ENV: &[&str] = &["API_TOKEN", "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GATEWAY_KEY"];
+const EXAMPLE_ENV: &[&str] = &[
+    "API_TOKEN",
+    "ANTHROPIC_API_KEY",
+    "OPENAI_API_KEY",
+    "GATEWAY_KEY",
+];
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -991,9 +991,15 @@ mod tests {
         let llm = crossing.llm.as_ref().unwrap();
         assert_eq!(llm.provider.name(), "anthropic");
         assert!(llm.hops[0].is_none());
-        let hop = llm.hops[1].as_ref().expect("gpt/y goes to its own provider");
+        let hop = llm.hops[1]
+            .as_ref()
+            .expect("gpt/y goes to its own provider");
         assert_eq!(hop.provider.name(), "openai");
-        assert!(hop.path.path().ends_with("/chat/completions"), "{}", hop.path);
+        assert!(
+            hop.path.path().ends_with("/chat/completions"),
+            "{}",
+            hop.path
+        );
         assert!(
             hop.headers
                 .iter()
@@ -1003,7 +1009,15 @@ mod tests {
         );
         assert!(String::from_utf8_lossy(&llm.bodies[1][0]).contains("\"model\":\"y\""));
         let within = chain("claude/x, claude/y");
-        assert!(within.llm.as_ref().unwrap().hops.iter().all(Option::is_none));
+        assert!(
+            within
+                .llm
+                .as_ref()
+                .unwrap()
+                .hops
+                .iter()
+                .all(Option::is_none)
+        );
         assert_ne!(crossing.hash, chain("claude/x, claude/z").hash);
         assert_ne!(crossing.hash, within.hash);
         let e = err(

@@ -513,7 +513,10 @@ fn run_scenario(
         Some(c) if !load.new_connection_per_request => tasks.min(c as usize),
         _ => tasks,
     };
-    let Connectors { main: connector, side } = connectors;
+    let Connectors {
+        main: connector,
+        side,
+    } = connectors;
     let side: Vec<Option<(Connector, HeaderValue)>> = side
         .into_iter()
         .zip(scenario.llm.iter().flat_map(|l| &l.hops))

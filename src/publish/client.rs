@@ -56,17 +56,21 @@ pub struct GitHub {
 impl GitHub {
     /// Must be called inside a tokio runtime (octocrab's connector spawns on it).
     pub fn new(config: GitHubConfig, retry: RetryPolicy) -> Result<GitHub, PublishError> {
-        let client = Octocrab::builder()
-            .base_uri(config.api_url.as_str())
-            .map_err(|e| PublishError::Setup(format!("GitHub API URL {}: {e}", config.api_url)))?
-            .personal_token(config.token.expose().to_string())
-            .add_header(
-                http::header::HeaderName::from_static("x-github-api-version"),
-                "2022-11-28".into(),
-            )
-            .add_header(http::header::ACCEPT, "application/vnd.github+json".into())
-            .build()
-            .map_err(|e| PublishError::Setup(format!("GitHub client: {e}")))?;
+        let client = super::http::client(
+            config.api_url.as_str(),
+            Some(config.token.expose()),
+            vec![
+                (
+                    http::header::HeaderName::from_static("x-github-api-version"),
+                    http::HeaderValue::from_static("2022-11-28"),
+                ),
+                (
+                    http::header::ACCEPT,
+                    http::HeaderValue::from_static("application/vnd.github+json"),
+                ),
+            ],
+        )
+        .map_err(|e| PublishError::Setup(format!("GitHub client for {}: {e}", config.api_url)))?;
         Ok(GitHub {
             client,
             config,

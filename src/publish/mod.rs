@@ -8,6 +8,7 @@ mod assets;
 mod bundle;
 mod client;
 mod comment;
+mod http;
 mod pr;
 pub mod slack;
 mod summary;

@@ -383,11 +383,8 @@ pub fn post(hook: &Webhook, body: &Value, timeout: Duration) -> Result<(), Slack
 
 async fn send(hook: &Webhook, body: &Value) -> Result<(), SlackError> {
     let scrub = |s: String| s.replace(&hook.path, "/…");
-    let client = octocrab::Octocrab::builder()
-        .base_uri(hook.origin.as_str())
-        .map_err(|e| SlackError::Setup(hook.redacted(), scrub(e.to_string())))?
-        .build()
-        .map_err(|e| SlackError::Setup(hook.redacted(), scrub(e.to_string())))?;
+    let client = super::http::client(hook.origin.as_str(), None, Vec::new())
+        .map_err(|e| SlackError::Setup(hook.redacted(), scrub(e)))?;
     let response = client
         ._post(hook.path.as_str(), Some(body))
         .await

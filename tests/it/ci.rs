@@ -57,6 +57,18 @@ impl Repo {
 
     /// `gate ci` with the Actions environment of a pull_request event for PR `pr`.
     fn ci(&self, gh: &FakeGitHub, target: &str, pr: u64, extra: &[&str]) -> Output {
+        self.ci_env(gh, target, pr, extra, &[])
+    }
+
+    /// [`ci`](Self::ci) with `env` set last (it may override the GitHub variables).
+    fn ci_env(
+        &self,
+        gh: &FakeGitHub,
+        target: &str,
+        pr: u64,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Output {
         let event = self.path().join(format!("event-{pr}.json"));
         std::fs::write(
             &event,
@@ -89,6 +101,7 @@ impl Repo {
             .env("GITHUB_BASE_REF", "main")
             .env("GITHUB_HEAD_REF", "feature")
             .env("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567")
+            .envs(env.iter().copied())
             .output()
             .unwrap()
     }
@@ -481,4 +494,60 @@ fn two_gate_ci_at_once_on_one_database_both_save() {
         3,
         "the baseline run and both ci runs"
     );
+}
+
+/// Issue 14: a runner that reaches GitHub only through a company proxy. The API's host name
+/// resolves nowhere but in the proxy (which sends every tunnel to loopback), so a comment that
+/// lands went through it; the proxy's password goes to the proxy only, and is never printed.
+#[test]
+fn ci_posts_its_comment_through_the_proxy_the_environment_names() {
+    let _machine = crate::common::shared();
+    let svc = crate::common::shop_service();
+    let target = svc.url();
+    let repo = Repo::new();
+    repo.run(&target);
+    git(repo.path(), &["checkout", "-q", "-b", "feature"]);
+    let gh = FakeGitHub::start(TOKEN);
+    let proxy = crate::proxy::proxy();
+    let port = gh.url().rsplit(':').next().unwrap().to_string();
+    let api = format!("http://api.github.test:{port}");
+    let via = format!("http://ci:proxy-pass@127.0.0.1:{}", proxy.port);
+    let out = repo.ci_env(
+        &gh,
+        &target,
+        21,
+        &["--tolerance", "100%"],
+        &[
+            ("GITHUB_API_URL", &api),
+            ("GITHUB_SERVER_URL", &api),
+            ("HTTP_PROXY", &via),
+            ("NO_PROXY", ""),
+        ],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{stdout}\n{stderr}"
+    );
+    assert_eq!(marked(&gh, 21).len(), 1, "{stderr}");
+    assert!(proxy.tunnels() >= 1);
+    let seen = proxy.seen.lock().unwrap();
+    assert!(
+        seen.lines
+            .iter()
+            .all(|l| l == &format!("CONNECT api.github.test:{port} HTTP/1.1")),
+        "{:?}",
+        seen.lines
+    );
+    // Basic base64("ci:proxy-pass").
+    assert!(
+        seen.auth
+            .iter()
+            .all(|a| a.as_deref() == Some("Basic Y2k6cHJveHktcGFzcw==")),
+        "{:?}",
+        seen.auth
+    );
+    assert!(!stdout.contains("proxy-pass") && !stderr.contains("proxy-pass"));
+    drop(seen);
+    assert_no_token(&repo, &[&out]);
 }

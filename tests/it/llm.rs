@@ -806,7 +806,10 @@ fn a_fallback_chain_crosses_providers_each_with_its_own_url_and_key() {
     // 8 users against a capacity of 4: some requests are turned away and served by GPT.
     assert!(served(0) >= 1 && served(1) >= 1, "{tiers:?}");
     assert_eq!(served(0) + served(1), 24, "{tiers:?}");
-    assert!(tiers[0]["failed_over"].as_u64().unwrap() >= served(1), "{tiers:?}");
+    assert!(
+        tiers[0]["failed_over"].as_u64().unwrap() >= served(1),
+        "{tiers:?}"
+    );
     let llm_lines = |s: &DemoServer| -> Vec<String> {
         s.request_log()
             .into_iter()
@@ -823,7 +826,9 @@ fn a_fallback_chain_crosses_providers_each_with_its_own_url_and_key() {
     );
     assert!(
         lb.len() as u64 >= served(1)
-            && lb.iter().all(|l| l == "llm openai model=mock-fast key=…B7y6"),
+            && lb
+                .iter()
+                .all(|l| l == "llm openai model=mock-fast key=…B7y6"),
         "{lb:?}"
     );
     run.assert_never_written(&[KEY_A, KEY_B]);

@@ -456,3 +456,32 @@ fn the_weekly_llm_example_runs_on_a_schedule_keeps_history_and_notifies() {
     assert_eq!(save["with"]["path"], db.as_str());
     assert!(save["if"].as_str().unwrap().contains("!cancelled()"));
 }
+
+/// Issue 14: the webhook through a company proxy. Its host name resolves nowhere but in the
+/// proxy (which sends every tunnel to loopback); the proxy sees `CONNECT host:port` only, never
+/// the webhook's secret path.
+#[test]
+fn the_webhook_is_posted_through_the_proxy_the_environment_names() {
+    let _machine = crate::common::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let db = history(dir.path());
+    let slack = FakeSlack::start(200);
+    let proxy = crate::proxy::proxy();
+    let port = slack.addr.port();
+    let spec = format!("slack:http://hooks.slack.test:{port}/services/T000/B000/SECRETPATH");
+    let via = format!("http://127.0.0.1:{}", proxy.port);
+    let (code, stderr) = gate(
+        dir.path(),
+        &db,
+        &["compare", "3", "4", "--notify", &spec],
+        &[("HTTP_PROXY", &via), ("NO_PROXY", "")],
+    );
+    assert_eq!(code, 1, "the regression fails the gate: {stderr}");
+    assert!(stderr.contains("notify: posted"), "{stderr}");
+    assert_eq!(slack.received().len(), 1);
+    let seen = proxy.seen.lock().unwrap();
+    assert_eq!(
+        seen.lines,
+        [format!("CONNECT hooks.slack.test:{port} HTTP/1.1")]
+    );
+}

@@ -17,19 +17,19 @@ const PROVIDER: &str = "api.anthropic.com";
 
 /// What the proxy saw: each request head's first line and its Proxy-Authorization.
 #[derive(Default)]
-struct Seen {
-    lines: Vec<String>,
-    auth: Vec<Option<String>>,
+pub(crate) struct Seen {
+    pub(crate) lines: Vec<String>,
+    pub(crate) auth: Vec<Option<String>>,
 }
 
-struct TestProxy {
-    port: u16,
-    seen: Arc<Mutex<Seen>>,
+pub(crate) struct TestProxy {
+    pub(crate) port: u16,
+    pub(crate) seen: Arc<Mutex<Seen>>,
     _rt: tokio::runtime::Runtime,
 }
 
 impl TestProxy {
-    fn tunnels(&self) -> usize {
+    pub(crate) fn tunnels(&self) -> usize {
         let seen = self.seen.lock().unwrap();
         seen.lines
             .iter()
@@ -38,7 +38,7 @@ impl TestProxy {
     }
 }
 
-fn proxy() -> TestProxy {
+pub(crate) fn proxy() -> TestProxy {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
