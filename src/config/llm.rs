@@ -269,16 +269,7 @@ pub(super) fn scenario_plans(
                 })
             })
             .collect();
-        let hash = definition_hash(
-            provider,
-            target,
-            &tier_models,
-            fallback,
-            &bodies,
-            &route.header_texts,
-            &hop_texts,
-            &load,
-        );
+        let hash = definition_hash(route, &tier_models, fallback, &bodies, &hop_texts, &load);
         ScenarioPlan {
             name: endpoint,
             file: file.to_path_buf(),
@@ -782,15 +773,14 @@ fn lookup_price(table: &BTreeMap<String, Price>, model: &str) -> Option<Price> {
 }
 
 fn definition_hash(
-    provider: Provider,
-    target: &Target,
+    route: &Route,
     models: &[String],
     fallback: bool,
     bodies: &[Vec<Bytes>],
-    headers: &[(String, String)],
     hops: &[Value],
     load: &Load,
 ) -> String {
+    let (provider, target, headers) = (route.provider, &route.target, &route.header_texts);
     let model = load.identity();
     let bodies: Vec<Vec<String>> = bodies
         .iter()

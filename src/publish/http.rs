@@ -65,7 +65,7 @@ pub fn client(
 enum Route {
     Direct(HttpConnector),
     Tunnel {
-        tunnel: Tunnel<HttpConnector>,
+        tunnel: Box<Tunnel<HttpConnector>>,
         name: String,
     },
 }
@@ -94,7 +94,10 @@ impl Route {
         if let Some(auth) = intercept.basic_auth() {
             tunnel = tunnel.with_auth(auth.clone());
         }
-        Ok(Route::Tunnel { tunnel, name })
+        Ok(Route::Tunnel {
+            tunnel: Box::new(tunnel),
+            name,
+        })
     }
 
     #[cfg(test)]
