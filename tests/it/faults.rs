@@ -259,6 +259,37 @@ fn big_export(dir: &Path, n: usize) -> PathBuf {
     path
 }
 
+/// Polls the WAL until its last frame is a commit frame past `spilled` bytes (the import's own
+/// transaction committed) or the child exits; true when the commit was seen first. A WAL frame
+/// is a 24-byte header and a page; bytes 4..8 of the header are the database size after a commit,
+/// zero in other frames (SQLite's file format, "WAL File Format").
+fn wait_for_commit(wal: &Path, spilled: u64, child: &mut std::process::Child) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if let Ok(mut f) = std::fs::File::open(wal) {
+            let len = f.metadata().map_or(0, |m| m.len());
+            let mut header = [0u8; 32];
+            if len > spilled && f.read_exact(&mut header).is_ok() {
+                let page = u64::from(u32::from_be_bytes(header[8..12].try_into().unwrap()));
+                let frame = 24 + page;
+                let frames = (len - 32) / frame;
+                let mut fh = [0u8; 24];
+                if frames > 0
+                    && f.seek(SeekFrom::Start(32 + (frames - 1) * frame)).is_ok()
+                    && f.read_exact(&mut fh).is_ok()
+                    && fh[4..8] != [0, 0, 0, 0]
+                {
+                    return true;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_micros(100));
+    }
+}
+
 /// Runs in the export that is imported and killed: enough that SQLite spills pages to the WAL
 /// while the one transaction is still open.
 const RUNS: usize = 300;
@@ -299,24 +330,39 @@ fn kill_9_during_saves_never_leaves_a_half_written_run() {
         t.elapsed() - t0
     };
     std::fs::remove_file(&db).unwrap();
-    // Home in on the commit: a kill that came too early (nothing stored) waits longer next time,
-    // one that came too late (the import had finished) waits less, until kills have landed on
-    // both sides of the commit. Every round, whatever it hit, must leave a consistent history.
+    // Two kinds of kill, each round one or the other until both have landed: a timed kill
+    // (homing in on the commit: one that came too early, nothing stored, waits longer next
+    // time; one that came too late, the import finished, waits less), and a kill the moment
+    // the import's commit frame is in the WAL (the window between the commit and the process's
+    // exit is too short for a timer on a loaded machine). Every round, whatever it hit, must
+    // leave a consistent history.
     let (mut before_commit, mut after_commit, mut replayed) = (0, 0, 0);
     let mut delay = t.as_secs_f64() * 0.6;
     let mut rounds = 0;
     while (before_commit < 3 || after_commit < 2) && rounds < 40 {
         rounds += 1;
+        let at_commit = before_commit >= 3 || (after_commit < 2 && rounds % 2 == 0);
         let mut child = start();
-        std::thread::sleep(Duration::from_secs_f64(delay));
-        let finished = child.try_wait().unwrap().is_some();
-        let _ = child.kill(); // SIGKILL
+        let finished = if at_commit {
+            let seen = wait_for_commit(&wal_path, SPILLED, &mut child);
+            let _ = child.kill(); // SIGKILL
+            !seen
+        } else {
+            std::thread::sleep(Duration::from_secs_f64(delay));
+            let finished = child.try_wait().unwrap().is_some();
+            let _ = child.kill(); // SIGKILL
+            finished
+        };
         let _ = child.wait();
         let wal = wal_len();
         let runs = runs_in(&db);
         eprintln!(
-            "round {rounds}: {:.0} ms after opening, {}, WAL {wal} bytes, {} runs stored",
-            delay * 1000.0,
+            "round {rounds}: {}, {}, WAL {wal} bytes, {} runs stored",
+            if at_commit {
+                "at the commit".to_string()
+            } else {
+                format!("{:.0} ms after opening", delay * 1000.0)
+            },
             if finished {
                 "finished before the kill"
             } else {
@@ -332,10 +378,13 @@ fn kill_9_during_saves_never_leaves_a_half_written_run() {
         );
         assert!(runs.iter().all(|&(_, complete, eps)| complete && eps == 8));
         match (finished, runs.is_empty()) {
-            (true, _) => delay *= 0.93,
+            (true, _) if !at_commit => delay *= 0.93,
+            (true, _) => {}
             (false, true) => {
                 before_commit += 1;
-                delay *= 1.04;
+                if !at_commit {
+                    delay *= 1.04;
+                }
             }
             (false, false) => {
                 after_commit += 1;
