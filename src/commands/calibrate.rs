@@ -255,10 +255,21 @@ struct PairedTally {
     no_change: u64,
     deltas: Vec<f64>,
     widths: Vec<f64>,
+    /// Per endpoint: comparisons, regressions, inconclusive calls and the Δp95s. A slowed
+    /// upstream moves each endpoint's p95 by its own amount (less where the database takes
+    /// a larger share), so detection is read against each endpoint's measured change.
+    endpoints: std::collections::BTreeMap<String, (u64, u64, u64, Vec<f64>)>,
 }
 
 impl PairedTally {
     fn add(&mut self, c: &crate::verdict::EndpointComparison) {
+        let e = self.endpoints.entry(c.endpoint.clone()).or_default();
+        e.0 += 1;
+        e.1 += u64::from(c.call == Call::Regression);
+        e.2 += u64::from(c.call == Call::Inconclusive);
+        if let Some(r) = c.p95_change {
+            e.3.push(r.point);
+        }
         self.n += 1;
         match c.call {
             Call::Regression => self.regressions += 1,
@@ -451,6 +462,15 @@ fn calibrate_paired(
     out.push_str(
         "A/A: regressions are false alarms. A/A+x%: regressions are detections (power).\n",
     );
+    out.push_str("per endpoint (a slowed upstream moves each endpoint's p95 by its own amount):\n");
+    for (name, _, t) in &arms {
+        for (endpoint, (n, regressions, inconclusive, deltas)) in &t.endpoints {
+            out.push_str(&format!(
+                "  {name:<22} {endpoint:<16} {n:>4} comparisons {regressions:>4} regressions {inconclusive:>3} inconclusive  median Δp95 {:>+6.1}%\n",
+                median(deltas.clone()) * 100.0
+            ));
+        }
+    }
     if let Some(n) = neighbour {
         out.push_str(&format!(
             "noise: {}, busy {:.0}% of the time\n",

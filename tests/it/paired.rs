@@ -238,6 +238,15 @@ fn paired_calibration_under_noise_tabulates_its_arms() {
     // arm name words, then endpoint comparisons and regressions.
     assert_eq!(&row("A/A (no change)")[3..4], ["1"], "{stdout}");
     assert_eq!(&row("A/A+300% upstream")[2..4], ["1", "1"], "{stdout}");
+    // Per endpoint: the slowed head's one comparison, a regression, at its own Δp95.
+    let per_endpoint = stdout
+        .lines()
+        .find(|l| l.starts_with("  A/A+300% upstream") && l.contains("product-detail"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        per_endpoint.contains(" 1 comparisons ") && per_endpoint.contains(" 1 regressions "),
+        "{per_endpoint}"
+    );
     assert!(
         stdout.contains("noise: 1 CPU-burning thread(s)"),
         "{stdout}"
