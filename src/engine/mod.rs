@@ -44,6 +44,8 @@ pub enum EngineError {
         addr: String,
         #[source]
         source: std::io::Error,
+        /// An LLM provider's base_url, not a `--target`.
+        provider: bool,
     },
     #[error("cannot resolve the target host `{host}`: {message}")]
     Resolve { host: String, message: String },
@@ -76,9 +78,12 @@ impl EngineError {
 
     pub fn hint(&self) -> Option<String> {
         match self {
-            EngineError::Unreachable { .. } => {
+            EngineError::Unreachable { provider: false, .. } => {
                 Some("is the service running? check --target (or `target:` in suite.yml)".into())
             }
+            EngineError::Unreachable { provider: true, .. } => Some(
+                "is the provider up and its base_url right? check `llm.base_url` or the entry under `llm.providers`".into(),
+            ),
             EngineError::Tls { .. } => Some(
                 "the first connection's TLS handshake failed, so no load was sent; see docs/targets.md".into(),
             ),
@@ -219,6 +224,7 @@ fn check_reachable(target: &Target, plan: &Plan, llm: bool) -> Result<Reached, E
         url: target.url(),
         addr: addr.to_string(),
         source,
+        provider: llm,
     })
 }
 

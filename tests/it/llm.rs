@@ -833,3 +833,44 @@ fn a_fallback_chain_crosses_providers_each_with_its_own_url_and_key() {
     );
     run.assert_never_written(&[KEY_A, KEY_B]);
 }
+
+/// Every provider of a chain is checked before any load: an unreachable second provider is one
+/// line naming it, a hint about base_url, and exit 3.
+#[test]
+fn a_chain_whose_second_provider_is_down_exits_3_naming_it() {
+    let _machine = crate::common::shared();
+    let claude = service();
+    // A port nothing listens on: bound, then released.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let scenario = format!(
+        "name: chain\nllm:\n  providers:\n    claude: {{ provider: anthropic, base_url: \"{}\", api_key: \"${{KEY_A}}\" }}\n    gpt: {{ provider: openai, base_url: \"http://{closed}\", api_key: \"${{KEY_B}}\" }}\n  fallback: [claude/mock-smart, gpt/mock-fast]\n  prompt: Say hello\n  max_tokens: 16\nload: {{ concurrency: 2, requests: 4 }}\n",
+        claude.url()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("chain.yml"), scenario).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gate"))
+        .args(["run", "--suite", dir.path().to_str().unwrap()])
+        .current_dir(dir.path())
+        .env("GATE_DB", dir.path().join("history.db"))
+        .env("KEY_A", "a")
+        .env("KEY_B", "b")
+        .env_remove("GATE_TARGET")
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot reach the target http://{closed}"))
+            && stderr.contains("llm.providers"),
+        "{stderr}"
+    );
+    // Nothing was sent to the first provider either.
+    assert!(
+        !claude.request_log().iter().any(|l| l.starts_with("llm ")),
+        "{:?}",
+        claude.request_log()
+    );
+}
