@@ -458,17 +458,23 @@ fn ci_publishes_one_sticky_comment_with_charts_and_survives_github_failures() {
     );
 }
 
+/// The shop service, a repository with one run of `main` and a `feature` branch checked out,
+/// and a fake GitHub.
+fn one_run_of_main_then_a_feature_branch() -> (gate::demo::DemoServer, Repo, FakeGitHub) {
+    let svc = crate::common::shop_service();
+    let repo = Repo::new();
+    repo.run(&svc.url());
+    git(repo.path(), &["checkout", "-q", "-b", "feature"]);
+    (svc, repo, FakeGitHub::start(TOKEN))
+}
+
 /// Issue 12: two `gate ci` at once on one history database (a matrix job sharing a cache, or
 /// a re-run overlapping the first): both measure, both save, neither fails on a locked database.
 #[test]
 fn two_gate_ci_at_once_on_one_database_both_save() {
     let _machine = crate::common::shared();
-    let svc = crate::common::shop_service();
+    let (svc, repo, gh) = one_run_of_main_then_a_feature_branch();
     let target = svc.url();
-    let repo = Repo::new();
-    repo.run(&target);
-    git(repo.path(), &["checkout", "-q", "-b", "feature"]);
-    let gh = FakeGitHub::start(TOKEN);
     let (a, b) = std::thread::scope(|s| {
         let a = s.spawn(|| repo.ci(&gh, &target, 7, &["--dry-run", "--no-charts"]));
         let b = s.spawn(|| repo.ci(&gh, &target, 8, &["--dry-run", "--no-charts"]));
@@ -502,12 +508,8 @@ fn two_gate_ci_at_once_on_one_database_both_save() {
 #[test]
 fn ci_posts_its_comment_through_the_proxy_the_environment_names() {
     let _machine = crate::common::shared();
-    let svc = crate::common::shop_service();
+    let (svc, repo, gh) = one_run_of_main_then_a_feature_branch();
     let target = svc.url();
-    let repo = Repo::new();
-    repo.run(&target);
-    git(repo.path(), &["checkout", "-q", "-b", "feature"]);
-    let gh = FakeGitHub::start(TOKEN);
     let proxy = crate::proxy::proxy();
     let port = gh.url().rsplit(':').next().unwrap().to_string();
     let api = format!("http://api.github.test:{port}");

@@ -682,15 +682,14 @@ fn a_ttft_regression_between_two_runs_fails_the_gate() {
 #[test]
 fn providers_side_by_side_each_get_their_own_requests_and_keys() {
     let _machine = crate::common::shared();
-    let (claude, gpt) = (service(), service());
     const KEY_A: &str = "sk-ant-side-by-side-A1b2";
     const KEY_B: &str = "sk-oai-side-by-side-C3d4";
-    let scenario = format!(
-        "name: side\nllm:\n  providers:\n    claude: {{ provider: anthropic, base_url: \"{}\", api_key: \"${{KEY_A}}\" }}\n    gpt: {{ provider: openai, base_url: \"{}\", api_key: \"${{KEY_B}}\" }}\n  models: [claude/mock-fast, gpt/mock-smart]\n  prompt: Say hello\n  max_tokens: 16\nload: {{ concurrency: 2, requests: 4 }}\n",
-        claude.url(),
-        gpt.url()
+    let (claude, gpt, run) = two_providers_run(
+        "side",
+        "models: [claude/mock-fast, gpt/mock-smart]",
+        "{ concurrency: 2, requests: 4 }",
+        [KEY_A, KEY_B],
     );
-    let run = run_with_keys(&scenario, &[("KEY_A", KEY_A), ("KEY_B", KEY_B)]);
     let doc = &run.doc;
     let a = endpoint(doc, "side/claude/mock-fast");
     let b = endpoint(doc, "side/gpt/mock-smart");
@@ -701,12 +700,6 @@ fn providers_side_by_side_each_get_their_own_requests_and_keys() {
         assert_eq!(e["failures"], 0, "{e}");
     }
     // Each server saw only its provider's requests, for its model, with its key.
-    let llm_lines = |s: &DemoServer| -> Vec<String> {
-        s.request_log()
-            .into_iter()
-            .filter(|l| l.starts_with("llm "))
-            .collect()
-    };
     let (la, lb) = (llm_lines(&claude), llm_lines(&gpt));
     assert!(la.len() >= 4 && lb.len() >= 4, "{la:?} {lb:?}");
     assert!(
@@ -720,6 +713,36 @@ fn providers_side_by_side_each_get_their_own_requests_and_keys() {
         "{lb:?}"
     );
     run.assert_never_written(&[KEY_A, KEY_B]);
+}
+
+/// A scenario with two providers, `claude` (Anthropic, key `$KEY_A`) and `gpt` (OpenAI, key
+/// `$KEY_B`), at the given base URLs; `models` is its `models:` or `fallback:` line.
+fn two_providers(name: &str, models: &str, load: &str, claude: &str, gpt: &str) -> String {
+    format!(
+        "name: {name}\nllm:\n  providers:\n    claude: {{ provider: anthropic, base_url: \"{claude}\", api_key: \"${{KEY_A}}\" }}\n    gpt: {{ provider: openai, base_url: \"{gpt}\", api_key: \"${{KEY_B}}\" }}\n  {models}\n  prompt: Say hello\n  max_tokens: 16\nload: {load}\n"
+    )
+}
+
+/// Two mock providers on servers of their own, and one run of [`two_providers`] against them
+/// with `keys` as `$KEY_A` and `$KEY_B`.
+fn two_providers_run(
+    name: &str,
+    models: &str,
+    load: &str,
+    keys: [&str; 2],
+) -> (DemoServer, DemoServer, KeyedRun) {
+    let (claude, gpt) = (service(), service());
+    let scenario = two_providers(name, models, load, &claude.url(), &gpt.url());
+    let run = run_with_keys(&scenario, &[("KEY_A", keys[0]), ("KEY_B", keys[1])]);
+    (claude, gpt, run)
+}
+
+/// The mock's request log lines (`llm PROVIDER model=M key=…TAIL`).
+fn llm_lines(s: &DemoServer) -> Vec<String> {
+    s.request_log()
+        .into_iter()
+        .filter(|l| l.starts_with("llm "))
+        .collect()
 }
 
 /// One `gate run` of a suite holding only `scenario` (no suite target: each provider says
@@ -787,15 +810,14 @@ impl KeyedRun {
 #[test]
 fn a_fallback_chain_crosses_providers_each_with_its_own_url_and_key() {
     let _machine = crate::common::shared();
-    let (claude, gpt) = (service(), service());
     const KEY_A: &str = "sk-ant-chain-A9z8";
     const KEY_B: &str = "sk-oai-chain-B7y6";
-    let scenario = format!(
-        "name: chain\nllm:\n  providers:\n    claude: {{ provider: anthropic, base_url: \"{}\", api_key: \"${{KEY_A}}\" }}\n    gpt: {{ provider: openai, base_url: \"{}\", api_key: \"${{KEY_B}}\" }}\n  fallback: [claude/mock-smart, gpt/mock-fast]\n  prompt: Say hello\n  max_tokens: 16\nload: {{ concurrency: 8, requests: 24 }}\n",
-        claude.url(),
-        gpt.url()
+    let (claude, gpt, run) = two_providers_run(
+        "chain",
+        "fallback: [claude/mock-smart, gpt/mock-fast]",
+        "{ concurrency: 8, requests: 24 }",
+        [KEY_A, KEY_B],
     );
-    let run = run_with_keys(&scenario, &[("KEY_A", KEY_A), ("KEY_B", KEY_B)]);
     let e = endpoint(&run.doc, "chain");
     assert_eq!(e["successes"], 24, "{e}");
     assert_eq!(e["failures"], 0, "{e}");
@@ -810,12 +832,6 @@ fn a_fallback_chain_crosses_providers_each_with_its_own_url_and_key() {
         tiers[0]["failed_over"].as_u64().unwrap() >= served(1),
         "{tiers:?}"
     );
-    let llm_lines = |s: &DemoServer| -> Vec<String> {
-        s.request_log()
-            .into_iter()
-            .filter(|l| l.starts_with("llm "))
-            .collect()
-    };
     let (la, lb) = (llm_lines(&claude), llm_lines(&gpt));
     assert!(
         !la.is_empty()
@@ -845,9 +861,12 @@ fn a_chain_whose_second_provider_is_down_exits_3_naming_it() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let scenario = format!(
-        "name: chain\nllm:\n  providers:\n    claude: {{ provider: anthropic, base_url: \"{}\", api_key: \"${{KEY_A}}\" }}\n    gpt: {{ provider: openai, base_url: \"http://{closed}\", api_key: \"${{KEY_B}}\" }}\n  fallback: [claude/mock-smart, gpt/mock-fast]\n  prompt: Say hello\n  max_tokens: 16\nload: {{ concurrency: 2, requests: 4 }}\n",
-        claude.url()
+    let scenario = two_providers(
+        "chain",
+        "fallback: [claude/mock-smart, gpt/mock-fast]",
+        "{ concurrency: 2, requests: 4 }",
+        &claude.url(),
+        &format!("http://{closed}"),
     );
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("chain.yml"), scenario).unwrap();
