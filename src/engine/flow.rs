@@ -334,7 +334,10 @@ impl Ctx {
         let request = self.step_request(flow, step, user)?;
         self.ensure_connected().await?;
         let sender = self.conn.as_mut().ok_or(ErrorClass::Connect)?;
-        let response = match sender.send_request(request).await {
+        let Some(sent) = sender.send_request(request) else {
+            return Err(ErrorClass::Other);
+        };
+        let response = match sent.await {
             Ok(r) => r,
             Err(e) => {
                 self.conn = None;

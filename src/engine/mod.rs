@@ -4,6 +4,7 @@
 //! apiece (see `worker`). Timing covers the whole exchange, from the intended send time to the
 //! last body byte. Memory is bounded by threads × histograms, whatever the run length.
 
+mod h1;
 pub mod llm;
 mod progress;
 pub mod tally;

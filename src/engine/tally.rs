@@ -123,6 +123,22 @@ impl ErrorClass {
     }
 }
 
+impl From<super::h1::Failure> for ErrorClass {
+    fn from(f: super::h1::Failure) -> ErrorClass {
+        use super::h1::Failure;
+        match f {
+            Failure::Reset => ErrorClass::Reset,
+            Failure::Protocol => ErrorClass::Protocol,
+            Failure::HeaderTooLarge => ErrorClass::HeaderTooLarge,
+            Failure::BodyTooLarge => ErrorClass::BodyTooLarge,
+            Failure::Tls => ErrorClass::Tls,
+            Failure::Timeout => ErrorClass::Timeout,
+            Failure::Connect => ErrorClass::Connect,
+            Failure::Other => ErrorClass::Other,
+        }
+    }
+}
+
 impl From<super::transport::H2Failure> for ErrorClass {
     fn from(f: super::transport::H2Failure) -> ErrorClass {
         use super::transport::H2Failure;

@@ -32,6 +32,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+use super::h1::H1Conn;
 use crate::config::{Target, TlsPlan};
 
 /// Which HTTP a connection speaks.
@@ -220,10 +221,15 @@ impl Connector {
     }
 
     /// TCP connect, TLS handshake where the target is https, then the HTTP handshake.
-    /// The connection's driver is spawned on the current `LocalSet`.
-    pub async fn connect(&self) -> Result<(Sender, Handshake), ConnectError> {
+    /// The connection's driver is spawned on the current `LocalSet`. `direct`: the caller
+    /// sends whole requests and wants no more than status, Server-Timing and byte counts, so
+    /// an HTTP/1.1 connection (straight to the target) is driven by [`H1Conn`] in its task.
+    pub async fn connect(&self, direct: bool) -> Result<(Sender, Handshake), ConnectError> {
         let (stream, mut hs) = self.open().await?;
         let sender = match hs.version {
+            HttpVersion::Http1 if direct && (self.proxy.is_none() || self.tls_target) => {
+                Sender::Direct(Box::new(H1Conn::new(stream)))
+            }
             HttpVersion::Http2 => {
                 let (sender, conn) = hyper::client::conn::http2::Builder::new(LocalExec)
                     .handshake(TokioIo::new(stream))
@@ -263,7 +269,7 @@ impl Connector {
             }
         };
         hs.version = match sender {
-            Sender::H1(_) | Sender::H1Proxied { .. } => HttpVersion::Http1,
+            Sender::H1(_) | Sender::H1Proxied { .. } | Sender::Direct(_) => HttpVersion::Http1,
             Sender::H2 { .. } => HttpVersion::Http2,
         };
         Ok((sender, hs))
@@ -638,13 +644,14 @@ impl Pool {
         &self,
         user: usize,
         connector: &Connector,
+        direct: bool,
     ) -> Result<(Sender, Option<Handshake>), ConnectError> {
         let mut slot = self.slots[user % self.slots.len()].lock().await;
         if let Some(shared) = slot.as_ref().and_then(Sender::share) {
             return Ok((shared, None));
         }
         *slot = None;
-        let (sender, hs) = connector.connect().await?;
+        let (sender, hs) = connector.connect(direct).await?;
         *slot = sender.share();
         Ok((sender, Some(hs)))
     }
@@ -664,15 +671,19 @@ pub enum Sender {
         /// Set by the connection's driver when a GOAWAY (or another HTTP/2 error) ended it.
         ended: Rc<Cell<Option<H2Failure>>>,
     },
+    /// HTTP/1.1 driven in the caller's task: whole requests in, status and counts out
+    /// (`Connector::connect(direct)`); it has no `send_request`.
+    Direct(Box<H1Conn<Stream>>),
 }
 
 impl Sender {
     /// Ready for the next request (HTTP/1.1: the previous one finished; HTTP/2: the
     /// connection is still open, streams are multiplexed).
-    pub async fn ready(&mut self) -> hyper::Result<()> {
+    pub async fn ready(&mut self) -> bool {
         match self {
-            Sender::H1(s) | Sender::H1Proxied { sender: s, .. } => s.ready().await,
-            Sender::H2 { sender, .. } => sender.ready().await,
+            Sender::H1(s) | Sender::H1Proxied { sender: s, .. } => s.ready().await.is_ok(),
+            Sender::H2 { sender, .. } => sender.ready().await.is_ok(),
+            Sender::Direct(c) => c.reusable(),
         }
     }
 
@@ -712,11 +723,15 @@ impl Sender {
         class
     }
 
+    /// A request through hyper; None on a [`Sender::Direct`] connection, which takes whole
+    /// serialized requests instead (only asked for by callers that use it that way).
     pub fn send_request(
         &mut self,
         mut req: hyper::Request<Full<Bytes>>,
-    ) -> impl std::future::Future<Output = hyper::Result<hyper::Response<Incoming>>> + use<> {
+    ) -> Option<impl std::future::Future<Output = hyper::Result<hyper::Response<Incoming>>> + use<>>
+    {
         let fut: Pin<Box<dyn std::future::Future<Output = _>>> = match self {
+            Sender::Direct(_) => return None,
             Sender::H1(s) => Box::pin(s.send_request(req)),
             Sender::H1Proxied { sender, auth } => {
                 if let Some(host) = req.headers().get(HOST).cloned() {
@@ -736,7 +751,7 @@ impl Sender {
                 Box::pin(sender.send_request(req))
             }
         };
-        fut
+        Some(fut)
     }
 }
 

@@ -243,6 +243,11 @@ struct Ctx {
     static_path: Option<hyper::Uri>,
     static_body: Option<Bytes>,
     buf: String,
+    /// Plain requests (no flow, no LLM): HTTP/1.1 connections are [`Sender::Direct`] and
+    /// requests are serialized here; a fully static request once, in `static_wire`.
+    direct: bool,
+    wire: Vec<u8>,
+    static_wire: Option<Vec<u8>>,
     /// This virtual user panics after its first measured request (`Fault::TaskPanic`).
     doomed: bool,
     /// Flows: this user's captured values, data row and cookies (made at its first walk).
@@ -287,6 +292,9 @@ impl Ctx {
             static_path,
             static_body,
             buf: String::new(),
+            direct: shared.scenario.llm.is_none() && shared.scenario.flow.is_none(),
+            wire: Vec::new(),
+            static_wire: None,
             doomed: seed == 0 && shared.fault == Some(Fault::TaskPanic),
             user: None,
             step_stats,
@@ -344,12 +352,14 @@ impl Ctx {
             .and_then(|t| self.shared.side.get(t))
             .and_then(Option::as_ref);
         let connected = match (&self.pool, side) {
-            (_, Some((c, _))) => c.connect().await.map(|(s, h)| (s, Some(h))),
-            (Some((pool, user)), None) => pool.get(*user, &self.shared.connector).await,
+            (_, Some((c, _))) => c.connect(false).await.map(|(s, h)| (s, Some(h))),
+            (Some((pool, user)), None) => {
+                pool.get(*user, &self.shared.connector, self.direct).await
+            }
             (None, None) => self
                 .shared
                 .connector
-                .connect()
+                .connect(self.direct)
                 .await
                 .map(|(s, h)| (s, Some(h))),
         };
@@ -373,7 +383,7 @@ impl Ctx {
             self.conn = None;
         }
         if let Some(c) = &mut self.conn {
-            if c.ready().await.is_ok() {
+            if c.ready().await {
                 return Ok(());
             }
             self.conn = None;
@@ -434,10 +444,16 @@ impl Ctx {
     }
 
     async fn exchange_inner(&mut self, _from: Instant) -> Result<Exchange, ErrorClass> {
-        let request = self.build_request()?;
         self.ensure_connected().await?;
+        if matches!(self.conn, Some(Sender::Direct(_))) {
+            return self.exchange_direct().await;
+        }
+        let request = self.build_request()?;
         let sender = self.conn.as_mut().ok_or(ErrorClass::Connect)?;
-        let response = match sender.send_request(request).await {
+        let Some(sent) = sender.send_request(request) else {
+            return Err(ErrorClass::Other);
+        };
+        let response = match sent.await {
             Ok(r) => r,
             Err(e) => {
                 let class = classify(&e);
@@ -473,6 +489,97 @@ impl Ctx {
             server_timing,
             bytes,
         })
+    }
+}
+
+impl Ctx {
+    /// Serialize this user's next request into `wire` (or reuse the static one): the same
+    /// request `build_request` makes, in HTTP/1.1 origin form.
+    fn encode_direct(&mut self) -> Result<(), ErrorClass> {
+        let shared = self.shared.clone();
+        let req = &shared.scenario.request;
+        let all_static = self.static_path.is_some()
+            && (req.body.is_none() || self.static_body.is_some())
+            && req.headers.iter().all(|h| h.value.is_static());
+        if all_static && self.static_wire.is_some() {
+            return Ok(());
+        }
+        let path = match &self.static_path {
+            Some(u) => u.path_and_query().map_or("/", |p| p.as_str()).to_string(),
+            None => {
+                self.buf.clear();
+                req.path.render_into(&mut self.rng, &mut self.buf);
+                let uri = self
+                    .buf
+                    .parse::<hyper::Uri>()
+                    .map_err(|_| ErrorClass::Other)?;
+                uri.path_and_query().map_or("/", |p| p.as_str()).to_string()
+            }
+        };
+        let body = match (&self.static_body, &req.body) {
+            (Some(b), _) => b.clone(),
+            (None, Some(Body::Json(t))) => {
+                let mut s = String::with_capacity(128);
+                t.render_into(&mut self.rng, &mut s);
+                Bytes::from(s)
+            }
+            (None, Some(Body::Text(t))) => Bytes::from(t.render(&mut self.rng)),
+            (None, None) => Bytes::new(),
+        };
+        let json = HeaderValue::from_static("application/json");
+        let content_type = (matches!(req.body, Some(Body::Json(_)))
+            && !req.headers.iter().any(|h| h.name == CONTENT_TYPE))
+        .then_some((&CONTENT_TYPE, &json));
+        let mut values = Vec::with_capacity(req.headers.len());
+        for h in &req.headers {
+            let value = h.value.render(&mut self.rng);
+            values.push(HeaderValue::from_str(&value).map_err(|_| ErrorClass::Other)?);
+        }
+        let headers = content_type
+            .into_iter()
+            .chain(req.headers.iter().map(|h| &h.name).zip(values.iter()));
+        let mut wire = std::mem::take(&mut self.wire);
+        super::h1::encode_request(
+            &mut wire,
+            &req.method,
+            &path,
+            &shared.authority,
+            headers,
+            &body,
+        );
+        if all_static {
+            self.static_wire = Some(wire);
+        } else {
+            self.wire = wire;
+        }
+        Ok(())
+    }
+
+    /// One exchange on a [`Sender::Direct`] connection.
+    async fn exchange_direct(&mut self) -> Result<Exchange, ErrorClass> {
+        self.encode_direct()?;
+        let head_request = self.shared.scenario.request.method == hyper::Method::HEAD;
+        let Some(Sender::Direct(conn)) = self.conn.as_mut() else {
+            return Err(ErrorClass::Connect);
+        };
+        let wire = self.static_wire.as_deref().unwrap_or(&self.wire);
+        match conn.exchange(wire, head_request, MAX_BODY_BYTES).await {
+            Ok(r) => {
+                if r.closes {
+                    self.conn = None;
+                }
+                Ok(Exchange {
+                    status: r.status,
+                    headers_at: r.headers_at,
+                    server_timing: r.server_timing,
+                    bytes: r.bytes,
+                })
+            }
+            Err(failure) => {
+                self.conn = None;
+                Err(failure.into())
+            }
+        }
     }
 }
 
@@ -798,20 +905,22 @@ impl Ctx {
             .conn
             .as_mut()
             .ok_or(LlmFailure::of(ErrorClass::Connect))?;
-        let response =
-            match tokio::time::timeout_at(at.first.into(), sender.send_request(request)).await {
-                Err(_) => {
-                    self.conn = None;
-                    return Err(LlmFailure::of(at.timed_out(at.first, true)));
-                }
-                Ok(Err(e)) => {
-                    let class = classify(&e);
-                    let class = sender.refine(class, class == ErrorClass::Reset).await;
-                    self.conn = None;
-                    return Err(LlmFailure::of(class));
-                }
-                Ok(Ok(r)) => r,
-            };
+        let Some(sent) = sender.send_request(request) else {
+            return Err(LlmFailure::of(ErrorClass::Other));
+        };
+        let response = match tokio::time::timeout_at(at.first.into(), sent).await {
+            Err(_) => {
+                self.conn = None;
+                return Err(LlmFailure::of(at.timed_out(at.first, true)));
+            }
+            Ok(Err(e)) => {
+                let class = classify(&e);
+                let class = sender.refine(class, class == ErrorClass::Reset).await;
+                self.conn = None;
+                return Err(LlmFailure::of(class));
+            }
+            Ok(Ok(r)) => r,
+        };
         let headers_at = Instant::now();
         let status = response.status().as_u16();
         if headers_at >= shared.measure_start {

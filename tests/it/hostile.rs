@@ -42,6 +42,9 @@ enum Mode {
     SseHugeLine,
     /// 429s whose `Retry-After` takes every odd shape in turn.
     OddRetryAfter,
+    /// Well-behaved keep-alive 200s, but a connection idle for 30 ms is closed (as Node's
+    /// servers do after 5 s): a client must notice before it reuses one.
+    IdleClose,
 }
 
 struct Hostile {
@@ -110,13 +113,19 @@ fn handle(
     stop: &AtomicBool,
 ) -> std::io::Result<()> {
     conn.set_nodelay(true)?;
+    if matches!(mode, Mode::IdleClose) {
+        // A read that waits longer ends this thread, and the connection with a FIN.
+        conn.set_read_timeout(Some(Duration::from_millis(30)))?;
+    }
     while read_request(&mut conn)? {
         if stop.load(Ordering::Relaxed) {
             return Ok(());
         }
         let n = counter.fetch_add(1, Ordering::Relaxed);
         match mode {
-            Mode::Ok => conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")?,
+            Mode::Ok | Mode::IdleClose => {
+                conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")?
+            }
             Mode::EndlessChunked => {
                 conn.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")?;
                 let chunk = [b"4000\r\n".as_slice(), &[b'z'; 0x4000], b"\r\n"].concat();
@@ -492,6 +501,22 @@ fn an_ssh_banner_is_a_protocol_error() {
     let _machine = crate::common::shared();
     let o = survives(Mode::NotHttp, HTTP_SCENARIO, HTTP_BUDGET);
     fails_as_dead(Mode::NotHttp, &o, "protocol");
+}
+
+#[test]
+fn connections_the_server_closed_while_idle_are_replaced_not_counted_as_errors() {
+    let _machine = crate::common::shared();
+    // Open model at 10/s: every connection idles 100 ms between requests, and the server has
+    // closed it after 30 ms. Each request must find that out before it is sent.
+    let o = survives(
+        Mode::IdleClose,
+        "name: hostile\nrequest: { method: GET, url: /x, timeout: 2s }\nexpect: { status: 200 }\nload: { rate: 10/s, duration: 1s, warmup: 0s }\n",
+        HTTP_BUDGET,
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let e = &o.json.as_ref().unwrap()["run"]["endpoints"][0];
+    assert_eq!(e["errors"], serde_json::json!({}), "{e}");
+    assert!(e["successes"].as_u64().unwrap() >= 8, "{e}");
 }
 
 #[test]
