@@ -307,7 +307,8 @@ impl Ctx {
         }
     }
 
-    fn build_request(&mut self) -> Result<hyper::Request<Full<Bytes>>, ErrorClass> {
+    /// This request's path (rendered where it has generators) and body.
+    fn render_uri_and_body(&mut self) -> Result<(hyper::Uri, Bytes), ErrorClass> {
         let req = &self.shared.scenario.request;
         let uri = match &self.static_path {
             Some(u) => u.clone(),
@@ -329,6 +330,12 @@ impl Ctx {
             (None, Some(Body::Text(t))) => Bytes::from(t.render(&mut self.rng)),
             (None, None) => Bytes::new(),
         };
+        Ok((uri, body))
+    }
+
+    fn build_request(&mut self) -> Result<hyper::Request<Full<Bytes>>, ErrorClass> {
+        let (uri, body) = self.render_uri_and_body()?;
+        let req = &self.shared.scenario.request;
         let mut builder = hyper::Request::builder()
             .method(req.method.clone())
             .uri(uri)
@@ -504,28 +511,8 @@ impl Ctx {
         if all_static && self.static_wire.is_some() {
             return Ok(());
         }
-        let path = match &self.static_path {
-            Some(u) => u.path_and_query().map_or("/", |p| p.as_str()).to_string(),
-            None => {
-                self.buf.clear();
-                req.path.render_into(&mut self.rng, &mut self.buf);
-                let uri = self
-                    .buf
-                    .parse::<hyper::Uri>()
-                    .map_err(|_| ErrorClass::Other)?;
-                uri.path_and_query().map_or("/", |p| p.as_str()).to_string()
-            }
-        };
-        let body = match (&self.static_body, &req.body) {
-            (Some(b), _) => b.clone(),
-            (None, Some(Body::Json(t))) => {
-                let mut s = String::with_capacity(128);
-                t.render_into(&mut self.rng, &mut s);
-                Bytes::from(s)
-            }
-            (None, Some(Body::Text(t))) => Bytes::from(t.render(&mut self.rng)),
-            (None, None) => Bytes::new(),
-        };
+        let (uri, body) = self.render_uri_and_body()?;
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
         let json = HeaderValue::from_static("application/json");
         let content_type = (matches!(req.body, Some(Body::Json(_)))
             && !req.headers.iter().any(|h| h.name == CONTENT_TYPE))
@@ -542,7 +529,7 @@ impl Ctx {
         super::h1::encode_request(
             &mut wire,
             &req.method,
-            &path,
+            path,
             &shared.authority,
             headers,
             &body,
