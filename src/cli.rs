@@ -346,20 +346,22 @@ pub struct CompareArgs {
 }
 
 /// Paired mode, shared by `gate compare` and `gate ci`: measure a baseline deployment beside
-/// the target, in alternating blocks, instead of comparing with the history (docs/paired.md).
+/// the target at the same time, in paired blocks, instead of comparing with the history
+/// (docs/paired.md).
 #[derive(Debug, Args)]
 pub struct PairedArgs {
     /// Paired mode: the baseline deployment (e.g. the merge-base build), measured side by side
-    /// with the target in alternating blocks; both sides are saved to the history.
+    /// with the target, both at once; both sides are saved to the history.
     #[arg(long, value_name = "URL")]
     pub base_target: Option<String>,
 
-    /// Paired mode: rounds per scenario, each of two blocks in which base and head are
-    /// measured at the same time [default: 7].
+    /// Paired mode: rounds per scenario, each two blocks long; each scenario measures both
+    /// sides at once for 2 × N blocks after its own warmup [default: 13].
     #[arg(long, value_name = "N", requires = "base_target")]
     pub rounds: Option<u32>,
 
-    /// Paired mode: measured time of each block, after a 200ms warmup [default: 2500ms].
+    /// Paired mode: length of each block, the time slice a base/head pair is cut from
+    /// [default: 1500ms].
     #[arg(long, value_name = "DURATION", requires = "base_target")]
     pub block: Option<String>,
 }

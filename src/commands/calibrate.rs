@@ -344,10 +344,11 @@ fn calibrate_paired(
             PairedTally::default(),
         ));
     }
-    let per_comparison = plan.scenarios.len() as f64
-        * f64::from(settings.rounds)
-        * 2.0
-        * (settings.block + super::paired::BLOCK_WARMUP).as_secs_f64();
+    let per_comparison: f64 = plan
+        .scenarios
+        .iter()
+        .map(|s| (s.load.warmup + settings.block * (2 * settings.rounds)).as_secs_f64())
+        .sum();
     io.note(format_args!(
         "calibrating paired mode: {} arm(s) × {} comparisons of {} scenario(s), {} rounds of 2 blocks of {}ms side by side, ~{:.0}s per comparison, ~{:.0} min in all",
         arms.len(),
@@ -369,8 +370,9 @@ fn calibrate_paired(
     'trials: for trial in 0..args.trials {
         for (name, factor, tally) in &mut arms {
             head.set_latency_factor(*factor);
-            let (blocks, stopped) =
+            let measured =
                 super::paired::measure_blocks(&plan, &base_target, &settings, threads, false, io)?;
+            let (blocks, stopped) = (measured.pairs, measured.stopped);
             if stopped {
                 io.note(format_args!(
                     "interrupted: reporting the comparisons finished so far"

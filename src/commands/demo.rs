@@ -20,7 +20,7 @@ use crate::verdict::paired::{compare_paired, pairs_by_endpoint};
 use crate::verdict::{Call, CompareSettings, Verdict, evaluate_slo};
 use crate::{Error, Outcome};
 
-use super::paired::{BASE_LABEL, PairedSettings, measure_blocks};
+use super::paired::{BASE_LABEL, Measured, PairedSettings, measure_blocks};
 use super::pipeline::{
     ChartJob, Output, demo_sources, interrupt_flag, write_charts, write_run_charts,
 };
@@ -127,20 +127,17 @@ pub fn demo(args: DemoArgs, io: &mut Output<'_>) -> Result<Outcome, Error> {
     };
     let base_target = plan.target.clone();
     let sentinel = Sentinel::start();
-    let (blocks, stopped) =
-        measure_blocks(&head_plan, &base_target, &paired, Threads::Auto, false, io)?;
+    let Measured {
+        base: mut base_run,
+        head: mut record,
+        pairs: blocks,
+        stopped,
+    } = measure_blocks(&head_plan, &base_target, &paired, Threads::Auto, false, io)?;
     let timer_delay = sentinel.finish();
-    let merged = |side: Vec<RunRecord>| -> Result<RunRecord, Error> {
-        RunRecord::merge(&side)
-            .map_err(|m| Error::usage("--base-target", format!("merging the blocks: {m}")))?
-            .ok_or_else(|| Error::usage("--base-target", "no block was measured (interrupted?)"))
-    };
     let environment = Environment {
         timer_delay,
         ..Environment::detect(Some("demo".into()))
     };
-    let mut base_run = merged(blocks.iter().map(|(b, _)| b.clone()).collect())?;
-    let mut record = merged(blocks.iter().map(|(_, h)| h.clone()).collect())?;
     base_run.complete = !stopped;
     record.complete = !stopped;
     base_run.label = Some(BASE_LABEL.into());

@@ -29,12 +29,11 @@ use super::pipeline::{
     write_charts, write_verdict,
 };
 
-/// 7 rounds of 2 blocks: 14 block pairs per endpoint, about 3,500 requests a side at 100/s;
-/// a 4-scenario suite takes about 3 minutes (docs/paired.md, "Choosing the defaults").
-pub const DEFAULT_ROUNDS: u32 = 7;
-pub const DEFAULT_BLOCK: Duration = Duration::from_millis(2500);
-/// Warmup of every block: enough to open connections and refill caches after the other side ran.
-pub const BLOCK_WARMUP: Duration = Duration::from_millis(200);
+/// 13 rounds of 2 blocks of 1.5 s: 26 block pairs per endpoint, 39 s measured on each side at
+/// once, about 3,900 requests a side at 100/s; a 4-scenario suite with 3 s warmups takes under
+/// 3 minutes (docs/paired.md, "Choosing the defaults").
+pub const DEFAULT_ROUNDS: u32 = 13;
+pub const DEFAULT_BLOCK: Duration = Duration::from_millis(1500);
 /// The base side's label in the history.
 pub const BASE_LABEL: &str = "paired-base";
 
@@ -120,37 +119,42 @@ fn refuse_llm(plan: &Plan) -> Result<(), Error> {
     }
 }
 
-/// One block: the base plan and the head plan run at the same time on two threads, so both
-/// sides see the same moment of the machine (a neighbour switching on, a CPU frequency change).
-/// `base_first` only decides which thread is started first.
+/// What [`measure_blocks`] measured.
+pub(crate) struct Measured {
+    /// Each side's whole measurement, every scenario in one run.
+    pub base: RunRecord,
+    pub head: RunRecord,
+    /// The block pairs (base, head) in time order, scenario after scenario.
+    pub pairs: Vec<(RunRecord, RunRecord)>,
+    /// Interrupted, or a scenario did not run to its end: judged on what was measured.
+    pub stopped: bool,
+}
+
+/// One scenario on both sides at once, on two threads, each one continuous run cut into
+/// blocks of `block`: both start at the same instant (a shared [`engine::Slicing`] clock), so
+/// block k of one side and block k of the other saw the same moment of the machine (a neighbour
+/// switching on, a CPU frequency change).
 fn side_by_side(
     base: &Plan,
     head: &Plan,
     opts: &EngineOptions,
-    base_first: bool,
-) -> Result<(RunRecord, RunRecord), Error> {
+    block: Duration,
+) -> Result<(engine::Sliced, engine::Sliced), Error> {
+    let slicing = engine::Slicing::new(block);
     let (b, h) = std::thread::scope(|scope| {
-        let (first, second) = if base_first {
-            (base, head)
-        } else {
-            (head, base)
-        };
-        let first = scope.spawn(|| engine::execute(first, opts));
-        let second = scope.spawn(|| engine::execute(second, opts));
-        let first = first.join().expect("a load thread panicked");
-        let second = second.join().expect("a load thread panicked");
-        if base_first {
-            (first, second)
-        } else {
-            (second, first)
-        }
+        let b = scope.spawn(|| engine::execute_sliced(base, opts, &slicing));
+        let h = scope.spawn(|| engine::execute_sliced(head, opts, &slicing));
+        (
+            b.join().expect("a load thread panicked"),
+            h.join().expect("a load thread panicked"),
+        )
     });
     Ok((b?, h?))
 }
 
-/// Measure every scenario of `plan` (its target is HEAD) beside `base_target`: `rounds` rounds of
-/// two blocks, both sides at once in each block. Returns the (base, head) block pairs in order,
-/// and whether the measurement stopped early (interrupted, or a block incomplete).
+/// Measure every scenario of `plan` (its target is HEAD) beside `base_target`: per scenario,
+/// both sides at once for `2 × rounds` blocks (after the scenario's own warmup), one continuous
+/// run each cut into blocks; block k of the base and block k of HEAD form a pair.
 pub(crate) fn measure_blocks(
     plan: &Plan,
     base_target: &config::Target,
@@ -158,11 +162,11 @@ pub(crate) fn measure_blocks(
     threads: Threads,
     progress: bool,
     io: &mut Output<'_>,
-) -> Result<(Vec<(RunRecord, RunRecord)>, bool), Error> {
+) -> Result<Measured, Error> {
+    let blocks = 2 * paired.rounds;
     let mut head_plan = plan.clone();
     for s in &mut head_plan.scenarios {
-        s.load.duration = paired.block;
-        s.load.warmup = BLOCK_WARMUP;
+        s.load.duration = paired.block * blocks;
     }
     let mut base_plan = head_plan.clone();
     base_plan.target = base_target.clone();
@@ -181,36 +185,42 @@ pub(crate) fn measure_blocks(
         cancel: interrupt_flag(),
         fault: engine::Fault::from_env(),
     };
-    let mut blocks: Vec<(RunRecord, RunRecord)> = Vec::new();
+    let (mut base_runs, mut head_runs, mut pairs) = (Vec::new(), Vec::new(), Vec::new());
+    let mut stopped = false;
     for (i, scenario) in head_plan.scenarios.iter().enumerate() {
         let one = |p: &Plan| Plan {
             scenarios: vec![p.scenarios[i].clone()],
             ..p.clone()
         };
-        let (base_one, head_one) = (one(&base_plan), one(&head_plan));
-        for round in 0..paired.rounds {
-            // Two blocks per round, each measuring both sides at once; who starts first
-            // alternates (base first, then head first), as ABBA did for sequential blocks.
-            if progress {
-                io.note(format_args!(
-                    "paired: {} round {}/{}: base and head side by side, 2 blocks",
-                    scenario.name,
-                    round + 1,
-                    paired.rounds,
-                ));
-            }
-            for block in 0..2 {
-                let base_first = (round + block) % 2 == 0;
-                let (base, head) = side_by_side(&base_one, &head_one, &opts, base_first)?;
-                let whole = base.complete && head.complete;
-                blocks.push((base, head));
-                if !whole {
-                    return Ok((blocks, true));
-                }
-            }
+        if progress {
+            io.note(format_args!(
+                "paired: {}: base and head side by side, {} blocks of {} ms after {} ms of warmup",
+                scenario.name,
+                blocks,
+                paired.block.as_millis(),
+                scenario.load.warmup.as_millis(),
+            ));
+        }
+        let (base, head) = side_by_side(&one(&base_plan), &one(&head_plan), &opts, paired.block)?;
+        pairs.extend(base.slices.into_iter().zip(head.slices));
+        stopped |= !(base.whole.complete && head.whole.complete);
+        base_runs.push(base.whole);
+        head_runs.push(head.whole);
+        if stopped {
+            break;
         }
     }
-    Ok((blocks, false))
+    let merged = |runs: &[RunRecord], side: &str| -> Result<RunRecord, Error> {
+        RunRecord::merge(runs)
+            .map_err(|m| Error::usage("--base-target", format!("merging the {side} runs: {m}")))?
+            .ok_or_else(|| Error::usage("--scenario", "no scenario to measure"))
+    };
+    Ok(Measured {
+        base: merged(&base_runs, "base")?,
+        head: merged(&head_runs, "head")?,
+        pairs,
+        stopped,
+    })
 }
 
 /// Measure both deployments side by side, save both sides, and judge.
@@ -231,23 +241,13 @@ pub(crate) fn measure_and_judge(
     let base_target =
         config::parse_target(&paired.base_target).map_err(|m| Error::usage("--base-target", m))?;
     let sentinel = Sentinel::start();
-    let (blocks, stopped) = measure_blocks(plan, &base_target, paired, run.threads, true, io)?;
+    let Measured {
+        mut base,
+        mut head,
+        pairs,
+        stopped,
+    } = measure_blocks(plan, &base_target, paired, run.threads, true, io)?;
     let timer_delay = sentinel.finish();
-    let base_blocks: Vec<RunRecord> = blocks.iter().map(|(b, _)| b.clone()).collect();
-    let head_blocks: Vec<RunRecord> = blocks.iter().map(|(_, h)| h.clone()).collect();
-
-    let merged = |blocks: &[RunRecord], side: &str| -> Result<RunRecord, Error> {
-        RunRecord::merge(blocks)
-            .map_err(|m| Error::usage("--base-target", format!("merging the {side} blocks: {m}")))?
-            .ok_or_else(|| {
-                Error::usage(
-                    "--base-target",
-                    format!("no {side} block was measured (interrupted?)"),
-                )
-            })
-    };
-    let mut base = merged(&base_blocks, "base")?;
-    let mut head = merged(&head_blocks, "head")?;
     if stopped {
         base.complete = false;
         head.complete = false;
@@ -279,7 +279,7 @@ pub(crate) fn measure_and_judge(
         tolerance_flag
             .unwrap_or_else(|| scenario(name).map_or(config::DEFAULT_TOLERANCE, |s| s.tolerance))
     };
-    let grouped = pairs_by_endpoint(&blocks);
+    let grouped = pairs_by_endpoint(&pairs);
     let endpoints = compare_paired(&grouped, &tolerance, &CompareSettings::default());
     let slo = Some(evaluate_slo(&head, &|name| plan.thresholds_for(name)));
     let mut notes = Vec::new();

@@ -3,7 +3,6 @@
 //! and counts each step as its own endpoint plus one end-to-end row for the walk. See
 //! docs/flows.md.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,7 +14,7 @@ use hyper::header::{CONTENT_TYPE, COOKIE, HOST, HeaderValue, SET_COOKIE};
 use super::{Answer, Ctx, Head, Shared, classify, drain_body};
 use crate::config::template::Scope;
 use crate::config::{Body, CaptureSource, CheckKind, Condition, FlowPlan, StepPlan};
-use crate::engine::tally::{ErrorClass, Stats};
+use crate::engine::tally::{ErrorClass, Stats, Tallies};
 use crate::record::micros;
 
 /// One virtual user's state across walks: captured values, the data row of the current walk,
@@ -175,12 +174,12 @@ impl Ctx {
                 first_headers = r.headers_at;
             }
             if measured {
-                let stats = if flow.single {
-                    self.stats.clone()
+                // A walk counts in the slice of its start, its steps with it.
+                let mut stats = if flow.single {
+                    self.tallies.at(from)
                 } else {
-                    self.step_stats[i].clone()
+                    self.tallies.step_at(i, from)
                 };
-                let mut stats = stats.borrow_mut();
                 count_step(&mut stats, &self.progress, step_from, &r);
             }
             if let Err(e) = r.result {
@@ -193,7 +192,7 @@ impl Ctx {
         if !measured || flow.single {
             return;
         }
-        let mut stats = self.stats.borrow_mut();
+        let mut stats = self.tallies.at(from);
         stats.sent_measured += 1;
         stats.last_done = Some(last_done);
         match failed {
@@ -540,9 +539,9 @@ pub fn run_once(shared: Arc<Shared>, steps: &'static str) -> Result<Vec<String>,
                         "setup" => &flow.setup,
                         _ => &flow.teardown,
                     };
-                    let stats = Rc::new(RefCell::new(Stats::default()));
+                    let tallies = Rc::new(Tallies::new(shared.measure_start, None, 1, 0));
                     let progress = Arc::new(super::Progress::default());
-                    let mut ctx = Ctx::new(&shared, &stats, &progress, u64::MAX, Vec::new());
+                    let mut ctx = Ctx::new(&shared, &tallies, &progress, u64::MAX);
                     let mut user = UserState {
                         vars: shared.base_vars.clone(),
                         ..UserState::default()

@@ -130,6 +130,51 @@ impl Threads {
     }
 }
 
+/// A sliced run (paired mode, `execute_sliced`): each scenario's measurement cut into time
+/// slices of `width` (the last one shorter when the duration is not a multiple). Two runs that
+/// share `clock` (base and head, on two threads) start each scenario at the same instant, so
+/// slice k of one covers the same moment of the machine as slice k of the other.
+#[derive(Clone, Debug)]
+pub struct Slicing {
+    pub width: Duration,
+    pub clock: Arc<std::sync::Mutex<Vec<Option<Instant>>>>,
+}
+
+impl Slicing {
+    pub fn new(width: Duration) -> Slicing {
+        Slicing {
+            width,
+            clock: Arc::default(),
+        }
+    }
+
+    /// When scenario `index` starts: the first run to get here sets it (after `START_LEAD`), the
+    /// other takes it, or now if it is already past (the two are then apart by that much).
+    fn start_of(&self, index: usize) -> Instant {
+        let soon = Instant::now() + Duration::from_millis(5);
+        let mut clock = self.clock.lock().unwrap_or_else(|p| p.into_inner());
+        if clock.len() <= index {
+            clock.resize(index + 1, None);
+        }
+        match clock[index] {
+            Some(t) => t.max(soon),
+            None => *clock[index].insert(Instant::now() + START_LEAD),
+        }
+    }
+
+    fn slices(&self, duration: Duration) -> usize {
+        (duration.as_nanos().div_ceil(self.width.as_nanos().max(1)) as usize).max(1)
+    }
+}
+
+/// What [`execute_sliced`] measured: the whole run, and per time slice a record of what each
+/// endpoint measured in it (its records carry the slice's latencies, counts and timings; their
+/// run metadata is the whole run's).
+pub struct Sliced {
+    pub whole: RunRecord,
+    pub slices: Vec<RunRecord>,
+}
+
 pub struct EngineOptions {
     pub threads: Threads,
     pub progress: ProgressMode,
@@ -298,6 +343,34 @@ pub fn execute_with(
     opts: &EngineOptions,
     full_histograms: bool,
 ) -> Result<RunRecord, EngineError> {
+    Ok(run_plan(plan, opts, full_histograms, None)?.0)
+}
+
+/// [`execute`], the measurement of every scenario also cut into time slices (paired mode's
+/// blocks: one continuous run per side instead of a restarted run per block).
+pub fn execute_sliced(
+    plan: &Plan,
+    opts: &EngineOptions,
+    slicing: &Slicing,
+) -> Result<Sliced, EngineError> {
+    let (whole, per_slice) = run_plan(plan, opts, false, Some(slicing))?;
+    let slices = per_slice
+        .into_iter()
+        .map(|endpoints| RunRecord {
+            endpoints,
+            ..whole.clone()
+        })
+        .collect();
+    Ok(Sliced { whole, slices })
+}
+
+/// Run `plan`; with `slicing`, also each slice's endpoint records, by slice.
+fn run_plan(
+    plan: &Plan,
+    opts: &EngineOptions,
+    full_histograms: bool,
+    slicing: Option<&Slicing>,
+) -> Result<(RunRecord, Vec<Vec<EndpointRecord>>), EngineError> {
     let mut reached: Vec<Reached> = Vec::new();
     for s in &plan.scenarios {
         if !reached.iter().any(|r| r.target == s.target) {
@@ -315,9 +388,9 @@ pub fn execute_with(
         }
     }
     let started_at = now_rfc3339();
-    let threads = opts.threads;
     let mut display = progress::Display::new(opts.progress, plan.scenarios.len());
     let mut endpoints = Vec::new();
+    let mut per_slice: Vec<Vec<EndpointRecord>> = Vec::new();
     let mut complete = true;
     let mut faults = Vec::new();
     for (i, scenario) in plan.scenarios.iter().enumerate() {
@@ -332,7 +405,7 @@ pub fn execute_with(
                 .expect("every scenario's target was checked above")
         };
         let reach = reach_of(scenario);
-        let (records, finished, died) = match &scenario.group {
+        let ran = match &scenario.group {
             // A traffic mix: the group's members run together, when its first member comes.
             Some(m) => {
                 let members: Vec<usize> = (0..plan.scenarios.len())
@@ -350,10 +423,10 @@ pub fn execute_with(
                     &plan.scenarios,
                     &members,
                     &reach_of,
-                    threads,
                     opts,
                     &mut display,
                     full_histograms,
+                    slicing,
                 )?
             }
             None => run_scenario(
@@ -374,20 +447,38 @@ pub fn execute_with(
                         })
                         .collect(),
                 },
-                threads,
                 opts,
                 &mut display,
                 i,
                 full_histograms,
+                slicing,
             )?,
         };
-        for mut record in records {
+        let Ran {
+            records,
+            slices,
+            finished,
+            died,
+        } = ran;
+        let describe = |record: &mut EndpointRecord| {
             if let Some(t) = &mut record.transport {
                 t.dns_ms = reach.dns.map(|d| d.as_secs_f64() * 1000.0);
                 t.insecure = scenario.target.tls && plan.tls.insecure;
                 t.proxy = reach.connector.proxy().map(|p| p.name.clone());
             }
+        };
+        for mut record in records {
+            describe(&mut record);
             endpoints.push(record);
+        }
+        if per_slice.len() < slices.len() {
+            per_slice.resize_with(slices.len(), Vec::new);
+        }
+        for (k, records) in slices.into_iter().enumerate() {
+            for mut record in records {
+                describe(&mut record);
+                per_slice[k].push(record);
+            }
         }
         if !died.is_empty() {
             // The rest of the plan is not run: a broken engine measures nothing worth keeping.
@@ -401,7 +492,7 @@ pub fn execute_with(
         }
     }
     display.finish();
-    Ok(RunRecord {
+    let whole = RunRecord {
         version: RECORD_VERSION,
         uid: new_uid(),
         gate_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -416,7 +507,8 @@ pub fn execute_with(
         pr: None,
         environment: None,
         endpoints,
-    })
+    };
+    Ok((whole, per_slice))
 }
 
 /// A run in which a load thread died did not measure what it planned: once it has been reported
@@ -444,11 +536,11 @@ fn run_mix<'a>(
     scenarios: &[ScenarioPlan],
     members: &[usize],
     reach_of: &(dyn Fn(&ScenarioPlan) -> &'a Reached + Sync),
-    threads: Threads,
     opts: &EngineOptions,
     display: &mut progress::Display,
     full_histograms: bool,
-) -> Result<(Vec<EndpointRecord>, bool, Vec<String>), EngineError> {
+    slicing: Option<&Slicing>,
+) -> Result<Ran, EngineError> {
     let results: Vec<_> = std::thread::scope(|scope| {
         let mut display = Some(display);
         let handles: Vec<_> = members
@@ -468,31 +560,57 @@ fn run_mix<'a>(
                         main: connector,
                         side: Vec::new(),
                     };
-                    run_scenario(s, connectors, threads, opts, d, j, full_histograms)
+                    run_scenario(s, connectors, opts, d, j, full_histograms, slicing)
                 })
             })
             .collect();
         handles
             .into_iter()
             .map(|h| {
-                h.join()
-                    .unwrap_or_else(|p| Ok((Vec::new(), false, vec![panic_message(p.as_ref())])))
+                h.join().unwrap_or_else(|p| {
+                    Ok(Ran {
+                        records: Vec::new(),
+                        slices: Vec::new(),
+                        finished: false,
+                        died: vec![panic_message(p.as_ref())],
+                    })
+                })
             })
             .collect()
     });
-    let mut all = (Vec::new(), true, Vec::new());
+    let mut all = Ran {
+        records: Vec::new(),
+        slices: Vec::new(),
+        finished: true,
+        died: Vec::new(),
+    };
     for r in results {
-        let (records, finished, died) = r?;
-        all.0.extend(records);
-        all.1 &= finished;
-        all.2.extend(died);
+        let r = r?;
+        all.records.extend(r.records);
+        if all.slices.len() < r.slices.len() {
+            all.slices.resize_with(r.slices.len(), Vec::new);
+        }
+        for (k, records) in r.slices.into_iter().enumerate() {
+            all.slices[k].extend(records);
+        }
+        all.finished &= r.finished;
+        all.died.extend(r.died);
     }
     Ok(all)
 }
 
-/// Returns the endpoint's records (a flow's steps, then the flow), whether it ran to its end
-/// (not cancelled), and what died on the way (a load thread or a virtual user that panicked),
-/// in words.
+/// What one scenario (or traffic mix) measured.
+struct Ran {
+    /// The endpoint's records (a flow's steps, then the flow).
+    records: Vec<EndpointRecord>,
+    /// A sliced run: per time slice, the same records for that slice; empty otherwise.
+    slices: Vec<Vec<EndpointRecord>>,
+    /// Whether it ran to its end (not cancelled).
+    finished: bool,
+    /// What died on the way (a load thread or a virtual user that panicked), in words.
+    died: Vec<String>,
+}
+
 /// Where a scenario's connections go: its target, and for a fallback chain across providers,
 /// each model's own provider (None where it is the scenario's).
 struct Connectors {
@@ -503,12 +621,12 @@ struct Connectors {
 fn run_scenario(
     scenario: &ScenarioPlan,
     connectors: Connectors,
-    threads: Threads,
     opts: &EngineOptions,
     display: &mut progress::Display,
     index: usize,
     full_histograms: bool,
-) -> Result<(Vec<EndpointRecord>, bool, Vec<String>), EngineError> {
+    slicing: Option<&Slicing>,
+) -> Result<Ran, EngineError> {
     let load = scenario.load;
     // Never more threads than users/connections: an idle runtime is pure overhead.
     let tasks = match load.model {
@@ -535,11 +653,12 @@ fn run_scenario(
             })
         })
         .collect();
-    let threads = threads.for_addr(connector.addr()).min(tasks).max(1);
+    let threads = opts.threads.for_addr(connector.addr()).min(tasks).max(1);
     let authority = HeaderValue::from_str(&scenario.target.authority())
         .unwrap_or_else(|_| HeaderValue::from_static("localhost"));
-    let make_shared = |base_vars: Vec<String>| {
-        let start = Instant::now() + START_LEAD;
+    let slice = slicing.map(|s| s.width);
+    let slices = slicing.map_or(1, |s| s.slices(load.duration));
+    let make_shared = |base_vars: Vec<String>, start: Instant| {
         let measure_start = start + load.warmup;
         Arc::new(Shared {
             scenario: scenario.clone(),
@@ -549,6 +668,8 @@ fn run_scenario(
             start,
             measure_start,
             end: measure_start + load.duration,
+            slice,
+            slices,
             cancel: opts.cancel.clone(),
             abort: AtomicBool::new(false),
             issued: AtomicU64::new(0),
@@ -559,15 +680,22 @@ fn run_scenario(
     };
     // A flow's setup runs before the clock: its captures are every user's starting values.
     let base_vars = match &scenario.flow {
-        Some(f) if !f.setup.is_empty() => worker::flow::run_once(make_shared(Vec::new()), "setup")
-            .map_err(|(step, message)| EngineError::Setup {
-                scenario: scenario.name.clone(),
-                step,
-                message,
-            })?,
+        Some(f) if !f.setup.is_empty() => worker::flow::run_once(
+            make_shared(Vec::new(), Instant::now() + START_LEAD),
+            "setup",
+        )
+        .map_err(|(step, message)| EngineError::Setup {
+            scenario: scenario.name.clone(),
+            step,
+            message,
+        })?,
         _ => Vec::new(),
     };
-    let shared = make_shared(base_vars);
+    let start = match slicing {
+        Some(s) => s.start_of(index),
+        None => Instant::now() + START_LEAD,
+    };
+    let shared = make_shared(base_vars, start);
     let (start, measure_start, end) = (shared.start, shared.measure_start, shared.end);
     let progress: Vec<Arc<Progress>> = (0..threads)
         .map(|_| Arc::new(Progress::default()))
@@ -588,16 +716,14 @@ fn run_scenario(
         display.tick(&progress, Instant::now());
         std::thread::sleep(Duration::from_millis(100));
     }
-    let mut total = Stats::default();
-    let mut steps: Vec<Stats> = Vec::new();
+    // Per slice, the endpoint's tally and its steps', merged across threads.
+    let mut per_slice: Vec<Tally> = (0..slices).map(|_| Tally::default()).collect();
     let mut died = Vec::new();
     for (i, h) in handles.into_iter().enumerate() {
         match h.join() {
             Ok(Ok(done)) => {
-                total.merge(&done.stats);
-                steps.resize_with(done.steps.len().max(steps.len()), Stats::default);
-                for (mine, theirs) in steps.iter_mut().zip(&done.steps) {
-                    mine.merge(theirs);
+                for (mine, (total, steps)) in per_slice.iter_mut().zip(&done.slices) {
+                    mine.add(total, steps);
                 }
                 died.extend(done.died.into_iter().map(|why| {
                     format!(
@@ -617,6 +743,69 @@ fn run_scenario(
         }
     }
     let cancelled = opts.cancel.load(std::sync::atomic::Ordering::Relaxed);
+    let mut whole = Tally::default();
+    for t in &per_slice {
+        whole.add(&t.total, &t.steps);
+    }
+    let records = scenario_records(scenario, &whole, measure_start, end, full_histograms);
+    display.scenario_finished(index, records.last().expect("the endpoint's own record"));
+    if let Some(flow) = &scenario.flow
+        && !flow.teardown.is_empty()
+        && let Err((step, message)) = worker::flow::run_once(shared.clone(), "teardown")
+    {
+        eprintln!(
+            "warning: scenario `{}`: teardown step `{step}` failed: {message}",
+            scenario.name
+        );
+    }
+    let slices = match slice {
+        Some(width) => per_slice
+            .iter()
+            .enumerate()
+            .map(|(k, t)| {
+                let from = (measure_start + width * k as u32).min(end);
+                let to = (from + width).min(end);
+                scenario_records(scenario, t, from, to, full_histograms)
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok(Ran {
+        records,
+        slices,
+        finished: !cancelled,
+        died,
+    })
+}
+
+/// One scenario's tally on a thread or merged: the endpoint's, and each flow step's.
+#[derive(Default)]
+struct Tally {
+    total: Stats,
+    steps: Vec<Stats>,
+}
+
+impl Tally {
+    fn add(&mut self, total: &Stats, steps: &[Stats]) {
+        self.total.merge(total);
+        if self.steps.len() < steps.len() {
+            self.steps.resize_with(steps.len(), Stats::default);
+        }
+        for (mine, theirs) in self.steps.iter_mut().zip(steps) {
+            mine.merge(theirs);
+        }
+    }
+}
+
+/// The records of what `tally` measured from `measure_start` to `end`: a flow's steps, each an
+/// endpoint of its own (`flow/step`), then the endpoint's own record.
+fn scenario_records(
+    scenario: &ScenarioPlan,
+    tally: &Tally,
+    measure_start: Instant,
+    end: Instant,
+    full_histograms: bool,
+) -> Vec<EndpointRecord> {
     // A shard's document keeps every distribution's histogram so `gate merge` adds them exactly.
     let keep_histograms = |record: &mut EndpointRecord, stats: &Stats| {
         if full_histograms {
@@ -626,13 +815,9 @@ fn run_scenario(
             }
         }
     };
-    let mut record = endpoint_record(scenario, &total, measure_start, end);
-    keep_histograms(&mut record, &total);
-    display.scenario_finished(index, &record);
     let mut records = Vec::new();
     if let Some(flow) = &scenario.flow {
-        // Each step is an endpoint of its own, `flow/step`, before the flow's end-to-end row.
-        for (step, stats) in flow.steps.iter().zip(&steps) {
+        for (step, stats) in flow.steps.iter().zip(&tally.steps) {
             let mut r = endpoint_record(scenario, stats, measure_start, end);
             keep_histograms(&mut r, stats);
             r.name = format!("{}/{}", scenario.name, step.name);
@@ -645,17 +830,11 @@ fn run_scenario(
             r.late_starts = 0;
             records.push(r);
         }
-        if !flow.teardown.is_empty()
-            && let Err((step, message)) = worker::flow::run_once(shared.clone(), "teardown")
-        {
-            eprintln!(
-                "warning: scenario `{}`: teardown step `{step}` failed: {message}",
-                scenario.name
-            );
-        }
     }
+    let mut record = endpoint_record(scenario, &tally.total, measure_start, end);
+    keep_histograms(&mut record, &tally.total);
     records.push(record);
-    Ok((records, !cancelled, died))
+    records
 }
 
 /// `load.connections` where it took effect: HTTP/2, connections kept.
@@ -693,9 +872,11 @@ fn endpoint_record(
         LoadModel::Closed { users } => ("closed", Some(users), None),
         LoadModel::Open { rate, .. } => ("open", None, Some(rate)),
     };
+    // The window measured: the scenario's duration, or one slice of it.
+    let window = end.saturating_duration_since(measure_start);
     let dropped_arrivals = match s.load.model {
         LoadModel::Open { rate, .. } => {
-            let due = (s.load.duration.as_secs_f64() * rate).floor() as u64;
+            let due = (window.as_secs_f64() * rate).floor() as u64;
             let due = s.load.max_requests.map_or(due, |m| due.min(m));
             due.saturating_sub(stats.sent_measured)
         }
@@ -711,7 +892,7 @@ fn endpoint_record(
             model: model.into(),
             users,
             rate_per_s: rate,
-            duration_s: s.load.duration.as_secs_f64(),
+            duration_s: window.as_secs_f64(),
             warmup_s: s.load.warmup.as_secs_f64(),
         },
         requests,
@@ -777,5 +958,93 @@ mod threads_tests {
         assert_eq!(Threads::Auto.for_addr(remote), cores);
         assert_eq!(Threads::Fixed(3).for_addr(local), 3);
         assert_eq!(Threads::Fixed(0).for_addr(remote), 1);
+    }
+}
+
+#[cfg(test)]
+mod sliced_tests {
+    use super::*;
+    use crate::config::{Overrides, Source, build_plan};
+    use crate::demo::{DemoOptions, DemoServer};
+
+    fn plan(url: &str, yaml: &str) -> Plan {
+        let src = Source {
+            path: "s.yml".into(),
+            text: yaml.into(),
+        };
+        let overrides = Overrides {
+            target: Some(url.into()),
+            ..Overrides::default()
+        };
+        build_plan("t", None, &[src], &overrides, &|_| None).expect("a valid scenario")
+    }
+
+    fn opts() -> EngineOptions {
+        EngineOptions {
+            threads: Threads::Fixed(2),
+            progress: ProgressMode::Quiet,
+            cancel: Arc::default(),
+            fault: None,
+        }
+    }
+
+    /// Each slice holds the requests started in it: at 200/s, 60 in each 300 ms slice (a few
+    /// either way at a boundary), and together exactly the whole run, flow steps included.
+    #[test]
+    fn slices_hold_their_own_requests_and_add_up_to_the_whole_run() {
+        let server = DemoServer::start("127.0.0.1:0".parse().unwrap(), DemoOptions::default())
+            .expect("the sample service starts");
+        let plain = plan(
+            &server.url(),
+            "name: products\nrequest: { method: GET, url: /api/v1/products }\n\
+             load: { rate: 200/s, duration: 1200ms, warmup: 200ms, max_in_flight: 16 }\n",
+        );
+        let flow = plan(
+            &server.url(),
+            "name: walk\nsteps:\n  - { name: list, url: /api/v1/products }\n  - { name: one, url: /api/v1/products/7 }\n\
+             load: { rate: 100/s, duration: 1200ms, warmup: 200ms, max_in_flight: 16 }\n",
+        );
+        for (p, endpoints) in [(plain, 1), (flow, 3)] {
+            let sliced = execute_sliced(&p, &opts(), &Slicing::new(Duration::from_millis(300)))
+                .expect("the run measures");
+            assert_eq!(sliced.slices.len(), 4);
+            assert_eq!(sliced.whole.endpoints.len(), endpoints);
+            for (i, whole) in sliced.whole.endpoints.iter().enumerate() {
+                let parts: Vec<&EndpointRecord> =
+                    sliced.slices.iter().map(|s| &s.endpoints[i]).collect();
+                assert!(parts.iter().all(|e| e.name == whole.name));
+                let sum = |f: fn(&EndpointRecord) -> u64| parts.iter().map(|e| f(e)).sum::<u64>();
+                assert_eq!(sum(|e| e.requests), whole.requests, "{}", whole.name);
+                assert_eq!(sum(|e| e.latency.count), whole.latency.count);
+                assert_eq!(sum(|e| e.successes), whole.successes);
+                let due = if endpoints == 1 { 60 } else { 30 };
+                for e in &parts {
+                    assert!(
+                        e.requests.abs_diff(due) <= 6,
+                        "{}: {} requests in a slice, {due} due",
+                        e.name,
+                        e.requests
+                    );
+                    assert!((e.load.duration_s - 0.3).abs() < 1e-9);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn two_runs_sharing_a_clock_start_each_scenario_together() {
+        let slicing = Slicing::new(Duration::from_secs(1));
+        let first = slicing.start_of(0);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(
+            slicing.start_of(0),
+            first,
+            "the other side takes the same start"
+        );
+        let next = slicing.start_of(1);
+        assert!(next > first, "the next scenario has a start of its own");
+        // A side that arrives after the start has passed starts at once, not in the past.
+        std::thread::sleep(START_LEAD + Duration::from_millis(10));
+        assert!(slicing.start_of(1) > next);
     }
 }

@@ -3,6 +3,7 @@
 //! per OS thread, shared by that thread's tasks (single-threaded runtime, so no locks), merged
 //! once at the end of a scenario.
 
+use std::cell::{RefCell, RefMut};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -206,6 +207,73 @@ impl Default for Stats {
             tls_version: None,
             named_errors: Vec::new(),
         }
+    }
+}
+
+/// One load thread's tallies: a [`Stats`] per time slice of the measurement, for the whole
+/// endpoint and for each flow step. A run has one slice unless it is sliced (paired mode cuts
+/// one continuous run into blocks this way, `engine::execute_sliced`). A request is counted in
+/// the slice of its start (`from`, the intended start in the open model); warmup and connections
+/// before the measurement go to the first. Merging every slice gives exactly the unsliced tally.
+pub struct Tallies {
+    measure_start: Instant,
+    width: Option<std::time::Duration>,
+    /// `[slice]`.
+    total: Vec<RefCell<Stats>>,
+    /// `[slice][step]`: flows only.
+    steps: Vec<Vec<RefCell<Stats>>>,
+}
+
+impl Tallies {
+    /// `slices` of `width` each from `measure_start` (`width` None: one slice), with `steps`
+    /// flow steps.
+    pub fn new(
+        measure_start: Instant,
+        width: Option<std::time::Duration>,
+        slices: usize,
+        steps: usize,
+    ) -> Tallies {
+        let slices = if width.is_some() { slices.max(1) } else { 1 };
+        Tallies {
+            measure_start,
+            width,
+            total: (0..slices).map(|_| RefCell::default()).collect(),
+            steps: (0..slices)
+                .map(|_| (0..steps).map(|_| RefCell::default()).collect())
+                .collect(),
+        }
+    }
+
+    /// The slice a request started at `at` belongs to.
+    fn slice(&self, at: Instant) -> usize {
+        let Some(width) = self.width else { return 0 };
+        let since = at.saturating_duration_since(self.measure_start).as_nanos();
+        let k = since / width.as_nanos().max(1);
+        (k as usize).min(self.total.len() - 1)
+    }
+
+    /// The endpoint's tally for a request that started at `at`.
+    pub fn at(&self, at: Instant) -> RefMut<'_, Stats> {
+        self.total[self.slice(at)].borrow_mut()
+    }
+
+    /// Flow step `step`'s tally for a walk that started at `at`.
+    pub fn step_at(&self, step: usize, at: Instant) -> RefMut<'_, Stats> {
+        self.steps[self.slice(at)][step].borrow_mut()
+    }
+
+    /// Per slice: the endpoint's tally and its steps'.
+    pub fn into_slices(self) -> Vec<(Stats, Vec<Stats>)> {
+        self.total
+            .into_iter()
+            .zip(self.steps)
+            .map(|(t, s)| {
+                (
+                    t.into_inner(),
+                    s.into_iter().map(RefCell::into_inner).collect(),
+                )
+            })
+            .collect()
     }
 }
 

@@ -7,7 +7,7 @@
 #[path = "flow.rs"]
 pub(super) mod flow;
 
-use std::cell::{Cell, RefCell, RefMut};
+use std::cell::{Cell, RefMut};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,7 +21,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::llm::LlmStats;
-use super::tally::{ErrorClass, MAX_BODY_BYTES, Stats};
+use super::tally::{ErrorClass, MAX_BODY_BYTES, Stats, Tallies};
 use super::transport::{ConnectError, Connector, Pool, Sender};
 use crate::config::{Body, LlmPlan, LoadModel, ScenarioPlan};
 use crate::provider::sse::SseParser;
@@ -81,6 +81,9 @@ pub struct Shared {
     pub start: Instant,
     pub measure_start: Instant,
     pub end: Instant,
+    /// Sliced runs (paired mode): the tallies are cut into `slices` slices of this width.
+    pub slice: Option<Duration>,
+    pub slices: usize,
     pub cancel: Arc<AtomicBool>,
     /// Set when a virtual user died: the scenario stops at once, whatever its plan.
     pub abort: AtomicBool,
@@ -117,10 +120,10 @@ impl Shared {
 /// What one load thread measured, and which of its virtual users died on the way (their
 /// panic messages). A death stops the scenario on every thread (`Shared::abort`).
 pub struct ThreadDone {
-    pub stats: Stats,
+    /// Per time slice (one unless the run is sliced): the endpoint's tally, and for flows each
+    /// step's, in step order (empty otherwise).
+    pub slices: Vec<(Stats, Vec<Stats>)>,
     pub died: Vec<String>,
-    /// Flows: each step's tally, in step order (empty otherwise).
-    pub steps: Vec<Stats>,
 }
 
 /// Run this thread's share of the scenario to completion and return its measurements.
@@ -133,14 +136,16 @@ pub fn run_thread(
         .enable_all()
         .build()?;
     let local = tokio::task::LocalSet::new();
-    let stats = Rc::new(RefCell::new(Stats::default()));
     let step_count = match &shared.scenario.flow {
         Some(f) if !f.single => f.steps.len(),
         _ => 0,
     };
-    let step_stats: Vec<Rc<RefCell<Stats>>> = (0..step_count)
-        .map(|_| Rc::new(RefCell::new(Stats::default())))
-        .collect();
+    let tallies = Rc::new(Tallies::new(
+        shared.measure_start,
+        shared.slice,
+        shared.slices,
+        step_count,
+    ));
     let pool = thread_pool(&shared, index);
     let mut died = Vec::new();
     local.block_on(&rt, async {
@@ -150,10 +155,9 @@ pub fn run_thread(
                 for (k, user) in share(users as usize, shared.threads, index).enumerate() {
                     let mut ctx = Ctx::new(
                         &shared,
-                        &stats,
+                        &tallies,
                         &progress,
                         (index as u64) << 32 | user as u64,
-                        step_stats.clone(),
                     );
                     ctx.pool = pool.clone().map(|p| (p, k));
                     tasks.spawn_local(closed_user(ctx));
@@ -167,10 +171,9 @@ pub fn run_thread(
                 for (k, conn) in share(max_in_flight as usize, shared.threads, index).enumerate() {
                     let mut ctx = Ctx::new(
                         &shared,
-                        &stats,
+                        &tallies,
                         &progress,
                         (index as u64) << 32 | conn as u64,
-                        step_stats.clone(),
                     );
                     ctx.pool = pool.clone().map(|p| (p, k));
                     tasks.spawn_local(open_connection(ctx, rate, index, next_slot.clone()));
@@ -195,18 +198,10 @@ pub fn run_thread(
     if shared.fault == Some(Fault::ThreadPanic) && index == 0 {
         panic!("injected fault: load thread panicked (GATE_INJECT_FAULT=thread-panic)");
     }
-    let stats = Rc::try_unwrap(stats)
-        .map(RefCell::into_inner)
+    let slices = Rc::try_unwrap(tallies)
+        .map(Tallies::into_slices)
         .unwrap_or_default();
-    let steps = step_stats
-        .into_iter()
-        .map(|s| {
-            Rc::try_unwrap(s)
-                .map(RefCell::into_inner)
-                .unwrap_or_default()
-        })
-        .collect();
-    Ok(ThreadDone { stats, died, steps })
+    Ok(ThreadDone { slices, died })
 }
 
 /// This thread's share of `load.connections` (HTTP/2 streams over shared connections), or None
@@ -227,7 +222,8 @@ fn share(total: usize, threads: usize, index: usize) -> impl Iterator<Item = usi
 
 struct Ctx {
     shared: Arc<Shared>,
-    stats: Rc<RefCell<Stats>>,
+    /// This thread's tallies (per time slice, and per flow step).
+    tallies: Rc<Tallies>,
     progress: Arc<Progress>,
     rng: SmallRng,
     conn: Option<Sender>,
@@ -252,17 +248,14 @@ struct Ctx {
     doomed: bool,
     /// Flows: this user's captured values, data row and cookies (made at its first walk).
     user: Option<Box<flow::UserState>>,
-    /// Flows: each step's tally on this thread.
-    step_stats: Vec<Rc<RefCell<Stats>>>,
 }
 
 impl Ctx {
     fn new(
         shared: &Arc<Shared>,
-        stats: &Rc<RefCell<Stats>>,
+        tallies: &Rc<Tallies>,
         progress: &Arc<Progress>,
         seed: u64,
-        step_stats: Vec<Rc<RefCell<Stats>>>,
     ) -> Ctx {
         let req = &shared.scenario.request;
         let mut rng = SmallRng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15);
@@ -282,7 +275,7 @@ impl Ctx {
         };
         Ctx {
             shared: shared.clone(),
-            stats: stats.clone(),
+            tallies: tallies.clone(),
             progress: progress.clone(),
             rng,
             conn: None,
@@ -297,7 +290,6 @@ impl Ctx {
             static_wire: None,
             doomed: seed == 0 && shared.fault == Some(Fault::TaskPanic),
             user: None,
-            step_stats,
         }
     }
 
@@ -377,7 +369,9 @@ impl Ctx {
             ConnectError::Http(_) => ErrorClass::Protocol,
         })?;
         if let Some(handshake) = handshake {
-            self.stats.borrow_mut().record_connection(&handshake);
+            self.tallies
+                .at(Instant::now())
+                .record_connection(&handshake);
         }
         self.conn = Some(sender);
         Ok(())
@@ -663,7 +657,7 @@ impl Ctx {
     /// Count one measured request, timed from `from` (its intended start) to `done` (its last
     /// byte), and hand back the tally for what only this kind of request adds.
     fn tally(&self, from: Instant, done: Instant, answer: Answer) -> RefMut<'_, Stats> {
-        let mut stats = self.stats.borrow_mut();
+        let mut stats = self.tallies.at(from);
         tally_into(&mut stats, &self.progress, from, done, answer);
         stats
     }
@@ -913,7 +907,7 @@ impl Ctx {
         if headers_at >= shared.measure_start {
             let limits = provider::RateLimits::read(response.headers());
             if !limits.is_empty() {
-                let mut stats = self.stats.borrow_mut();
+                let mut stats = self.tallies.at(headers_at);
                 let l = stats
                     .llm
                     .get_or_insert_with(|| Box::new(LlmStats::new(llm.models.len())));
@@ -1224,7 +1218,7 @@ async fn open_connection(mut ctx: Ctx, rate: f64, thread: usize, next_slot: Rc<C
         let late = actual.saturating_duration_since(intended);
         let from = if late > LATE_AFTER {
             if measured {
-                ctx.stats.borrow_mut().late_starts += 1;
+                ctx.tallies.at(intended).late_starts += 1;
             }
             intended
         } else {

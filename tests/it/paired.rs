@@ -90,7 +90,7 @@ fn the_n_plus_one_is_flagged_side_by_side_and_the_other_endpoint_is_not() {
     );
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("round 2/4: base and head side by side"),
+        stderr.contains("user-orders: base and head side by side, 8 blocks of 500 ms"),
         "{stderr}"
     );
 
