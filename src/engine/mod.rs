@@ -717,7 +717,12 @@ fn run_scenario(
         std::thread::sleep(Duration::from_millis(100));
     }
     // Per slice, the endpoint's tally and its steps', merged across threads.
-    let mut per_slice: Vec<Tally> = (0..slices).map(|_| Tally::default()).collect();
+    let new_stats = if slice.is_some() {
+        Stats::light
+    } else {
+        Stats::default
+    };
+    let mut per_slice: Vec<Tally> = (0..slices).map(|_| Tally::new(new_stats)).collect();
     let mut died = Vec::new();
     for (i, h) in handles.into_iter().enumerate() {
         match h.join() {
@@ -743,7 +748,7 @@ fn run_scenario(
         }
     }
     let cancelled = opts.cancel.load(std::sync::atomic::Ordering::Relaxed);
-    let mut whole = Tally::default();
+    let mut whole = Tally::new(Stats::default);
     for t in &per_slice {
         whole.add(&t.total, &t.steps);
     }
@@ -778,18 +783,27 @@ fn run_scenario(
     })
 }
 
-/// One scenario's tally on a thread or merged: the endpoint's, and each flow step's.
-#[derive(Default)]
+/// One scenario's tally merged across threads: the endpoint's, and each flow step's.
 struct Tally {
     total: Stats,
     steps: Vec<Stats>,
+    /// How a step's tally is made: [`Stats::light`] for a slice, else the default.
+    new: fn() -> Stats,
 }
 
 impl Tally {
+    fn new(new: fn() -> Stats) -> Tally {
+        Tally {
+            total: new(),
+            steps: Vec::new(),
+            new,
+        }
+    }
+
     fn add(&mut self, total: &Stats, steps: &[Stats]) {
         self.total.merge(total);
         if self.steps.len() < steps.len() {
-            self.steps.resize_with(steps.len(), Stats::default);
+            self.steps.resize_with(steps.len(), self.new);
         }
         for (mine, theirs) in self.steps.iter_mut().zip(steps) {
             mine.merge(theirs);

@@ -187,6 +187,12 @@ pub struct Stats {
 
 impl Default for Stats {
     fn default() -> Self {
+        Stats::with_histograms(new_histogram)
+    }
+}
+
+impl Stats {
+    fn with_histograms(new_histogram: impl Fn() -> Histogram<u64>) -> Stats {
         Stats {
             latency: new_histogram(),
             ttfb: new_histogram(),
@@ -234,12 +240,18 @@ impl Tallies {
         steps: usize,
     ) -> Tallies {
         let slices = if width.is_some() { slices.max(1) } else { 1 };
+        // Slices keep growable histograms: a run of 1,000 blocks must not hold 1,000 full ones.
+        let new_stats = if width.is_some() {
+            Stats::light
+        } else {
+            Stats::default
+        };
         Tallies {
             measure_start,
             width,
-            total: (0..slices).map(|_| RefCell::default()).collect(),
+            total: (0..slices).map(|_| RefCell::new(new_stats())).collect(),
             steps: (0..slices)
-                .map(|_| (0..steps).map(|_| RefCell::default()).collect())
+                .map(|_| (0..steps).map(|_| RefCell::new(new_stats())).collect())
                 .collect(),
         }
     }
@@ -278,6 +290,16 @@ impl Tallies {
 }
 
 impl Stats {
+    /// A tally whose histograms start small and grow to the values recorded (HDR auto-resize),
+    /// where the default ones span gate's whole range from the start (about 180 KB each): a
+    /// sliced run keeps a tally per slice per thread, mostly of short latencies.
+    pub fn light() -> Stats {
+        Stats::with_histograms(|| {
+            Histogram::new(crate::record::HIST_SIGFIG)
+                .expect("constant histogram precision is valid")
+        })
+    }
+
     pub fn record_status(&mut self, status: u16) {
         if let Some(slot) = self.statuses.get_mut(status as usize) {
             *slot += 1;
@@ -519,6 +541,29 @@ mod tests {
         );
         assert!(parse_server_timing(" , ;dur=3").is_empty());
         assert_eq!(parse_server_timing("x;dur=abc"), vec![("x", None)]);
+    }
+
+    #[test]
+    fn light_tallies_grow_to_any_latency_and_merge_into_full_ones_exactly() {
+        let mut light = Stats::light();
+        let small = light.latency.distinct_values();
+        light.record_success(1, 1);
+        light.record_success(crate::record::HIST_HIGH_US, 5_000);
+        assert!(light.latency.distinct_values() > small, "it grew");
+        let mut full = Stats::default();
+        assert!(
+            small * 10 < full.latency.distinct_values(),
+            "it started small"
+        );
+        full.record_success(7_000, 700);
+        full.merge(&light);
+        assert_eq!(full.latency.len(), 3);
+        assert_eq!(full.latency.max(), light.latency.max());
+        assert_eq!(full.latency.min(), 1);
+        let mut back = Stats::light();
+        back.merge(&full);
+        assert_eq!(back.latency.len(), 3);
+        assert_eq!(back.latency.max(), full.latency.max());
     }
 
     #[test]
