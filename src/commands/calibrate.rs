@@ -370,8 +370,14 @@ fn calibrate_paired(
     'trials: for trial in 0..args.trials {
         for (name, factor, tally) in &mut arms {
             head.set_latency_factor(*factor);
-            let measured =
-                super::paired::measure_blocks(&plan, &base_target, &settings, threads, false, io)?;
+            let measured = super::paired::measure_blocks(
+                &plan,
+                &base_target,
+                &settings,
+                threads,
+                ProgressMode::Quiet,
+                io,
+            )?;
             let (blocks, stopped) = (measured.pairs, measured.stopped);
             if stopped {
                 io.note(format_args!(

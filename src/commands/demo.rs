@@ -99,8 +99,8 @@ pub fn demo(args: DemoArgs, io: &mut Output<'_>) -> Result<Outcome, Error> {
         block: (duration / 2).max(MIN_DEMO_BLOCK),
     };
     io.note(format_args!(
-        "   measuring main and the PR side by side: {} rounds of 2 blocks of {} ms per endpoint",
-        paired.rounds,
+        "   measuring main and the PR side by side, both at once: {} blocks of {} ms per endpoint",
+        2 * paired.rounds,
         paired.block.as_millis()
     ));
     let head_plan = Plan {
@@ -132,7 +132,14 @@ pub fn demo(args: DemoArgs, io: &mut Output<'_>) -> Result<Outcome, Error> {
         head: mut record,
         pairs: blocks,
         stopped,
-    } = measure_blocks(&head_plan, &base_target, &paired, Threads::Auto, false, io)?;
+    } = measure_blocks(
+        &head_plan,
+        &base_target,
+        &paired,
+        Threads::Auto,
+        ProgressMode::Quiet,
+        io,
+    )?;
     let timer_delay = sentinel.finish();
     let environment = Environment {
         timer_delay,

@@ -10,11 +10,13 @@
 //! Both sides are then merged exactly into one run each and saved to the history.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::cli::PairedArgs;
 use crate::config::{self, Plan};
-use crate::engine::{self, EngineOptions, Threads};
+use crate::engine::{self, EngineOptions, ProgressMode, Threads};
 use crate::environment::Sentinel;
 use crate::git::GitInfo;
 use crate::record::RunRecord;
@@ -130,20 +132,49 @@ pub(crate) struct Measured {
     pub stopped: bool,
 }
 
-/// One scenario on both sides at once, on two threads, each one continuous run cut into
-/// blocks of `block`: both start at the same instant (a shared [`engine::Slicing`] clock), so
-/// block k of one side and block k of the other saw the same moment of the machine (a neighbour
-/// switching on, a CPU frequency change).
+/// Both sides at once, on two threads, each one continuous run of the whole plan cut into
+/// blocks of `block`: every scenario starts on both at the same instant (a shared
+/// [`engine::Slicing`] clock), so block k of one side and block k of the other saw the same
+/// moment of the machine (a neighbour switching on, a CPU frequency change). Progress shows the
+/// head side.
 fn side_by_side(
     base: &Plan,
     head: &Plan,
     opts: &EngineOptions,
+    progress: ProgressMode,
     block: Duration,
 ) -> Result<(engine::Sliced, engine::Sliced), Error> {
     let slicing = engine::Slicing::new(block);
+    // One stop for both sides: Ctrl-C, or the other side failing (an unreachable base must not
+    // leave the head measuring alone for minutes before the error is reported).
+    let stop = Arc::new(AtomicBool::new(false));
+    let running = AtomicUsize::new(2);
+    let base_opts = EngineOptions {
+        cancel: stop.clone(),
+        ..*opts
+    };
+    let head_opts = EngineOptions {
+        progress,
+        cancel: stop.clone(),
+        ..*opts
+    };
+    let side = |plan: &'_ Plan, opts: &'_ EngineOptions| {
+        let r = engine::execute_sliced(plan, opts, &slicing);
+        if r.is_err() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        running.fetch_sub(1, Ordering::Relaxed);
+        r
+    };
     let (b, h) = std::thread::scope(|scope| {
-        let b = scope.spawn(|| engine::execute_sliced(base, opts, &slicing));
-        let h = scope.spawn(|| engine::execute_sliced(head, opts, &slicing));
+        let b = scope.spawn(|| side(base, &base_opts));
+        let h = scope.spawn(|| side(head, &head_opts));
+        while running.load(Ordering::Relaxed) > 0 {
+            if opts.cancel.load(Ordering::Relaxed) {
+                stop.store(true, Ordering::Relaxed);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         (
             b.join().expect("a load thread panicked"),
             h.join().expect("a load thread panicked"),
@@ -152,15 +183,15 @@ fn side_by_side(
     Ok((b?, h?))
 }
 
-/// Measure every scenario of `plan` (its target is HEAD) beside `base_target`: per scenario,
-/// both sides at once for `2 × rounds` blocks (after the scenario's own warmup), one continuous
-/// run each cut into blocks; block k of the base and block k of HEAD form a pair.
+/// Measure every scenario of `plan` (its target is HEAD) beside `base_target`: each scenario
+/// on both sides at once for `2 × rounds` blocks after its own warmup, one continuous run per
+/// side cut into blocks; block k of the base and block k of HEAD form a pair.
 pub(crate) fn measure_blocks(
     plan: &Plan,
     base_target: &config::Target,
     paired: &PairedSettings,
     threads: Threads,
-    progress: bool,
+    progress: ProgressMode,
     io: &mut Output<'_>,
 ) -> Result<Measured, Error> {
     let blocks = 2 * paired.rounds;
@@ -179,46 +210,27 @@ pub(crate) fn measure_blocks(
             head_plan.target.url()
         ));
     }
+    if progress != ProgressMode::Quiet {
+        io.note(format_args!(
+            "paired: {} and {} side by side, both at once: each scenario {} blocks of {} ms after its warmup",
+            base_target.url(),
+            head_plan.target.url(),
+            blocks,
+            paired.block.as_millis(),
+        ));
+    }
     let opts = EngineOptions {
         threads,
-        progress: engine::ProgressMode::Quiet,
+        progress: ProgressMode::Quiet,
         cancel: interrupt_flag(),
         fault: engine::Fault::from_env(),
     };
-    let (mut base_runs, mut head_runs, mut pairs) = (Vec::new(), Vec::new(), Vec::new());
-    let mut stopped = false;
-    for (i, scenario) in head_plan.scenarios.iter().enumerate() {
-        let one = |p: &Plan| Plan {
-            scenarios: vec![p.scenarios[i].clone()],
-            ..p.clone()
-        };
-        if progress {
-            io.note(format_args!(
-                "paired: {}: base and head side by side, {} blocks of {} ms after {} ms of warmup",
-                scenario.name,
-                blocks,
-                paired.block.as_millis(),
-                scenario.load.warmup.as_millis(),
-            ));
-        }
-        let (base, head) = side_by_side(&one(&base_plan), &one(&head_plan), &opts, paired.block)?;
-        pairs.extend(base.slices.into_iter().zip(head.slices));
-        stopped |= !(base.whole.complete && head.whole.complete);
-        base_runs.push(base.whole);
-        head_runs.push(head.whole);
-        if stopped {
-            break;
-        }
-    }
-    let merged = |runs: &[RunRecord], side: &str| -> Result<RunRecord, Error> {
-        RunRecord::merge(runs)
-            .map_err(|m| Error::usage("--base-target", format!("merging the {side} runs: {m}")))?
-            .ok_or_else(|| Error::usage("--scenario", "no scenario to measure"))
-    };
+    let (base, head) = side_by_side(&base_plan, &head_plan, &opts, progress, paired.block)?;
+    let stopped = !(base.whole.complete && head.whole.complete);
     Ok(Measured {
-        base: merged(&base_runs, "base")?,
-        head: merged(&head_runs, "head")?,
-        pairs,
+        pairs: base.slices.into_iter().zip(head.slices).collect(),
+        base: base.whole,
+        head: head.whole,
         stopped,
     })
 }
@@ -246,7 +258,7 @@ pub(crate) fn measure_and_judge(
         mut head,
         pairs,
         stopped,
-    } = measure_blocks(plan, &base_target, paired, run.threads, true, io)?;
+    } = measure_blocks(plan, &base_target, paired, run.threads, run.progress, io)?;
     let timer_delay = sentinel.finish();
     if stopped {
         base.complete = false;

@@ -1,5 +1,5 @@
 //! Paired mode (`--base-target`) end to end: two sample services on loopback, measured side by
-//! side in alternating blocks by the real binary. The effect is wide (an N+1 query with a 1 ms
+//! side, both at once, by the real binary. The effect is wide (an N+1 query with a 1 ms
 //! database round trip per statement, several times the endpoint's latency) so that no noise on
 //! a loaded machine can cross it, and the blocks are short to keep the suite fast.
 
@@ -90,9 +90,11 @@ fn the_n_plus_one_is_flagged_side_by_side_and_the_other_endpoint_is_not() {
     );
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("user-orders: base and head side by side, 8 blocks of 500 ms"),
+        stderr.contains("side by side, both at once: each scenario 8 blocks of 500 ms"),
         "{stderr}"
     );
+    // The head side's progress, scenario by scenario, as in any run.
+    assert!(stderr.contains("[2/2] user-orders: GET"), "{stderr}");
 
     // Both sides are in the history; the base side is labelled and recorded at the merge-base,
     // never as HEAD's commit.
@@ -140,6 +142,42 @@ fn a_a_through_gate_ci_flags_nothing() {
         stdout.contains("✅ no regression across 2 endpoints") && stdout.contains("⇄ paired"),
         "{stdout}"
     );
+}
+
+/// An unreachable base deployment is a bad peer: exit 3 naming it, at once. The head side
+/// stops with it instead of measuring alone for the whole run (here a minute per scenario).
+#[test]
+fn an_unreachable_base_stops_both_sides_with_exit_3() {
+    let _machine = crate::common::shared();
+    let head = service();
+    let dir = common::scratch_repo();
+    let r = dir.path();
+    let h = head.url();
+    let started = std::time::Instant::now();
+    let out = gate_in(
+        r,
+        &[
+            "compare",
+            "--base-target",
+            "http://127.0.0.1:9",
+            "--target",
+            &h,
+            "--rounds",
+            "30",
+            "--block",
+            "1s",
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("127.0.0.1:9"), "{stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(45),
+        "took {:?}: the head went on alone",
+        started.elapsed()
+    );
+    let list = gate_in(r, &["history", "list"]);
+    assert!(!text(&list.stdout).contains("paired-base"), "nothing saved");
 }
 
 #[test]
