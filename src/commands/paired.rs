@@ -133,8 +133,8 @@ pub(crate) struct Measured {
 }
 
 /// Both sides at once, on two threads, each one continuous run of the whole plan cut into
-/// blocks of `block`: every scenario starts on both at the same instant (a shared
-/// [`engine::Slicing`] clock), so block k of one side and block k of the other saw the same
+/// blocks of `block`: every scenario starts on both at the same instant, once both are ready
+/// for it (a shared [`engine::Slicing`] clock), so block k of one side and block k of the other saw the same
 /// moment of the machine (a neighbour switching on, a CPU frequency change). Progress shows the
 /// head side.
 fn side_by_side(
@@ -144,7 +144,7 @@ fn side_by_side(
     progress: ProgressMode,
     block: Duration,
 ) -> Result<(engine::Sliced, engine::Sliced), Error> {
-    let slicing = engine::Slicing::new(block);
+    let slicing = engine::Slicing::new(block, 2);
     // One stop for both sides: Ctrl-C, or the other side failing (an unreachable base must not
     // leave the head measuring alone for minutes before the error is reported).
     let stop = Arc::new(AtomicBool::new(false));
@@ -160,7 +160,8 @@ fn side_by_side(
     };
     let side = |plan: &'_ Plan, opts: &'_ EngineOptions| {
         let r = engine::execute_sliced(plan, opts, &slicing);
-        if r.is_err() {
+        // Failed, or stopped short (a load thread died): the other side stops too.
+        if !r.as_ref().is_ok_and(|r| r.whole.complete) {
             stop.store(true, Ordering::Relaxed);
         }
         running.fetch_sub(1, Ordering::Relaxed);

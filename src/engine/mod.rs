@@ -131,34 +131,65 @@ impl Threads {
 }
 
 /// A sliced run (paired mode, `execute_sliced`): each scenario's measurement cut into time
-/// slices of `width` (the last one shorter when the duration is not a multiple). Two runs that
-/// share `clock` (base and head, on two threads) start each scenario at the same instant, so
-/// slice k of one covers the same moment of the machine as slice k of the other.
+/// slices of `width` (the last one shorter when the duration is not a multiple). Runs that
+/// share one `Slicing` (base and head, on two threads: `parties` of them) start each scenario at
+/// the same instant, once all of them are ready for it, so slice k of one covers the same moment
+/// of the machine as slice k of the other.
 #[derive(Clone, Debug)]
 pub struct Slicing {
     pub width: Duration,
-    pub clock: Arc<std::sync::Mutex<Vec<Option<Instant>>>>,
+    parties: usize,
+    clock: Arc<(std::sync::Mutex<Vec<Meeting>>, std::sync::Condvar)>,
 }
 
+/// One scenario's start: who has arrived, and the instant once everyone has.
+#[derive(Clone, Copy, Debug, Default)]
+struct Meeting {
+    arrived: usize,
+    start: Option<Instant>,
+}
+
+/// The longest a run waits at a scenario's start for the others (a slow drain, a slow setup);
+/// after it, it starts alone and its slices are out of step by that much.
+const MEET_TIMEOUT: Duration = Duration::from_secs(60);
+
 impl Slicing {
-    pub fn new(width: Duration) -> Slicing {
+    pub fn new(width: Duration, parties: usize) -> Slicing {
         Slicing {
             width,
+            parties: parties.max(1),
             clock: Arc::default(),
         }
     }
 
-    /// When scenario `index` starts: the first run to get here sets it (after `START_LEAD`), the
-    /// other takes it, or now if it is already past (the two are then apart by that much).
-    fn start_of(&self, index: usize) -> Instant {
-        let soon = Instant::now() + Duration::from_millis(5);
-        let mut clock = self.clock.lock().unwrap_or_else(|p| p.into_inner());
+    /// When scenario `index` starts: `START_LEAD` after the last of the parties is ready for it.
+    /// A party that waits gives up on `cancel` (the other side failed, or Ctrl-C) or after
+    /// [`MEET_TIMEOUT`], and then starts at once.
+    fn start_of(&self, index: usize, cancel: &AtomicBool) -> Instant {
+        let (lock, arrived) = &*self.clock;
+        let mut clock = lock.lock().unwrap_or_else(|p| p.into_inner());
         if clock.len() <= index {
-            clock.resize(index + 1, None);
+            clock.resize(index + 1, Meeting::default());
         }
-        match clock[index] {
-            Some(t) => t.max(soon),
-            None => *clock[index].insert(Instant::now() + START_LEAD),
+        clock[index].arrived += 1;
+        if clock[index].arrived >= self.parties && clock[index].start.is_none() {
+            clock[index].start = Some(Instant::now() + START_LEAD);
+            arrived.notify_all();
+        }
+        let deadline = Instant::now() + MEET_TIMEOUT;
+        loop {
+            if let Some(t) = clock[index].start {
+                return t.max(Instant::now());
+            }
+            let now = Instant::now();
+            if now >= deadline || cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                return now + START_LEAD;
+            }
+            let wait = (deadline - now).min(Duration::from_millis(50));
+            clock = arrived
+                .wait_timeout(clock, wait)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 
@@ -692,7 +723,7 @@ fn run_scenario(
         _ => Vec::new(),
     };
     let start = match slicing {
-        Some(s) => s.start_of(index),
+        Some(s) => s.start_of(index, &opts.cancel),
         None => Instant::now() + START_LEAD,
     };
     let shared = make_shared(base_vars, start);
@@ -1019,7 +1050,7 @@ mod sliced_tests {
              load: { rate: 100/s, duration: 1200ms, warmup: 200ms, max_in_flight: 16 }\n",
         );
         for (p, endpoints) in [(plain, 1), (flow, 3)] {
-            let sliced = execute_sliced(&p, &opts(), &Slicing::new(Duration::from_millis(300)))
+            let sliced = execute_sliced(&p, &opts(), &Slicing::new(Duration::from_millis(300), 1))
                 .expect("the run measures");
             assert_eq!(sliced.slices.len(), 4);
             assert_eq!(sliced.whole.endpoints.len(), endpoints);
@@ -1046,19 +1077,25 @@ mod sliced_tests {
     }
 
     #[test]
-    fn two_runs_sharing_a_clock_start_each_scenario_together() {
-        let slicing = Slicing::new(Duration::from_secs(1));
-        let first = slicing.start_of(0);
-        std::thread::sleep(Duration::from_millis(20));
-        assert_eq!(
-            slicing.start_of(0),
-            first,
-            "the other side takes the same start"
-        );
-        let next = slicing.start_of(1);
-        assert!(next > first, "the next scenario has a start of its own");
-        // A side that arrives after the start has passed starts at once, not in the past.
-        std::thread::sleep(START_LEAD + Duration::from_millis(10));
-        assert!(slicing.start_of(1) > next);
+    fn runs_sharing_a_clock_start_each_scenario_when_all_are_ready() {
+        let slicing = Slicing::new(Duration::from_secs(1), 2);
+        let never = AtomicBool::new(false);
+        let (first, second, ready) = std::thread::scope(|scope| {
+            let early = scope.spawn(|| slicing.start_of(0, &never));
+            std::thread::sleep(Duration::from_millis(300));
+            let ready = Instant::now();
+            let late = slicing.start_of(0, &never);
+            (early.join().unwrap(), late, ready)
+        });
+        assert_eq!(first, second, "both sides start scenario 0 together");
+        assert!(first >= ready, "the early side waited for the late one");
+        // A party that waits gives up when told to stop, and starts at once.
+        let stop = AtomicBool::new(true);
+        let alone = slicing.start_of(1, &stop);
+        assert!(alone <= Instant::now() + START_LEAD);
+        // One party: no waiting.
+        let solo = Slicing::new(Duration::from_secs(1), 1);
+        let t = solo.start_of(0, &never);
+        assert!(t <= Instant::now() + START_LEAD);
     }
 }
