@@ -1,13 +1,12 @@
 //! Paired mode (`--base-target URL`) for `gate compare` and `gate ci`: the baseline deployment
-//! and HEAD's measured in alternating blocks in the same job, so whatever the machine does hits
-//! both alike (docs/paired.md).
+//! and HEAD's measured at the same time in the same job, so whatever the machine does hits both
+//! alike (docs/paired.md).
 //!
-//! Per scenario, `rounds` rounds of four blocks: base, head, head, base (ABBA) in even rounds and
-//! head, base, base, head (BAAB) in odd ones, so neither side is systematically first after a
-//! pause or last before one, and a linear drift within a round cancels. Each block is one
-//! `engine::execute` of a one-scenario plan, with the target swapped for the base side. Blocks
-//! next to each other form the pairs the verdict compares: (1, 2) and (3, 4) of each round.
-//! Both sides are then merged exactly into one run each and saved to the history.
+//! Each side is one continuous `engine::execute_sliced` run of the plan (the base side's with the
+//! target swapped), on two threads; every scenario starts on both at the same instant, and its
+//! measurement (`2 × rounds` blocks) is cut into time blocks. Block k of the base and block k of
+//! HEAD saw the same moment of the machine: they are the pairs the verdict compares. Both whole
+//! runs are saved to the history.
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,8 +1,8 @@
 //! Statistics of paired measurements: the Wilcoxon signed-rank test and the one-sample
 //! Hodges-Lehmann estimate, over per-pair differences.
 //!
-//! Paired mode measures the baseline and HEAD deployments in alternating blocks, so each block of
-//! one side has a neighbour of the other side taken moments apart: whatever the machine did then
+//! Paired mode measures the baseline and HEAD deployments at the same time in time blocks, so each
+//! block of one side has a twin of the other side taken at the same moment: whatever the machine did then
 //! (a noisy neighbour, a thermal throttle, a GC of the runner) hit both. The differences within
 //! pairs (log p95 ratios, say) are what the tests below look at; the machine's drift cancels in
 //! them. Pairs are assumed independent of each other and, under the null hypothesis, each

@@ -15,7 +15,7 @@ pub use compare::{
     Call, CompareSettings, EndpointComparison, Finding, Limit, PairedFinding, Reason,
 };
 
-/// How paired mode measured: rounds of four blocks (ABBA, then BAAB) per scenario.
+/// How paired mode measured: per scenario, `2 × rounds` time blocks of both sides at once.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PairedShape {
     pub rounds: u32,

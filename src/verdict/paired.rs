@@ -1,4 +1,4 @@
-//! The paired verdict: base and head deployments measured in alternating blocks in the same job,
+//! The paired verdict: base and head deployments measured at the same time in the same job,
 //! compared pair by pair.
 //!
 //! Rule: a regression only when HEAD is slower with statistical significance in **both** the
