@@ -27,6 +27,9 @@ use crate::config::BaselinePolicy;
 use crate::git::GitInfo;
 use crate::record::{RunRecord, RunSummary, StoredRun};
 
+/// Retries of a transaction PostgreSQL aborted for a deadlock or a serialization failure.
+const MAX_RETRIES: u64 = 8;
+
 /// Unless the URL sets `connect_timeout`: a server that does not answer is reported, not waited on.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The advisory lock taken while the schema is checked and migrated ("gate" in ASCII).
@@ -244,9 +247,9 @@ impl PgStore {
         })
     }
 
-    /// Run `body` in one transaction, committed; again (up to 3 times) when PostgreSQL aborted it
-    /// for a deadlock or a serialization failure, which writers importing overlapping runs in
-    /// different orders can cause.
+    /// Run `body` in one transaction, committed; again (up to [`MAX_RETRIES`] times) when
+    /// PostgreSQL aborted it for a deadlock or a serialization failure, which writers importing
+    /// overlapping runs in different orders can cause.
     fn transaction<T>(
         &self,
         mut body: impl FnMut(&mut Transaction<'_>) -> Result<T, postgres::Error>,
@@ -260,9 +263,15 @@ impl PgStore {
                 Ok(value)
             });
             match result {
-                Err(e) if attempt < 3 && is_transient(&e) => {
+                Err(e) if attempt < MAX_RETRIES && is_transient(&e) => {
                     attempt += 1;
-                    std::thread::sleep(Duration::from_millis(20 * attempt));
+                    // Growing and jittered, so two writers that collided do not meet again at
+                    // the same moment (on a loaded machine 3 plain retries were seen to fail).
+                    let jitter = {
+                        use rand::{Rng, SeedableRng};
+                        rand::rngs::SmallRng::from_os_rng().random_range(0..20 * attempt)
+                    };
+                    std::thread::sleep(Duration::from_millis(20 * attempt + jitter));
                 }
                 other => return other.map_err(|e| self.err(e)),
             }
